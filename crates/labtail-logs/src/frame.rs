@@ -1,0 +1,321 @@
+//! Framing: Docker's log frames in, complete lines with cursors out.
+//!
+//! labtail always asks Docker for timestamps, so every log *message* Docker
+//! sends starts with `<RFC 3339 nanos> `. A message is normally one line
+//! ending in `\n`. Docker splits lines longer than 16 KiB into several
+//! messages ("partials") where only the last one ends in `\n`; the framer
+//! joins them back into one line, up to `max_line_bytes` (the rest is counted
+//! in [`Line::truncated`] and dropped, so one endless line cannot grow memory).
+//!
+//! Ordinals: consecutive complete lines with the same timestamp get ordinals
+//! 0, 1, 2, … in the order Docker delivers them. That order is the order of
+//! Docker's log file, so any read that starts at a second boundary (which is
+//! what `since` gives) assigns the same ordinals to the same lines.
+
+use bytes::Bytes;
+
+use crate::line::{Cursor, Line, Stream, parse_rfc3339_nanos};
+
+/// One unit of Docker output, already demultiplexed by bollard.
+#[derive(Debug, Clone)]
+pub struct Frame {
+    pub stream: Stream,
+    pub bytes: Bytes,
+}
+
+impl Frame {
+    /// Converts bollard's item; stdin echoes are not log output and give `None`.
+    pub fn from_bollard(out: bollard::container::LogOutput) -> Option<Frame> {
+        use bollard::container::LogOutput;
+        match out {
+            LogOutput::StdOut { message } => Some(Frame {
+                stream: Stream::Stdout,
+                bytes: message,
+            }),
+            LogOutput::StdErr { message } => Some(Frame {
+                stream: Stream::Stderr,
+                bytes: message,
+            }),
+            LogOutput::Console { message } => Some(Frame {
+                stream: Stream::Console,
+                bytes: message,
+            }),
+            LogOutput::StdIn { .. } => None,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Partial {
+    ts_nanos: i64,
+    text: Vec<u8>,
+    truncated: usize,
+}
+
+/// Turns frames into lines. One framer per read of a container's log.
+#[derive(Debug)]
+pub struct Framer {
+    max_line_bytes: usize,
+    /// Unfinished line per stream (stdout, stderr, console).
+    partial: [Option<Partial>; 3],
+    last_ts: Option<i64>,
+    ordinal: u32,
+}
+
+fn slot(stream: Stream) -> usize {
+    match stream {
+        Stream::Stdout => 0,
+        Stream::Stderr => 1,
+        Stream::Console => 2,
+    }
+}
+
+/// Longest timestamp prefix labtail accepts (`2026-11-22T22:46:37.958016664Z`
+/// is 30 bytes; offsets and extra digits make it longer).
+const MAX_TS_PREFIX: usize = 40;
+
+impl Framer {
+    pub fn new(max_line_bytes: usize) -> Self {
+        Framer {
+            max_line_bytes: max_line_bytes.max(1),
+            partial: Default::default(),
+            last_ts: None,
+            ordinal: 0,
+        }
+    }
+
+    /// Feeds one frame, appending every line it completes to `out`.
+    pub fn push(&mut self, frame: &Frame, out: &mut Vec<Line>) {
+        let mut rest: &[u8] = &frame.bytes;
+        while !rest.is_empty() {
+            // Every message starts with Docker's timestamp. A frame that does
+            // not (a TTY stream cut mid-message) continues the open line.
+            let ts = match split_timestamp(rest) {
+                Some((ts, after)) => {
+                    rest = after;
+                    Some(ts)
+                }
+                None => None,
+            };
+            let (body, complete, next) = match rest.iter().position(|&b| b == b'\n') {
+                Some(i) => (&rest[..i], true, &rest[i + 1..]),
+                None => (rest, false, &rest[rest.len()..]),
+            };
+            rest = next;
+            self.append(frame.stream, ts, body);
+            if complete {
+                self.finish(frame.stream, out);
+            }
+        }
+    }
+
+    /// Completes any unfinished lines (the stream ended without a final `\n`).
+    pub fn flush(&mut self, out: &mut Vec<Line>) {
+        for stream in [Stream::Stdout, Stream::Stderr, Stream::Console] {
+            if self.partial[slot(stream)].is_some() {
+                self.finish(stream, out);
+            }
+        }
+    }
+
+    fn append(&mut self, stream: Stream, ts: Option<i64>, body: &[u8]) {
+        let fallback_ts = self.last_ts.unwrap_or(0);
+        let p = self.partial[slot(stream)].get_or_insert_with(|| Partial {
+            // A line takes the timestamp of its first message.
+            ts_nanos: ts.unwrap_or(fallback_ts),
+            ..Partial::default()
+        });
+        let room = self.max_line_bytes.saturating_sub(p.text.len());
+        let take = body.len().min(room);
+        p.text.extend_from_slice(&body[..take]);
+        p.truncated += body.len() - take;
+    }
+
+    fn finish(&mut self, stream: Stream, out: &mut Vec<Line>) {
+        let Some(mut p) = self.partial[slot(stream)].take() else {
+            return;
+        };
+        if p.text.last() == Some(&b'\r') && p.truncated == 0 {
+            p.text.pop();
+        }
+        if self.last_ts == Some(p.ts_nanos) {
+            self.ordinal = self.ordinal.saturating_add(1);
+        } else {
+            self.last_ts = Some(p.ts_nanos);
+            self.ordinal = 0;
+        }
+        let text = match String::from_utf8(p.text) {
+            Ok(s) => s,
+            Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+        };
+        out.push(Line {
+            cursor: Cursor::new(p.ts_nanos, self.ordinal),
+            stream,
+            text,
+            truncated: p.truncated,
+        });
+    }
+}
+
+/// Splits `"<timestamp> rest"` into the parsed timestamp and `rest`.
+fn split_timestamp(b: &[u8]) -> Option<(i64, &[u8])> {
+    // Cheap shape check first: log text that merely starts with a digit must
+    // not cost a full parse on every frame.
+    if b.len() < 21 || !b[0].is_ascii_digit() || b[4] != b'-' {
+        return None;
+    }
+    let space = b.iter().take(MAX_TS_PREFIX + 1).position(|&c| c == b' ')?;
+    let ts = std::str::from_utf8(&b[..space]).ok()?;
+    let nanos = parse_rfc3339_nanos(ts)?;
+    Some((nanos, &b[space + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn f(stream: Stream, s: &str) -> Frame {
+        Frame {
+            stream,
+            bytes: Bytes::copy_from_slice(s.as_bytes()),
+        }
+    }
+
+    fn frame_all(frames: &[Frame], max: usize) -> Vec<Line> {
+        let mut fr = Framer::new(max);
+        let mut out = Vec::new();
+        for frame in frames {
+            fr.push(frame, &mut out);
+        }
+        fr.flush(&mut out);
+        out
+    }
+
+    const T1: &str = "2026-11-22T22:46:37.000000001Z";
+    const T2: &str = "2026-11-22T22:46:37.000000002Z";
+    const T3: &str = "2026-11-22T22:46:37.000000003Z";
+
+    #[test]
+    fn one_message_per_frame_gives_one_line_each() {
+        let lines = frame_all(
+            &[
+                f(Stream::Stdout, &format!("{T1} hello\n")),
+                f(Stream::Stderr, &format!("{T2} oops\n")),
+            ],
+            100,
+        );
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].text, "hello");
+        assert_eq!(lines[0].stream, Stream::Stdout);
+        assert_eq!(lines[1].text, "oops");
+        assert_eq!(lines[1].stream, Stream::Stderr);
+        assert!(lines[0].cursor < lines[1].cursor);
+    }
+
+    #[test]
+    fn several_messages_in_one_frame_are_split() {
+        let lines = frame_all(&[f(Stream::Stdout, &format!("{T1} a\n{T2} b\n{T3} c\n"))], 100);
+        let texts: Vec<_> = lines.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn partial_messages_are_joined_under_the_first_timestamp() {
+        let lines = frame_all(
+            &[
+                f(Stream::Stdout, &format!("{T1} first half ")),
+                f(Stream::Stderr, &format!("{T2} other stream\n")),
+                f(Stream::Stdout, &format!("{T3} second half\n")),
+            ],
+            100,
+        );
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].text, "other stream");
+        assert_eq!(lines[1].text, "first half second half");
+        assert_eq!(lines[1].cursor.ts_nanos % 1000, 1);
+    }
+
+    #[test]
+    fn a_tty_chunk_without_timestamp_continues_the_line() {
+        let lines = frame_all(
+            &[
+                f(Stream::Console, &format!("{T1} progress 10%")),
+                f(Stream::Console, " 20%\r\n"),
+            ],
+            100,
+        );
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].text, "progress 10% 20%");
+        assert_eq!(lines[0].stream, Stream::Console);
+    }
+
+    #[test]
+    fn long_lines_are_bounded_and_count_what_was_cut() {
+        let long = "x".repeat(50);
+        let lines = frame_all(
+            &[
+                f(Stream::Stdout, &format!("{T1} {long}")),
+                f(Stream::Stdout, &format!("{T2} {long}\n")),
+                f(Stream::Stdout, &format!("{T3} next\n")),
+            ],
+            30,
+        );
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].text.len(), 30);
+        assert_eq!(lines[0].truncated, 70);
+        assert_eq!(lines[1].text, "next");
+    }
+
+    #[test]
+    fn equal_timestamps_get_increasing_ordinals() {
+        let lines = frame_all(
+            &[f(Stream::Stdout, &format!("{T1} a\n{T1} b\n{T2} c\n{T2} d\n"))],
+            100,
+        );
+        let ords: Vec<_> = lines.iter().map(|l| l.cursor.ordinal).collect();
+        assert_eq!(ords, [0, 1, 0, 1]);
+        let mut sorted = lines.clone();
+        sorted.sort_by_key(|l| l.cursor);
+        assert_eq!(sorted, lines);
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let mut bytes = format!("{T1} ok ").into_bytes();
+        bytes.extend_from_slice(&[0xff, 0xfe, b'\n']);
+        let lines = frame_all(
+            &[Frame {
+                stream: Stream::Stdout,
+                bytes: Bytes::from(bytes),
+            }],
+            100,
+        );
+        assert_eq!(lines[0].text, "ok \u{fffd}\u{fffd}");
+    }
+
+    #[test]
+    fn text_that_starts_like_a_date_is_not_eaten() {
+        let lines = frame_all(
+            &[f(
+                Stream::Stdout,
+                &format!("{T1} 2024-01-01T00:00:00Z app started\n"),
+            )],
+            100,
+        );
+        assert_eq!(lines[0].text, "2024-01-01T00:00:00Z app started");
+    }
+
+    #[test]
+    fn flush_completes_a_final_unterminated_line() {
+        let lines = frame_all(&[f(Stream::Stdout, &format!("{T1} no newline"))], 100);
+        assert_eq!(lines.len(), 1);
+        assert_eq!(lines[0].text, "no newline");
+    }
+
+    #[test]
+    fn empty_lines_are_lines() {
+        let lines = frame_all(&[f(Stream::Stdout, &format!("{T1} \n{T2} \n"))], 100);
+        assert_eq!(lines.len(), 2);
+        assert!(lines.iter().all(|l| l.text.is_empty()));
+    }
+}

@@ -1,0 +1,551 @@
+//! One hub per watched container: one upstream from dockerd, fanned out to
+//! every subscriber.
+//!
+//! The hub's task reads the container's log once (a backlog of the last
+//! `backlog_lines`, then a follow stream), frames it into lines and publishes
+//! them in batches. Publishing appends to a bounded in-memory ring (the
+//! backlog for late joiners) and to every subscriber's queue, all under the
+//! hub's lock. A subscriber attaches under the same lock: it takes a snapshot
+//! of the ring and registers its queue in one step, so the seam between its
+//! backlog and its live lines has no gap and no duplicate.
+//!
+//! Publishing never waits for a subscriber: each queue is bounded (lines and
+//! bytes); when a subscriber falls behind by more, its oldest batches are
+//! dropped, and it learns exactly how many lines it lost from the batches'
+//! sequence numbers. Batches are shared by `Arc`, so a queue costs memory only
+//! for what its subscriber has not read yet and the ring no longer holds.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::{broadcast, watch};
+
+use crate::subscription::SubQueue;
+
+use crate::config::EngineConfig;
+use crate::docker::{Backoff, ContainerInfo, DockerClient, DockerError, ReadFrom};
+use crate::events::{EventWatcher, WatchEvent};
+use crate::frame::Framer;
+use crate::line::{Cursor, Line};
+
+/// Lines published together. Shared (by `Arc`) between the ring and every
+/// subscriber, so a line is stored once however many watch it.
+#[derive(Debug)]
+pub struct Batch {
+    /// Hub-local sequence number of `lines[0]`; line `i` has `first_seq + i`.
+    pub first_seq: u64,
+    pub lines: Vec<Line>,
+}
+
+impl Batch {
+    pub(crate) fn last_seq(&self) -> u64 {
+        self.first_seq + self.lines.len() as u64 - 1
+    }
+
+    pub(crate) fn text_bytes(&self) -> usize {
+        self.lines.iter().map(|l| l.text.len()).sum()
+    }
+}
+
+/// A run of lines handed to a subscriber: `batch.lines[start..]`.
+#[derive(Debug, Clone)]
+pub struct LineSlice {
+    pub batch: Arc<Batch>,
+    pub start: usize,
+}
+
+impl LineSlice {
+    pub fn lines(&self) -> &[Line] {
+        &self.batch.lines[self.start.min(self.batch.lines.len())..]
+    }
+
+    /// True when this is a whole batch as the hub published it.
+    pub fn is_whole(&self) -> bool {
+        self.start == 0
+    }
+}
+
+/// The lifecycle of the watched container, as the hub sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunStatus {
+    Running,
+    /// Not running (exited, created, dead); the exit code when it had one.
+    Exited { exit_code: Option<i64> },
+    /// dockerd is unreachable; the hub is reconnecting.
+    EngineDown,
+    /// The container was removed. Final.
+    Removed,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum HubEvent {
+    Lines(Arc<Batch>),
+    Status(RunStatus),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Phase {
+    Starting,
+    Ready,
+    Failed(StartError),
+}
+
+/// Why a hub could not start.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StartError {
+    #[error("container not found")]
+    NotFound,
+    #[error("Docker engine unavailable: {0}")]
+    Unavailable(String),
+    #[error("Docker cannot read this container's log: {0}")]
+    Unreadable(String),
+}
+
+#[derive(Debug)]
+struct HubState {
+    ring: VecDeque<Arc<Batch>>,
+    ring_lines: usize,
+    ring_bytes: usize,
+    next_seq: u64,
+    last: Option<Cursor>,
+    status: RunStatus,
+    watchers: usize,
+    closed: bool,
+    subs: std::collections::HashMap<u64, Arc<SubQueue>>,
+    next_sub_id: u64,
+}
+
+#[derive(Debug)]
+pub(crate) struct Hub {
+    pub(crate) container: ContainerInfo,
+    state: Mutex<HubState>,
+    phase: watch::Sender<Phase>,
+    task: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+fn lock(m: &Mutex<HubState>) -> MutexGuard<'_, HubState> {
+    // A panic while holding this lock cannot leave the ring half-updated in a
+    // way that matters more than losing every stream, so keep going.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// What a new subscriber gets, taken atomically.
+pub(crate) struct Attachment {
+    pub sub_id: u64,
+    pub queue: Arc<SubQueue>,
+    pub backlog: Vec<LineSlice>,
+    pub next_seq: u64,
+    pub last: Option<Cursor>,
+    pub status: RunStatus,
+}
+
+impl Hub {
+    pub(crate) fn new(container: ContainerInfo, cfg: &EngineConfig) -> Arc<Self> {
+        let _ = cfg;
+        let (phase, _) = watch::channel(Phase::Starting);
+        Arc::new(Hub {
+            container,
+            state: Mutex::new(HubState {
+                ring: VecDeque::new(),
+                ring_lines: 0,
+                ring_bytes: 0,
+                next_seq: 0,
+                last: None,
+                status: RunStatus::Running,
+                watchers: 0,
+                closed: false,
+                subs: std::collections::HashMap::new(),
+                next_sub_id: 0,
+            }),
+            phase,
+            task: Mutex::new(None),
+        })
+    }
+
+    pub(crate) fn start(
+        self: &Arc<Self>,
+        docker: DockerClient,
+        events: Arc<EventWatcher>,
+        cfg: EngineConfig,
+    ) {
+        let task = tokio::spawn(run(self.clone(), docker, events, cfg));
+        *self.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
+    }
+
+    pub(crate) fn phase(&self) -> watch::Receiver<Phase> {
+        self.phase.subscribe()
+    }
+
+    pub(crate) fn is_usable(&self) -> bool {
+        !lock(&self.state).closed && !matches!(*self.phase.borrow(), Phase::Failed(_))
+    }
+
+    pub(crate) fn add_watcher(&self) {
+        lock(&self.state).watchers += 1;
+    }
+
+    /// Removes a watcher; true when it was the last one (the hub is now closed).
+    pub(crate) fn remove_watcher(&self) -> bool {
+        let mut st = lock(&self.state);
+        st.watchers = st.watchers.saturating_sub(1);
+        if st.watchers == 0 && !st.closed {
+            st.closed = true;
+            drop(st);
+            if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                // Dropping the task's future drops the follow stream, which
+                // closes the connection to dockerd.
+                task.abort();
+            }
+            return true;
+        }
+        false
+    }
+
+    /// Receiver plus the last `tail` lines of the ring, atomically.
+    pub(crate) fn attach(&self, tail: usize, cfg: &EngineConfig) -> Attachment {
+        let mut st = lock(&self.state);
+        let mut backlog = Vec::new();
+        let mut need = tail;
+        for batch in st.ring.iter().rev() {
+            if need == 0 {
+                break;
+            }
+            let n = batch.lines.len();
+            let start = n.saturating_sub(need);
+            need -= n - start;
+            backlog.push(LineSlice {
+                batch: batch.clone(),
+                start,
+            });
+        }
+        backlog.reverse();
+        let (sub_id, queue) = register(&mut st, cfg);
+        Attachment {
+            sub_id,
+            queue,
+            backlog,
+            next_seq: st.next_seq,
+            last: st.last,
+            status: st.status.clone(),
+        }
+    }
+
+    /// The ring's lines strictly after `after`, if the ring reaches back that
+    /// far (its first line is at or before `after`); `None` otherwise.
+    pub(crate) fn attach_after(&self, after: Cursor, cfg: &EngineConfig) -> Option<Attachment> {
+        let mut st = lock(&self.state);
+        let first = st.ring.front().and_then(|b| b.lines.first())?.cursor;
+        if first > after {
+            return None;
+        }
+        let mut backlog = Vec::new();
+        for batch in st.ring.iter() {
+            if batch.lines.last().is_some_and(|l| l.cursor <= after) {
+                continue;
+            }
+            let start = batch.lines.partition_point(|l| l.cursor <= after);
+            backlog.push(LineSlice {
+                batch: batch.clone(),
+                start,
+            });
+        }
+        let (sub_id, queue) = register(&mut st, cfg);
+        Some(Attachment {
+            sub_id,
+            queue,
+            backlog,
+            next_seq: st.next_seq,
+            last: st.last,
+            status: st.status.clone(),
+        })
+    }
+
+    pub(crate) fn unregister(&self, sub_id: u64) {
+        lock(&self.state).subs.remove(&sub_id);
+    }
+
+    fn set_phase(&self, p: Phase) {
+        self.phase.send_replace(p);
+    }
+
+    fn set_status(&self, status: RunStatus) {
+        let mut st = lock(&self.state);
+        if st.status != status {
+            st.status = status.clone();
+            for q in st.subs.values() {
+                q.push(HubEvent::Status(status.clone()));
+            }
+        }
+    }
+
+    fn last_cursor(&self) -> Option<Cursor> {
+        lock(&self.state).last
+    }
+
+    /// Publishes lines newer than the last published one, in bounded batches.
+    fn publish(&self, lines: Vec<Line>, cfg: &EngineConfig) {
+        let mut st = lock(&self.state);
+        let mut lines: Vec<Line> = match st.last {
+            // Re-reads after a reconnect start at a whole second and overlap.
+            Some(last) => lines.into_iter().filter(|l| l.cursor > last).collect(),
+            None => lines,
+        };
+        if lines.is_empty() {
+            return;
+        }
+        metrics::counter!("labtail_lines_read_total").increment(lines.len() as u64);
+        while !lines.is_empty() {
+            let mut take = 0;
+            let mut bytes = 0;
+            while take < lines.len() && take < cfg.batch_max_lines.max(1) {
+                let w = lines[take].text.len();
+                if take > 0 && bytes + w > cfg.batch_max_bytes {
+                    break;
+                }
+                bytes += w;
+                take += 1;
+            }
+            let rest = lines.split_off(take);
+            let batch = Arc::new(Batch {
+                first_seq: st.next_seq,
+                lines,
+            });
+            lines = rest;
+            st.next_seq += batch.lines.len() as u64;
+            st.last = batch.lines.last().map(|l| l.cursor);
+            st.ring_lines += batch.lines.len();
+            st.ring_bytes += batch.lines.iter().map(Line::weight).sum::<usize>();
+            st.ring.push_back(batch.clone());
+            trim_ring(&mut st, cfg);
+            for q in st.subs.values() {
+                q.push(HubEvent::Lines(batch.clone()));
+            }
+        }
+    }
+}
+
+fn register(st: &mut HubState, cfg: &EngineConfig) -> (u64, Arc<SubQueue>) {
+    let id = st.next_sub_id;
+    st.next_sub_id += 1;
+    let q = Arc::new(SubQueue::new(
+        cfg.subscriber_buffer_lines,
+        cfg.subscriber_buffer_bytes,
+    ));
+    st.subs.insert(id, q.clone());
+    (id, q)
+}
+
+fn trim_ring(st: &mut HubState, cfg: &EngineConfig) {
+    while let Some(front) = st.ring.front() {
+        let n = front.lines.len();
+        let w: usize = front.lines.iter().map(Line::weight).sum();
+        let over_lines = st.ring_lines - n >= cfg.backlog_lines;
+        let over_bytes = st.ring_bytes > cfg.backlog_bytes && st.ring.len() > 1;
+        if !(over_lines || over_bytes) {
+            break;
+        }
+        st.ring.pop_front();
+        st.ring_lines -= n;
+        st.ring_bytes -= w;
+    }
+}
+
+/// Counts open follow streams to dockerd while alive.
+struct UpstreamGauge;
+
+impl UpstreamGauge {
+    fn new() -> Self {
+        metrics::gauge!("labtail_upstream_streams_open").increment(1.0);
+        UpstreamGauge
+    }
+}
+
+impl Drop for UpstreamGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("labtail_upstream_streams_open").decrement(1.0);
+    }
+}
+
+enum FollowEnd {
+    /// Docker closed the stream: the container stopped, restarted or went away.
+    Closed,
+    Failed(DockerError),
+}
+
+async fn run(hub: Arc<Hub>, docker: DockerClient, events: Arc<EventWatcher>, cfg: EngineConfig) {
+    let id = hub.container.id.clone();
+    // Subscribe before the first look so no start/destroy event falls between.
+    let mut ev_rx = events.subscribe();
+
+    // Start-up: the current state and the backlog, or a clear failure.
+    let first = match docker.inspect_run(&id).await {
+        Ok(run) => run,
+        Err(e) => {
+            hub.set_phase(Phase::Failed(start_error(e)));
+            return;
+        }
+    };
+    match read_lines(&docker, &id, ReadFrom::Tail(cfg.backlog_lines as u64), &cfg).await {
+        Ok(lines) => hub.publish(lines, &cfg),
+        Err(e) => {
+            hub.set_phase(Phase::Failed(start_error(e)));
+            return;
+        }
+    }
+    hub.set_status(if first.running || first.restarting {
+        RunStatus::Running
+    } else {
+        RunStatus::Exited {
+            exit_code: first.exit_code,
+        }
+    });
+    hub.set_phase(Phase::Ready);
+
+    let mut backoff = Backoff::new(cfg.reconnect_max_delay);
+    loop {
+        let run = match docker.inspect_run(&id).await {
+            Ok(run) => run,
+            Err(DockerError::NotFound) => {
+                hub.set_status(RunStatus::Removed);
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(container = %hub.container.name, error = %e, "inspect failed");
+                hub.set_status(RunStatus::EngineDown);
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
+        };
+        if run.running {
+            hub.set_status(RunStatus::Running);
+            let opened = tokio::time::Instant::now();
+            match follow(&hub, &docker, &cfg).await {
+                FollowEnd::Closed => {
+                    // A stream that ends at once while the container still runs
+                    // must not become a busy loop.
+                    if opened.elapsed() < Duration::from_millis(500) {
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    } else {
+                        backoff.reset();
+                    }
+                }
+                FollowEnd::Failed(DockerError::NotFound) => {
+                    hub.set_status(RunStatus::Removed);
+                    return;
+                }
+                FollowEnd::Failed(DockerError::Other(msg)) => {
+                    // E.g. a logging driver Docker cannot read back ("none").
+                    tracing::warn!(container = %hub.container.name, %msg, "cannot follow log");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                FollowEnd::Failed(e) => {
+                    tracing::debug!(container = %hub.container.name, error = %e, "follow failed");
+                    hub.set_status(RunStatus::EngineDown);
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+            continue;
+        }
+        hub.set_status(RunStatus::Exited {
+            exit_code: run.exit_code,
+        });
+        // Stopped: wait for it to start again or to be removed.
+        loop {
+            match ev_rx.recv().await {
+                Ok(WatchEvent::Container(ev)) if ev.id == id => match ev.action.as_str() {
+                    "start" | "restart" => break,
+                    "destroy" => {
+                        hub.set_status(RunStatus::Removed);
+                        return;
+                    }
+                    _ => {}
+                },
+                Ok(WatchEvent::Container(_)) => {}
+                // Events may have been missed: look again.
+                Ok(WatchEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+fn start_error(e: DockerError) -> StartError {
+    match e {
+        DockerError::NotFound => StartError::NotFound,
+        DockerError::Unreachable(m) => StartError::Unavailable(m),
+        DockerError::Other(m) => StartError::Unreadable(m),
+    }
+}
+
+/// Follows the log from the second of the last published line, publishing as
+/// lines come. Whatever Docker has ready is drained into one batch: at low
+/// rates a line goes out alone at once, at high rates batches grow to the
+/// configured bounds.
+async fn follow(hub: &Arc<Hub>, docker: &DockerClient, cfg: &EngineConfig) -> FollowEnd {
+    let since = hub.last_cursor().map(|c| c.floor_secs()).unwrap_or(0);
+    let mut stream = Box::pin(docker.logs(&hub.container.id, ReadFrom::SinceSecs(since), true));
+    let _gauge = UpstreamGauge::new();
+    let mut framer = Framer::new(cfg.max_line_bytes);
+    let mut lines = Vec::new();
+    loop {
+        let mut end = None;
+        match stream.next().await {
+            Some(Ok(frame)) => framer.push(&frame, &mut lines),
+            Some(Err(e)) => end = Some(FollowEnd::Failed(e)),
+            None => end = Some(FollowEnd::Closed),
+        }
+        let mut bytes = 0usize;
+        while end.is_none()
+            && lines.len() < cfg.batch_max_lines * 4
+            && bytes < cfg.batch_max_bytes * 4
+        {
+            match stream.next().now_or_never() {
+                Some(Some(Ok(frame))) => {
+                    bytes += frame.bytes.len();
+                    framer.push(&frame, &mut lines);
+                }
+                Some(Some(Err(e))) => end = Some(FollowEnd::Failed(e)),
+                Some(None) => end = Some(FollowEnd::Closed),
+                None => break,
+            }
+        }
+        if matches!(end, Some(FollowEnd::Closed)) {
+            framer.flush(&mut lines);
+        }
+        if !lines.is_empty() {
+            hub.publish(std::mem::take(&mut lines), cfg);
+        }
+        if let Some(end) = end {
+            return end;
+        }
+    }
+}
+
+/// Reads a finite part of a log (no follow), keeping at most
+/// `backlog_lines` of the newest lines.
+pub(crate) async fn read_lines(
+    docker: &DockerClient,
+    id: &str,
+    from: ReadFrom,
+    cfg: &EngineConfig,
+) -> Result<Vec<Line>, DockerError> {
+    let mut stream = Box::pin(docker.logs(id, from, false));
+    let mut framer = Framer::new(cfg.max_line_bytes);
+    let mut lines = VecDeque::new();
+    let mut buf = Vec::new();
+    while let Some(item) = stream.next().await {
+        framer.push(&item?, &mut buf);
+        lines.extend(buf.drain(..));
+        while lines.len() > cfg.backlog_lines {
+            lines.pop_front();
+        }
+    }
+    framer.flush(&mut buf);
+    lines.extend(buf);
+    while lines.len() > cfg.backlog_lines {
+        lines.pop_front();
+    }
+    Ok(lines.into())
+}

@@ -15,6 +15,9 @@ pub struct EngineConfig {
     pub batch_max_lines: usize,
     /// Most text bytes in one batch.
     pub batch_max_bytes: usize,
+    /// How long lines are gathered into one batch while a container is
+    /// printing fast. The first line after a quiet moment goes out at once.
+    pub batch_linger: Duration,
     /// Lines a subscriber may fall behind the live stream before its oldest
     /// undelivered lines are dropped (and it is told so with a gap).
     pub subscriber_buffer_lines: usize,
@@ -34,6 +37,7 @@ impl Default for EngineConfig {
             backlog_bytes: 4 * 1024 * 1024,
             batch_max_lines: 500,
             batch_max_bytes: 32 * 1024,
+            batch_linger: Duration::from_millis(5),
             subscriber_buffer_lines: 20_000,
             subscriber_buffer_bytes: 8 * 1024 * 1024,
             subscribe_timeout: Duration::from_secs(10),

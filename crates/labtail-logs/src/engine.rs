@@ -161,6 +161,27 @@ impl LogEngine {
         ))
     }
 
+    /// The last `n` lines of a container's log, read once (no follow).
+    pub async fn read_tail(
+        &self,
+        container: &ContainerInfo,
+        n: usize,
+    ) -> Result<Vec<crate::line::Line>, StartError> {
+        crate::hub::read_lines(
+            &self.inner.docker,
+            &container.id,
+            crate::docker::ReadFrom::Tail(n as u64),
+            &self.inner.cfg,
+            n,
+        )
+        .await
+        .map_err(|e| match e {
+            crate::docker::DockerError::NotFound => StartError::NotFound,
+            crate::docker::DockerError::Unreachable(m) => StartError::Unavailable(m),
+            crate::docker::DockerError::Other(m) => StartError::Unreadable(m),
+        })
+    }
+
     fn detach(inner: &EngineInner, hub: &Arc<Hub>) {
         let mut hubs = inner.hubs.lock().unwrap_or_else(|p| p.into_inner());
         if hub.remove_watcher() {

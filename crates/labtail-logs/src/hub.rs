@@ -103,8 +103,62 @@ pub enum StartError {
     Unreadable(String),
 }
 
+/// Cursors published recently, to drop what a re-read delivers again.
+///
+/// After a reconnect the hub re-reads from the whole second of its last line
+/// (Docker's `since` takes seconds) and must skip what it already published.
+/// Comparing cursors is not enough: Docker's stdout and stderr copiers race,
+/// so the log's order is not strictly timestamp order, and a line with an
+/// earlier timestamp can come after one with a later timestamp. Membership
+/// in this set is exact. It keeps the lines of the last `SEEN_SECS` seconds
+/// (at most `MAX_SEEN`; beyond that, older cursors fall back to comparison).
+#[derive(Debug, Default)]
+struct Seen {
+    set: std::collections::HashSet<Cursor>,
+    order: VecDeque<Cursor>,
+    /// Newest cursor evicted from the set.
+    evicted_max: Option<Cursor>,
+}
+
+const MAX_SEEN: usize = 200_000;
+
+impl Seen {
+    fn contains(&self, c: &Cursor) -> bool {
+        self.set.contains(c) || self.evicted_max.is_some_and(|m| *c <= m)
+    }
+
+    fn insert(&mut self, c: Cursor) {
+        if self.set.insert(c) {
+            self.order.push_back(c);
+        }
+        let horizon = c.floor_secs() - SEEN_SECS;
+        while let Some(front) = self.order.front().copied() {
+            let too_old = front.floor_secs() < horizon;
+            let too_many = self.order.len() > MAX_SEEN;
+            if !too_old && !too_many {
+                break;
+            }
+            self.order.pop_front();
+            self.set.remove(&front);
+            // Too old to come back in a re-read (those start at most
+            // `REREAD_MARGIN_SECS` before the last line's second); evicted for
+            // space, it could, so remember the bound.
+            if !too_old {
+                self.evicted_max = Some(self.evicted_max.map_or(front, |m| m.max(front)));
+            }
+        }
+    }
+}
+
+/// A re-read starts this many whole seconds before the last line's second,
+/// to catch a line whose timestamp is a hair earlier than its predecessor's.
+const REREAD_MARGIN_SECS: i64 = 1;
+/// Seconds of cursors `Seen` keeps: more than a re-read can cover.
+const SEEN_SECS: i64 = REREAD_MARGIN_SECS + 2;
+
 #[derive(Debug)]
 struct HubState {
+    seen: Seen,
     ring: VecDeque<Arc<Batch>>,
     ring_lines: usize,
     ring_bytes: usize,
@@ -148,6 +202,7 @@ impl Hub {
         Arc::new(Hub {
             container,
             state: Mutex::new(HubState {
+                seen: Seen::default(),
                 ring: VecDeque::new(),
                 ring_lines: 0,
                 ring_bytes: 0,
@@ -287,11 +342,15 @@ impl Hub {
     /// Publishes lines newer than the last published one, in bounded batches.
     fn publish(&self, lines: Vec<Line>, cfg: &EngineConfig) {
         let mut st = lock(&self.state);
-        let mut lines: Vec<Line> = match st.last {
-            // Re-reads after a reconnect start at a whole second and overlap.
-            Some(last) => lines.into_iter().filter(|l| l.cursor > last).collect(),
-            None => lines,
-        };
+        // Re-reads after a reconnect start at a whole second and overlap what
+        // was published; within one read every line is new.
+        let mut lines: Vec<Line> = lines
+            .into_iter()
+            .filter(|l| !st.seen.contains(&l.cursor))
+            .collect();
+        for l in &lines {
+            st.seen.insert(l.cursor);
+        }
         if lines.is_empty() {
             return;
         }
@@ -387,7 +446,8 @@ async fn run(hub: Arc<Hub>, docker: DockerClient, events: Arc<EventWatcher>, cfg
             return;
         }
     };
-    match read_lines(&docker, &id, ReadFrom::Tail(cfg.backlog_lines as u64), &cfg).await {
+    let backlog = ReadFrom::Tail(cfg.backlog_lines as u64);
+    match read_lines(&docker, &id, backlog, &cfg, cfg.backlog_lines).await {
         Ok(lines) => hub.publish(lines, &cfg),
         Err(e) => {
             hub.set_phase(Phase::Failed(start_error(e)));
@@ -480,15 +540,21 @@ fn start_error(e: DockerError) -> StartError {
 }
 
 /// Follows the log from the second of the last published line, publishing as
-/// lines come. Whatever Docker has ready is drained into one batch: at low
-/// rates a line goes out alone at once, at high rates batches grow to the
-/// configured bounds.
+/// lines come. Batching adapts to the rate: a line after a quiet moment goes
+/// out at once (latency); while the container prints fast, lines are
+/// gathered for up to `batch_linger` into one batch (throughput), never more
+/// than the batch bounds.
 async fn follow(hub: &Arc<Hub>, docker: &DockerClient, cfg: &EngineConfig) -> FollowEnd {
-    let since = hub.last_cursor().map(|c| c.floor_secs()).unwrap_or(0);
+    let since = hub
+        .last_cursor()
+        .map(|c| (c.floor_secs() - REREAD_MARGIN_SECS).max(1))
+        .unwrap_or(0);
     let mut stream = Box::pin(docker.logs(&hub.container.id, ReadFrom::SinceSecs(since), true));
     let _gauge = UpstreamGauge::new();
     let mut framer = Framer::new(cfg.max_line_bytes);
     let mut lines = Vec::new();
+    let mut last_publish: Option<tokio::time::Instant> = None;
+    let max_lines = cfg.batch_max_lines.max(1);
     loop {
         let mut end = None;
         match stream.next().await {
@@ -496,12 +562,24 @@ async fn follow(hub: &Arc<Hub>, docker: &DockerClient, cfg: &EngineConfig) -> Fo
             Some(Err(e)) => end = Some(FollowEnd::Failed(e)),
             None => end = Some(FollowEnd::Closed),
         }
+        let now = tokio::time::Instant::now();
+        // In a burst (the last batch went out less than a linger ago) keep
+        // gathering until the linger is over; otherwise only take what is
+        // already there.
+        let gather_until = match last_publish {
+            Some(t) if now.duration_since(t) < cfg.batch_linger => Some(t + cfg.batch_linger),
+            _ => None,
+        };
         let mut bytes = 0usize;
-        while end.is_none()
-            && lines.len() < cfg.batch_max_lines * 4
-            && bytes < cfg.batch_max_bytes * 4
-        {
-            match stream.next().now_or_never() {
+        while end.is_none() && lines.len() < max_lines && bytes < cfg.batch_max_bytes {
+            let next = match gather_until {
+                Some(deadline) => match tokio::time::timeout_at(deadline, stream.next()).await {
+                    Ok(item) => Some(item),
+                    Err(_) => None,
+                },
+                None => stream.next().now_or_never(),
+            };
+            match next {
                 Some(Some(Ok(frame))) => {
                     bytes += frame.bytes.len();
                     framer.push(&frame, &mut lines);
@@ -516,6 +594,7 @@ async fn follow(hub: &Arc<Hub>, docker: &DockerClient, cfg: &EngineConfig) -> Fo
         }
         if !lines.is_empty() {
             hub.publish(std::mem::take(&mut lines), cfg);
+            last_publish = Some(tokio::time::Instant::now());
         }
         if let Some(end) = end {
             return end;
@@ -523,13 +602,14 @@ async fn follow(hub: &Arc<Hub>, docker: &DockerClient, cfg: &EngineConfig) -> Fo
     }
 }
 
-/// Reads a finite part of a log (no follow), keeping at most
-/// `backlog_lines` of the newest lines.
+/// Reads a finite part of a log (no follow), keeping at most `keep` of the
+/// newest lines.
 pub(crate) async fn read_lines(
     docker: &DockerClient,
     id: &str,
     from: ReadFrom,
     cfg: &EngineConfig,
+    keep: usize,
 ) -> Result<Vec<Line>, DockerError> {
     let mut stream = Box::pin(docker.logs(id, from, false));
     let mut framer = Framer::new(cfg.max_line_bytes);
@@ -538,13 +618,13 @@ pub(crate) async fn read_lines(
     while let Some(item) = stream.next().await {
         framer.push(&item?, &mut buf);
         lines.extend(buf.drain(..));
-        while lines.len() > cfg.backlog_lines {
+        while lines.len() > keep {
             lines.pop_front();
         }
     }
     framer.flush(&mut buf);
     lines.extend(buf);
-    while lines.len() > cfg.backlog_lines {
+    while lines.len() > keep {
         lines.pop_front();
     }
     Ok(lines.into())

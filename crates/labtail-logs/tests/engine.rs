@@ -349,3 +349,33 @@ async fn resume_after_a_cursor_in_the_backlog_is_exact() {
     assert!(other.is_empty());
     assert_eq!(numbers(&lines, Stream::Stdout), (61..=100).collect::<Vec<_>>());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_and_stderr_racing_at_full_speed_lose_nothing() {
+    // Docker's two copiers race: its log is not in strict timestamp order
+    // across streams. Every line must still arrive exactly once.
+    let c = TestContainer::run(
+        "ivy",
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+         seq 1 20000 & seq 100001 120000 >&2; wait; sleep 60",
+        &[],
+    );
+    let engine = engine(EngineConfig::default());
+    let info = find(&engine, "ivy", &c.name).await;
+    let mut sub = engine.subscribe(&info, StartAt::Tail(0)).await.unwrap();
+    let out = Command::new("docker")
+        .args(["exec", &c.name, "touch", "/tmp/go"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let (lines, other) = collect_until(&mut sub, 60, |l, _| l.len() >= 40_000).await;
+    assert!(other.is_empty(), "{other:?}");
+    assert_eq!(
+        numbers(&lines, Stream::Stdout),
+        (1..=20000).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        numbers(&lines, Stream::Stderr),
+        (100_001..=120_000).collect::<Vec<_>>()
+    );
+}

@@ -1,1 +1,144 @@
+//! labtail's server: HTTP + Socket.IO on one port.
+//!
+//! Request path, outermost first: Origin check ([`origin`]) → session and
+//! login ([`auth`], tower-sessions + axum-login) → Socket.IO ([`socket`]) or
+//! the HTTP routes ([`api`], [`web`]). The log engine (`labtail-logs`) does
+//! the Docker side; this crate decides who may see what and speaks the wire
+//! contract ([`wire`]).
 
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod metrics;
+pub mod origin;
+pub mod socket;
+pub mod state;
+pub mod web;
+pub mod wire;
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum_login::AuthManagerLayerBuilder;
+use labtail_logs::{DockerClient, LogEngine};
+use socketioxide::SocketIo;
+use tower_http::trace::TraceLayer;
+use tower_sessions::cookie::SameSite;
+use tower_sessions::{Expiry, SessionManagerLayer};
+use tower_sessions_sqlx_store::SqliteStore;
+
+pub use config::ServerConfig;
+pub use state::AppState;
+
+/// Start-up failures. `Config` ones are the operator's to fix (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Config(String),
+    #[error("{0}")]
+    Runtime(String),
+}
+
+/// Builds the whole application: database (migrated), sessions, engine,
+/// Socket.IO, routes.
+pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError> {
+    let origins =
+        origin::OriginPolicy::new(&cfg.allowed_origins).map_err(StartupError::Config)?;
+    let db = db::Db::connect(&cfg.database_url)
+        .await
+        .map_err(|e| match e {
+            db::DbError::BadUrl { .. } => StartupError::Config(e.to_string()),
+            other => StartupError::Runtime(other.to_string()),
+        })?;
+    let backend = auth::Backend::new(db.clone())
+        .await
+        .map_err(|e| StartupError::Runtime(e.to_string()))?;
+
+    let store = SqliteStore::new(db.pool().clone());
+    store
+        .migrate()
+        .await
+        .map_err(|e| StartupError::Runtime(format!("session table: {e}")))?;
+    tokio::spawn(delete_expired_sessions(store.clone()));
+    let idle = time::Duration::try_from(cfg.session_idle_timeout)
+        .map_err(|e| StartupError::Config(format!("session idle timeout: {e}")))?;
+    let sessions = SessionManagerLayer::new(store)
+        .with_name("labtail_session")
+        .with_http_only(true)
+        .with_same_site(SameSite::Lax)
+        .with_secure(cfg.cookie_secure)
+        .with_expiry(Expiry::OnInactivity(idle));
+    let auth_layer = AuthManagerLayerBuilder::new(backend, sessions).build();
+
+    let docker = DockerClient::new(&cfg.docker_host, &cfg.owner_label)
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+    let engine = LogEngine::new(docker, cfg.engine.clone());
+    let metrics = metrics::install();
+
+    let state = AppState::new(cfg.clone(), db, engine, metrics);
+    let (io_layer, io) = SocketIo::builder()
+        .with_state(state.clone())
+        .max_buffer_size(cfg.socket_buffer_packets.max(1))
+        .max_payload(cfg.max_payload)
+        .build_layer();
+    socket::register(&io);
+    state.set_io(io);
+    tokio::spawn(socket::recheck_sockets(state.clone()));
+
+    let app = api::routes()
+        .merge(web::routes(cfg.web_dir.as_deref()))
+        .layer(io_layer)
+        .layer(auth_layer)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::middleware::from_fn_with_state(
+            origins,
+            origin::check_origin,
+        ))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state.clone());
+    Ok((app, state))
+}
+
+/// Serves until `shutdown` completes, then closes every socket cleanly.
+pub async fn serve(
+    cfg: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartupError> {
+    let listen = cfg.listen;
+    let (app, state) = build(cfg).await?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| StartupError::Config(format!("cannot listen on {listen}: {e}")))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| StartupError::Runtime(e.to_string()))?;
+    tracing::info!(%local, "labtail listening");
+    // The line tests and scripts wait for; keep its shape.
+    println!("labtail listening on http://{local}");
+    let io = state.io().cloned();
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        if let Some(io) = io {
+            io.close().await;
+        }
+    })
+    .await
+    .map_err(|e| StartupError::Runtime(e.to_string()))
+}
+
+async fn delete_expired_sessions(store: SqliteStore) {
+    use tower_sessions::ExpiredDeletion;
+    if let Err(e) = store
+        .continuously_delete_expired(tokio::time::Duration::from_secs(60))
+        .await
+    {
+        tracing::warn!(error = %e, "expired-session cleanup stopped");
+    }
+}

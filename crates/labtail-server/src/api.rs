@@ -1,0 +1,279 @@
+//! HTTP endpoints: login/logout, who am I, containers, log download, health,
+//! readiness and metrics.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use labtail_logs::{EngineState, StartError};
+use serde_json::{Value, json};
+
+use crate::auth::{AuthSession, Credentials};
+use crate::state::{AppState, scope_for, session_room};
+use crate::wire;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/login", post(login))
+        .route("/api/logout", post(logout))
+        .route("/api/me", get(me))
+        .route("/api/containers", get(containers))
+        .route("/api/containers/{name}/logs", get(download))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+}
+
+/// `{"error": {"code", "message"}}` with a status.
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({"error": {"code": code, "message": message}})),
+    )
+        .into_response()
+}
+
+fn unauthenticated() -> Response {
+    error(
+        StatusCode::UNAUTHORIZED,
+        "unauthenticated",
+        "log in first (POST /api/login)",
+    )
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"))
+}
+
+const MAX_PASSWORD_LEN: usize = 1024;
+
+async fn login(mut auth: AuthSession, headers: HeaderMap, body: Bytes) -> Response {
+    // JSON only: an HTML form cannot send it cross-site without a CORS
+    // preflight, which labtail never grants.
+    if !is_json(&headers) {
+        return error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_payload",
+            "send JSON with Content-Type: application/json",
+        );
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+            "the body is not JSON",
+        );
+    };
+    let (Some(username), Some(password)) = (
+        v.get("username").and_then(Value::as_str),
+        v.get("password").and_then(Value::as_str),
+    ) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+            "expected {\"username\": string, \"password\": string}",
+        );
+    };
+    if username.len() > 64 || password.len() > MAX_PASSWORD_LEN {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+            "username or password too long",
+        );
+    }
+    let creds = Credentials {
+        username: username.to_owned(),
+        password: password.to_owned(),
+    };
+    match auth.authenticate(creds).await {
+        Ok(Some(user)) => {
+            // A fresh session id for every login (session fixation), also
+            // when the browser was logged in as someone else before.
+            if let Err(e) = auth.session.cycle_id().await {
+                tracing::error!(error = %e, "session cycle failed");
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "session error");
+            }
+            if let Err(e) = auth.login(&user).await {
+                tracing::error!(error = %e, "login failed");
+                return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "session error");
+            }
+            metrics::counter!("labtail_logins_total").increment(1);
+            tracing::info!(user = %user.username, "login");
+            axum::Json(json!({"username": user.username, "role": user.role})).into_response()
+        }
+        Ok(None) => {
+            metrics::counter!("labtail_login_failures_total").increment(1);
+            tracing::info!(user = %username, "login failed");
+            error(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "wrong user name or password",
+            )
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "login error");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "login is not available right now",
+            )
+        }
+    }
+}
+
+async fn logout(mut auth: AuthSession, State(app): State<AppState>) -> Response {
+    let sid = auth.session.id().map(|id| id.to_string());
+    if let Err(e) = auth.logout().await {
+        tracing::error!(error = %e, "logout failed");
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "session error");
+    }
+    // The session's sockets hold a snapshot of it: end them explicitly.
+    if let Some(sid) = sid {
+        app.disconnect_room(session_room(&sid)).await;
+    }
+    StatusCode::NO_CONTENT.into_response()
+}
+
+async fn me(auth: AuthSession) -> Response {
+    match auth.user {
+        Some(u) => axum::Json(json!({"username": u.username, "role": u.role})).into_response(),
+        None => unauthenticated(),
+    }
+}
+
+async fn containers(auth: AuthSession, State(app): State<AppState>) -> Response {
+    let Some(user) = auth.user else {
+        return unauthenticated();
+    };
+    match app
+        .engine
+        .docker()
+        .list(&scope_for(user.role, &user.username))
+        .await
+    {
+        Ok(list) => axum::Json(list.iter().map(wire::container_json).collect::<Vec<_>>())
+            .into_response(),
+        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct DownloadQuery {
+    tail: Option<u64>,
+    timestamps: Option<bool>,
+}
+
+/// The container's log as a text file: the last `tail` lines (default and
+/// bound: `max_download_lines`), optionally with timestamps.
+async fn download(
+    auth: AuthSession,
+    State(app): State<AppState>,
+    Path(name): Path<String>,
+    query: Result<Query<DownloadQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(user) = auth.user else {
+        return unauthenticated();
+    };
+    let Ok(Query(q)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+            "tail must be a whole number and timestamps true or false",
+        );
+    };
+    let name = match wire::parse_container_name(Some(&Value::String(name))) {
+        Ok(n) => n,
+        Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_payload", &e.message),
+    };
+    let scope = scope_for(user.role, &user.username);
+    let container = match app.engine.docker().find(&scope, &name).await {
+        Ok(Some(c)) => c,
+        Ok(None) => {
+            let e = wire::WireError::forbidden_or_missing();
+            return error(StatusCode::NOT_FOUND, e.code.as_str(), &e.message);
+        }
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
+    };
+    let max = app.cfg.max_download_lines;
+    let tail = q.tail.map(|t| t.min(max as u64) as usize).unwrap_or(max);
+    let lines = match app.engine.read_tail(&container, tail).await {
+        Ok(l) => l,
+        Err(StartError::NotFound) => {
+            let e = wire::WireError::forbidden_or_missing();
+            return error(StatusCode::NOT_FOUND, e.code.as_str(), &e.message);
+        }
+        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
+    };
+    let ts = q.timestamps.unwrap_or(false);
+    let mut body = String::with_capacity(lines.iter().map(|l| l.text.len() + 40).sum());
+    for l in &lines {
+        if ts {
+            body.push_str(&l.cursor.ts_rfc3339());
+            body.push(' ');
+            body.push_str(l.stream.as_str());
+            body.push(' ');
+        }
+        body.push_str(&l.text);
+        body.push('\n');
+    }
+    let mut resp = body.into_response();
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    // The name passed the Docker-name check, so it is safe in this header.
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "attachment; filename=\"{}.log\"",
+        container.name
+    )) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// 200 when the database and dockerd answer; 503 (with the reason) when not.
+async fn readyz(State(app): State<AppState>) -> Response {
+    let db_ok = app.db.ping().await.is_ok();
+    let docker = app.engine.engine_state();
+    let docker_txt = match &docker {
+        EngineState::Up => "up".to_owned(),
+        EngineState::Unknown => "starting".to_owned(),
+        EngineState::Down(why) => format!("down: {why}"),
+    };
+    let ready = db_ok && docker == EngineState::Up;
+    let body = json!({
+        "status": if ready { "ready" } else { "unavailable" },
+        "database": if db_ok { "up" } else { "down" },
+        "docker": docker_txt,
+    });
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body)).into_response()
+}
+
+async fn metrics(State(app): State<AppState>) -> Response {
+    let mut resp = app.metrics.render().into_response();
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    resp
+}

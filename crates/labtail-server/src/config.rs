@@ -1,0 +1,65 @@
+//! Server settings. The binary fills this from flags and environment
+//! variables; every limit the server enforces is a field here.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use labtail_logs::EngineConfig;
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub docker_host: String,
+    pub owner_label: String,
+    /// Origins (scheme://host[:port]) allowed besides the server's own.
+    pub allowed_origins: Vec<String>,
+    /// Built web app to serve at `/`; `None` serves a small built-in page.
+    pub web_dir: Option<PathBuf>,
+    pub engine: EngineConfig,
+    /// Lines of backlog when `start-container-logs` gives no `tail`.
+    pub default_tail: u64,
+    /// Containers one socket may watch at once.
+    pub max_streams_per_socket: usize,
+    /// Client events queued per socket before new ones are refused with
+    /// `rate_limited`.
+    pub socket_queue: usize,
+    /// Packets Socket.IO buffers per socket before emits fail (then the
+    /// socket's stream waits, and past its line bound, gets a gap).
+    pub socket_buffer_packets: usize,
+    /// Largest packet a client may send, in bytes.
+    pub max_payload: u64,
+    /// Sessions end after this long without a request.
+    pub session_idle_timeout: Duration,
+    /// Mark the session cookie `Secure` (set when served over HTTPS).
+    pub cookie_secure: bool,
+    /// How often live sockets are checked against the user table, so a
+    /// removed user or a changed password ends the user's sockets.
+    pub auth_recheck_interval: Duration,
+    /// Most lines one log download returns.
+    pub max_download_lines: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
+            database_url: "sqlite://labtail-data/labtail.db".into(),
+            docker_host: labtail_logs::docker::DEFAULT_DOCKER_HOST.into(),
+            owner_label: "labtail.owner".into(),
+            allowed_origins: Vec::new(),
+            web_dir: None,
+            engine: EngineConfig::default(),
+            default_tail: 100,
+            max_streams_per_socket: 20,
+            socket_queue: 32,
+            socket_buffer_packets: 256,
+            max_payload: 64 * 1024,
+            session_idle_timeout: Duration::from_secs(8 * 3600),
+            cookie_secure: false,
+            auth_recheck_interval: Duration::from_secs(2),
+            max_download_lines: 100_000,
+        }
+    }
+}

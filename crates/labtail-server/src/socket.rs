@@ -1,0 +1,513 @@
+//! Socket.IO: the handshake check, the three client events, and one
+//! forwarder task per (socket, container) that turns the engine's deliveries
+//! into `container-log`, `container-log-gap`, `container-status` and
+//! `container-log-end` events.
+//!
+//! Ordering: socketioxide runs each incoming event in its own task, so two
+//! events of one socket could run in either order. The handlers here only
+//! enqueue (synchronously, in arrival order) onto the socket's bounded
+//! command queue; one worker per socket runs the commands in order. A full
+//! queue answers `rate_limited` at once.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use labtail_logs::{Delivery, RunStatus, StartAt, StartError, SubscribeError, Subscription};
+use serde_json::{Value, json};
+use socketioxide::extract::{AckSender, MaybeHttpExtension, SocketRef, State, TryData};
+use socketioxide::handler::ConnectHandler;
+use socketioxide::{SendError, SocketError, SocketIo};
+use tokio::sync::mpsc;
+
+use crate::auth::AuthSession;
+use crate::db::Role;
+use crate::state::{AppState, scope_for, session_room, user_room};
+use crate::wire::{self, Code, ContainerLog, StartFrom, WireError};
+
+/// Who is on a socket, fixed at the handshake.
+#[derive(Debug, Clone)]
+pub struct Identity {
+    pub user_id: i64,
+    pub username: String,
+    pub role: Role,
+    pub session_id: String,
+    /// The password hash the session was made with: if it changes, the
+    /// socket ends.
+    pub auth_hash: String,
+}
+
+#[derive(Debug)]
+struct Watch {
+    name: String,
+    task: tokio::task::AbortHandle,
+}
+
+/// Per-socket state, shared by the handlers, the worker and the forwarders.
+#[derive(Debug)]
+pub struct SocketCtx {
+    pub ident: Identity,
+    watches: Mutex<HashMap<String, Watch>>,
+    cmd_tx: mpsc::Sender<(Cmd, Value, AckSender)>,
+    worker: Mutex<Option<tokio::task::AbortHandle>>,
+}
+
+impl SocketCtx {
+    fn watches(&self) -> std::sync::MutexGuard<'_, HashMap<String, Watch>> {
+        self.watches.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops every stream of the socket (on disconnect).
+    fn close(&self) {
+        for (_, w) in self.watches().drain() {
+            w.task.abort();
+        }
+        if let Some(w) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            w.abort();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Cmd {
+    Start,
+    Stop,
+    List,
+}
+
+impl Cmd {
+    fn event(self) -> &'static str {
+        match self {
+            Cmd::Start => "start-container-logs",
+            Cmd::Stop => "stop-container-logs",
+            Cmd::List => "list-containers",
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Refused(&'static str);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+/// Registers the default namespace. Handshakes without a logged-in session
+/// are refused with `connect_error` `{message: "unauthenticated"}`.
+pub fn register(io: &SocketIo) {
+    io.ns("/", on_connect.with(authenticate));
+}
+
+async fn authenticate(
+    s: SocketRef,
+    MaybeHttpExtension(auth): MaybeHttpExtension<AuthSession>,
+) -> Result<(), Refused> {
+    let refuse = |why| {
+        metrics::counter!("labtail_sockets_refused_total", "reason" => why).increment(1);
+        Err(Refused(why))
+    };
+    let Some(auth) = auth else {
+        return refuse("unauthenticated");
+    };
+    let (Some(user), Some(sid)) = (auth.user.as_ref(), auth.session.id()) else {
+        return refuse("unauthenticated");
+    };
+    s.extensions.insert(Identity {
+        user_id: user.id,
+        username: user.username.clone(),
+        role: user.role,
+        session_id: sid.to_string(),
+        auth_hash: user.auth_hash().to_owned(),
+    });
+    Ok(())
+}
+
+/// Keeps the connected-sockets gauge right on every exit path.
+struct ConnectedGauge;
+
+impl ConnectedGauge {
+    fn new() -> Self {
+        metrics::gauge!("labtail_sockets_connected").increment(1.0);
+        ConnectedGauge
+    }
+}
+
+impl Drop for ConnectedGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("labtail_sockets_connected").decrement(1.0);
+    }
+}
+
+async fn on_connect(s: SocketRef, State(app): State<AppState>) {
+    let Some(ident) = s.extensions.get::<Identity>() else {
+        // Cannot happen: the middleware put it there. Refuse rather than guess.
+        let _ = s.disconnect();
+        return;
+    };
+    s.join([user_room(ident.user_id), session_room(&ident.session_id)]);
+    if ident.role == Role::Instructor {
+        s.join("instructors");
+    }
+    let (tx, rx) = mpsc::channel(app.cfg.socket_queue.max(1));
+    let ctx = Arc::new(SocketCtx {
+        ident,
+        watches: Mutex::new(HashMap::new()),
+        cmd_tx: tx,
+        worker: Mutex::new(None),
+    });
+    s.extensions.insert(ctx.clone());
+    let gauge = ConnectedGauge::new();
+    let worker = tokio::spawn(run_worker(s.clone(), ctx.clone(), rx, app.clone(), gauge));
+    *ctx.worker.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker.abort_handle());
+
+    for cmd in [Cmd::Start, Cmd::Stop, Cmd::List] {
+        let ctx = ctx.clone();
+        s.on(
+            cmd.event(),
+            move |ack: AckSender, TryData(v): TryData<Value>| {
+                // Runs synchronously in arrival order; only the future is spawned.
+                let v = v.unwrap_or(Value::Null);
+                if let Err(e) = ctx.cmd_tx.try_send((cmd, v, ack)) {
+                    if let mpsc::error::TrySendError::Full((_, _, ack)) = e {
+                        count_event(cmd, Code::RateLimited.as_str());
+                        let _ = ack.send(
+                            &WireError::new(
+                                Code::RateLimited,
+                                "too many requests on this socket; wait for the answers",
+                            )
+                            .ack(),
+                        );
+                    }
+                }
+                async {}
+            },
+        );
+    }
+    let ctx_d = ctx.clone();
+    s.on_disconnect(move || {
+        ctx_d.close();
+        async {}
+    });
+}
+
+fn count_event(cmd: Cmd, result: &'static str) {
+    metrics::counter!("labtail_socket_events_total", "event" => cmd.event(), "result" => result)
+        .increment(1);
+}
+
+async fn run_worker(
+    s: SocketRef,
+    ctx: Arc<SocketCtx>,
+    mut rx: mpsc::Receiver<(Cmd, Value, AckSender)>,
+    app: AppState,
+    _gauge: ConnectedGauge,
+) {
+    while let Some((cmd, v, ack)) = rx.recv().await {
+        let (answer, then) = match cmd {
+            Cmd::Start => match start(&ctx, &app, &v).await {
+                Ok((answer, sub)) => (answer, sub),
+                Err(e) => (Err(e), None),
+            },
+            Cmd::Stop => (stop(&ctx, &v), None),
+            Cmd::List => (list(&ctx, &app, &v).await, None),
+        };
+        let payload = match &answer {
+            Ok(v) => {
+                count_event(cmd, "ok");
+                v.clone()
+            }
+            Err(e) => {
+                count_event(cmd, e.code.as_str());
+                e.ack()
+            }
+        };
+        let _ = ack.send(&payload);
+        // The stream starts only after the ack went out, so a client always
+        // sees its ack before the first `container-log`.
+        if let Some(sub) = then {
+            spawn_forwarder(&s, &ctx, sub);
+        }
+        if matches!(&answer, Err(e) if e.code == Code::Unauthenticated) {
+            let _ = s.clone().disconnect();
+            return;
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> WireError {
+    tracing::error!(error = %e, "internal error");
+    WireError::new(Code::Internal, "internal error; see the server log")
+}
+
+fn unavailable(e: impl std::fmt::Display) -> WireError {
+    WireError::new(
+        Code::Unavailable,
+        format!("the Docker engine is not available: {e}"),
+    )
+}
+
+/// Re-reads the user: a removed user or changed password fails here even if
+/// the periodic check has not run yet.
+async fn current_user(ctx: &SocketCtx, app: &AppState) -> Result<crate::db::UserRow, WireError> {
+    let user = app.db.user_by_id(ctx.ident.user_id).await.map_err(internal)?;
+    match user {
+        Some(u) if u.password_hash == ctx.ident.auth_hash => Ok(u),
+        _ => Err(WireError::new(
+            Code::Unauthenticated,
+            "your session has ended; log in again",
+        )),
+    }
+}
+
+type StartResult = (Result<Value, WireError>, Option<Subscription>);
+
+async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<StartResult, WireError> {
+    let req = wire::parse_start(v, app.cfg.default_tail)?;
+    let user = current_user(ctx, app).await?;
+    let scope = scope_for(user.role, &user.username);
+    let container = app
+        .engine
+        .docker()
+        .find(&scope, &req.container_name)
+        .await
+        .map_err(unavailable)?
+        .ok_or_else(WireError::forbidden_or_missing)?;
+    {
+        let watches = ctx.watches();
+        if watches.contains_key(&container.id) {
+            return Ok((
+                Ok(json!({"ok": true, "containerName": container.name, "alreadyWatching": true})),
+                None,
+            ));
+        }
+        if watches.len() >= app.cfg.max_streams_per_socket {
+            return Err(WireError::new(
+                Code::TooManyStreams,
+                format!(
+                    "a socket may watch at most {} containers; stop one first",
+                    app.cfg.max_streams_per_socket
+                ),
+            ));
+        }
+    }
+    let max_tail = app.engine.config().backlog_lines as u64;
+    let (at, tail) = match req.from {
+        StartFrom::Tail(n) => {
+            let n = n.min(max_tail);
+            (StartAt::Tail(n as usize), Some(n))
+        }
+        StartFrom::After(c) => (StartAt::After(c), None),
+    };
+    let sub = app
+        .engine
+        .subscribe(&container, at)
+        .await
+        .map_err(|e| match e {
+            SubscribeError::Start(StartError::NotFound) => WireError::forbidden_or_missing(),
+            SubscribeError::Start(StartError::Unreadable(m)) => WireError::new(
+                Code::Unavailable,
+                format!("Docker cannot read this container's log: {m}"),
+            ),
+            other => unavailable(other),
+        })?;
+    let mut answer = json!({
+        "ok": true,
+        "containerName": container.name,
+        "state": status_name(sub.status()),
+    });
+    if let Some(t) = tail {
+        answer["tail"] = json!(t);
+    }
+    Ok((Ok(answer), Some(sub)))
+}
+
+fn stop(ctx: &SocketCtx, v: &Value) -> Result<Value, WireError> {
+    let name = wire::parse_stop(v)?;
+    // Only this socket's own watches are looked at: no Docker call, nothing
+    // to leak. Matches the name the watch was started under, or the ID.
+    let mut watches = ctx.watches();
+    let key = watches
+        .iter()
+        .find(|(id, w)| w.name == name || (name.len() >= 12 && id.starts_with(&name)))
+        .map(|(id, _)| id.clone());
+    let was_watching = match key.and_then(|k| watches.remove(&k)) {
+        Some(w) => {
+            w.task.abort();
+            true
+        }
+        None => false,
+    };
+    Ok(json!({"ok": true, "containerName": name, "wasWatching": was_watching}))
+}
+
+async fn list(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<Value, WireError> {
+    wire::parse_list(v)?;
+    let user = current_user(ctx, app).await?;
+    let scope = scope_for(user.role, &user.username);
+    let list = app.engine.docker().list(&scope).await.map_err(unavailable)?;
+    let containers: Vec<Value> = list.iter().map(wire::container_json).collect();
+    Ok(json!({"ok": true, "containers": containers}))
+}
+
+pub fn status_name(s: &RunStatus) -> &'static str {
+    match s {
+        RunStatus::Running => "running",
+        RunStatus::Exited { .. } => "exited",
+        RunStatus::EngineDown => "engine-down",
+        RunStatus::Removed => "removed",
+    }
+}
+
+fn spawn_forwarder(s: &SocketRef, ctx: &Arc<SocketCtx>, sub: Subscription) {
+    let id = sub.container().id.clone();
+    let name = sub.container().name.clone();
+    let task = tokio::spawn(forward(s.clone(), Arc::downgrade(ctx), sub));
+    ctx.watches().insert(
+        id,
+        Watch {
+            name,
+            task: task.abort_handle(),
+        },
+    );
+}
+
+struct WatchGauge;
+
+impl WatchGauge {
+    fn new() -> Self {
+        metrics::gauge!("labtail_watches_active").increment(1.0);
+        WatchGauge
+    }
+}
+
+impl Drop for WatchGauge {
+    fn drop(&mut self) {
+        metrics::gauge!("labtail_watches_active").decrement(1.0);
+    }
+}
+
+async fn forward(s: SocketRef, ctx: std::sync::Weak<SocketCtx>, mut sub: Subscription) {
+    let _gauge = WatchGauge::new();
+    let name = sub.container().name.clone();
+    let id = sub.container().id.clone();
+    while let Some(d) = sub.next().await {
+        let sent = match d {
+            Delivery::Lines(slice) => {
+                let lines = slice.lines();
+                let ok = emit(
+                    &s,
+                    "container-log",
+                    &ContainerLog {
+                        container_name: &name,
+                        lines,
+                    },
+                )
+                .await;
+                if ok {
+                    metrics::counter!("labtail_lines_emitted_total").increment(lines.len() as u64);
+                }
+                ok
+            }
+            Delivery::Gap { from, to, count } => {
+                emit(
+                    &s,
+                    "container-log-gap",
+                    &json!({
+                        "containerName": name,
+                        "from": from.map(|c| c.to_string()),
+                        "to": to.map(|c| c.to_string()),
+                        "count": count,
+                    }),
+                )
+                .await
+            }
+            Delivery::Status(st) => {
+                let mut status = json!({"containerName": name, "state": status_name(&st)});
+                let end = match &st {
+                    RunStatus::Exited { exit_code } => {
+                        status["exitCode"] = json!(exit_code);
+                        Some(json!({"containerName": name, "reason": "exited", "exitCode": exit_code}))
+                    }
+                    RunStatus::Removed => Some(json!({"containerName": name, "reason": "removed"})),
+                    _ => None,
+                };
+                let mut ok = emit(&s, "container-status", &status).await;
+                if let Some(end) = end {
+                    ok = ok && emit(&s, "container-log-end", &end).await;
+                }
+                ok
+            }
+        };
+        if !sent {
+            break;
+        }
+    }
+    // The stream is over (container removed, or the socket went away):
+    // forget the watch so the client can start it again.
+    if let Some(ctx) = ctx.upgrade() {
+        ctx.watches().remove(&id);
+    }
+}
+
+/// Emits, waiting while the socket's outgoing buffer is full. Waiting here
+/// never slows anyone else: meanwhile this subscription's own bounded queue
+/// fills, and past its bound it drops its oldest lines (reported as a gap).
+/// False when the socket is gone.
+async fn emit<T: serde::Serialize + ?Sized>(s: &SocketRef, event: &str, data: &T) -> bool {
+    let mut delay = Duration::from_millis(1);
+    loop {
+        match s.emit(event, data) {
+            Ok(()) => return true,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(100));
+            }
+            Err(SendError::Socket(SocketError::Closed)) => return false,
+            Err(SendError::Serialize(e)) => {
+                tracing::error!(error = %e, event, "cannot serialise event");
+                return false;
+            }
+        }
+    }
+}
+
+/// Ends the sockets of users that were removed or whose password changed.
+/// Runs every `auth_recheck_interval`; logout itself is immediate.
+pub async fn recheck_sockets(app: AppState) {
+    let mut tick = tokio::time::interval(app.cfg.auth_recheck_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let Some(io) = app.io() else { continue };
+        let mut by_user: HashMap<i64, Vec<(String, SocketRef)>> = HashMap::new();
+        for s in io.sockets() {
+            if let Some(id) = s.extensions.get::<Identity>() {
+                by_user
+                    .entry(id.user_id)
+                    .or_default()
+                    .push((id.auth_hash.clone(), s));
+            }
+        }
+        if by_user.is_empty() {
+            continue;
+        }
+        let ids: Vec<i64> = by_user.keys().copied().collect();
+        let current = match app.db.auth_hashes(&ids).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not re-check socket users");
+                continue;
+            }
+        };
+        for (uid, sockets) in by_user {
+            for (hash, s) in sockets {
+                if current.get(&uid) != Some(&hash) {
+                    tracing::info!(user_id = uid, "ending socket of removed user or old password");
+                    let _ = s.disconnect();
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,316 @@
+//! The client contract in types: what clients send, what they get back.
+//!
+//! Everything a client sends is parsed here, by hand from a JSON value, so a
+//! bad payload becomes an `invalid_payload` answer with a message that says
+//! which field is wrong, and never a panic or a silently ignored event.
+
+use labtail_logs::{ContainerInfo, Cursor, Line};
+use serde::Serialize;
+use serde::ser::{SerializeMap, SerializeSeq};
+use serde_json::{Value, json};
+
+/// Stable error codes. Clients switch on these; never rename one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Code {
+    Unauthenticated,
+    ForbiddenOrMissing,
+    InvalidPayload,
+    RateLimited,
+    TooManyStreams,
+    Unavailable,
+    Internal,
+}
+
+impl Code {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::Unauthenticated => "unauthenticated",
+            Code::ForbiddenOrMissing => "forbidden_or_missing",
+            Code::InvalidPayload => "invalid_payload",
+            Code::RateLimited => "rate_limited",
+            Code::TooManyStreams => "too_many_streams",
+            Code::Unavailable => "unavailable",
+            Code::Internal => "internal",
+        }
+    }
+}
+
+/// An error answer: `{ok: false, error: {code, message}}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WireError {
+    pub code: Code,
+    pub message: String,
+}
+
+impl WireError {
+    pub fn new(code: Code, message: impl Into<String>) -> Self {
+        WireError {
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Self::new(Code::InvalidPayload, message)
+    }
+
+    /// The one answer for "not yours" and "does not exist": existence must
+    /// not leak, so the message never echoes what was asked for.
+    pub fn forbidden_or_missing() -> Self {
+        Self::new(
+            Code::ForbiddenOrMissing,
+            "no such container, or not one you may see",
+        )
+    }
+
+    pub fn ack(&self) -> Value {
+        json!({"ok": false, "error": {"code": self.code.as_str(), "message": self.message}})
+    }
+}
+
+/// Longest container name or ID a client may send (Docker names are shorter).
+pub const MAX_NAME_LEN: usize = 128;
+
+/// Checks a container name or ID as Docker allows them: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`,
+/// optionally with Docker's leading `/`. This rejects path and URL tricks
+/// (`../`, `%2F`, `?`) before any lookup.
+pub fn parse_container_name(v: Option<&Value>) -> Result<String, WireError> {
+    let Some(v) = v else {
+        return Err(WireError::invalid("containerName is required"));
+    };
+    let Some(s) = v.as_str() else {
+        return Err(WireError::invalid("containerName must be a string"));
+    };
+    let name = s.strip_prefix('/').unwrap_or(s);
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(WireError::invalid(format!(
+            "containerName must be 1 to {MAX_NAME_LEN} characters"
+        )));
+    }
+    let mut bytes = name.bytes();
+    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
+    if !first_ok
+        || !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    {
+        return Err(WireError::invalid(
+            "containerName may hold only letters, digits, '_', '.' and '-'",
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+fn as_object(v: &Value) -> Result<&serde_json::Map<String, Value>, WireError> {
+    v.as_object()
+        .ok_or_else(|| WireError::invalid("the payload must be a JSON object"))
+}
+
+/// Where a `start-container-logs` should begin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartFrom {
+    Tail(u64),
+    After(Cursor),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StartRequest {
+    pub container_name: String,
+    pub from: StartFrom,
+}
+
+/// `start-container-logs {containerName, tail?, after?}`.
+pub fn parse_start(v: &Value, default_tail: u64) -> Result<StartRequest, WireError> {
+    let obj = as_object(v)?;
+    let container_name = parse_container_name(obj.get("containerName"))?;
+    let tail = match obj.get("tail") {
+        None | Some(Value::Null) => None,
+        Some(t) => Some(t.as_u64().ok_or_else(|| {
+            WireError::invalid("tail must be a whole number of lines, 0 or more")
+        })?),
+    };
+    let after = match obj.get("after") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.parse::<Cursor>().map_err(|e| {
+            WireError::invalid(format!("after is not a cursor labtail gave out: {e}"))
+        })?),
+        Some(_) => return Err(WireError::invalid("after must be a cursor string")),
+    };
+    let from = match (tail, after) {
+        (Some(_), Some(_)) => {
+            return Err(WireError::invalid("give tail or after, not both"));
+        }
+        (_, Some(c)) => StartFrom::After(c),
+        (Some(n), None) => StartFrom::Tail(n),
+        (None, None) => StartFrom::Tail(default_tail),
+    };
+    Ok(StartRequest {
+        container_name,
+        from,
+    })
+}
+
+/// `stop-container-logs {containerName}`.
+pub fn parse_stop(v: &Value) -> Result<String, WireError> {
+    parse_container_name(as_object(v)?.get("containerName"))
+}
+
+/// `list-containers {}`: the payload is optional, but if present it must be an object.
+pub fn parse_list(v: &Value) -> Result<(), WireError> {
+    match v {
+        Value::Null => Ok(()),
+        other => as_object(other).map(|_| ()),
+    }
+}
+
+/// A container as clients see it. Students get only their own, so `owner`
+/// is never someone else's name in a student's answer.
+pub fn container_json(c: &ContainerInfo) -> Value {
+    json!({
+        "name": c.name,
+        "id": c.id.chars().take(12).collect::<String>(),
+        "owner": c.owner,
+        "state": c.state,
+        "status": c.status,
+        "image": c.image,
+        "created": c.created,
+    })
+}
+
+/// `container-log {containerName, log, lines:[{cursor, ts, stream, text}]}`,
+/// serialised straight from the engine's lines. `log` keeps the Node
+/// design's shape (newline-terminated text) for old clients.
+pub struct ContainerLog<'a> {
+    pub container_name: &'a str,
+    pub lines: &'a [Line],
+}
+
+struct WireLine<'a>(&'a Line);
+
+impl Serialize for WireLine<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let l = self.0;
+        let mut m = s.serialize_map(Some(if l.truncated > 0 { 5 } else { 4 }))?;
+        m.serialize_entry("cursor", &l.cursor.to_string())?;
+        m.serialize_entry("ts", &l.cursor.ts_rfc3339())?;
+        m.serialize_entry("stream", l.stream.as_str())?;
+        m.serialize_entry("text", &l.text)?;
+        if l.truncated > 0 {
+            m.serialize_entry("truncated", &l.truncated)?;
+        }
+        m.end()
+    }
+}
+
+struct WireLines<'a>(&'a [Line]);
+
+impl Serialize for WireLines<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        for l in self.0 {
+            seq.serialize_element(&WireLine(l))?;
+        }
+        seq.end()
+    }
+}
+
+impl Serialize for ContainerLog<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut log = String::with_capacity(self.lines.iter().map(|l| l.text.len() + 1).sum());
+        for l in self.lines {
+            log.push_str(&l.text);
+            log.push('\n');
+        }
+        let mut m = s.serialize_map(Some(3))?;
+        m.serialize_entry("containerName", self.container_name)?;
+        m.serialize_entry("log", &log)?;
+        m.serialize_entry("lines", &WireLines(self.lines))?;
+        m.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use labtail_logs::Stream;
+
+    #[test]
+    fn container_names_refuse_tricks() {
+        for bad in [
+            json!("../etc"),
+            json!("a/b"),
+            json!("a%2Fb"),
+            json!("a?x=1"),
+            json!(""),
+            json!("x".repeat(129)),
+            json!(" a"),
+            json!("a\u{0}"),
+            json!("ä"),
+            json!(12),
+            json!(null),
+            json!(["a"]),
+        ] {
+            assert!(parse_container_name(Some(&bad)).is_err(), "{bad}");
+        }
+        assert_eq!(parse_container_name(Some(&json!("/lab-1"))).unwrap(), "lab-1");
+        assert_eq!(
+            parse_container_name(Some(&json!("Lab_1.x-y"))).unwrap(),
+            "Lab_1.x-y"
+        );
+    }
+
+    #[test]
+    fn start_payloads() {
+        let ok = parse_start(&json!({"containerName": "c"}), 100).unwrap();
+        assert_eq!(ok.from, StartFrom::Tail(100));
+        let ok = parse_start(&json!({"containerName": "c", "tail": 5, "extra": 1}), 100).unwrap();
+        assert_eq!(ok.from, StartFrom::Tail(5));
+        let c = "1732312345123456789-000001";
+        let ok = parse_start(&json!({"containerName": "c", "after": c}), 100).unwrap();
+        assert_eq!(ok.from, StartFrom::After(c.parse().unwrap()));
+        for bad in [
+            json!("c"),
+            json!(null),
+            json!([]),
+            json!({}),
+            json!({"containerName": "c", "tail": -1}),
+            json!({"containerName": "c", "tail": 1.5}),
+            json!({"containerName": "c", "tail": "10"}),
+            json!({"containerName": "c", "tail": 1e300}),
+            json!({"containerName": "c", "after": 5}),
+            json!({"containerName": "c", "after": "x-y"}),
+            json!({"containerName": "c", "after": c, "tail": 1}),
+        ] {
+            let e = parse_start(&bad, 100).unwrap_err();
+            assert_eq!(e.code, Code::InvalidPayload, "{bad}");
+        }
+    }
+
+    #[test]
+    fn container_log_keeps_the_node_shape() {
+        let lines = vec![
+            Line {
+                cursor: Cursor::new(1_000_000_000, 0),
+                stream: Stream::Stdout,
+                text: "a".into(),
+                truncated: 0,
+            },
+            Line {
+                cursor: Cursor::new(1_000_000_001, 0),
+                stream: Stream::Stderr,
+                text: "<b>".into(),
+                truncated: 3,
+            },
+        ];
+        let v = serde_json::to_value(ContainerLog {
+            container_name: "c",
+            lines: &lines,
+        })
+        .unwrap();
+        assert_eq!(v["containerName"], "c");
+        assert_eq!(v["log"], "a\n<b>\n");
+        assert_eq!(v["lines"][0]["cursor"], "0000000001000000000-000000");
+        assert_eq!(v["lines"][0]["ts"], "1970-01-01T00:00:01.000000000Z");
+        assert_eq!(v["lines"][1]["stream"], "stderr");
+        assert_eq!(v["lines"][1]["truncated"], 3);
+        assert!(v["lines"][0].get("truncated").is_none());
+    }
+}

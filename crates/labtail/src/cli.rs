@@ -1,0 +1,262 @@
+//! Flags and environment variables. Every limit of the server has a flag.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use labtail_server::ServerConfig;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "labtail",
+    version,
+    about = "Live logs of lab containers over Socket.IO, for students and instructors"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    /// Log filter (tracing EnvFilter syntax), e.g. `info` or `labtail=debug`.
+    #[arg(long, env = "LABTAIL_LOG", default_value = "info", global = true)]
+    pub log: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args)]
+pub struct Global {
+    /// Directory for labtail's own files (the default SQLite database).
+    #[arg(
+        long,
+        env = "LABTAIL_DATA_DIR",
+        default_value = "labtail-data",
+        global = true
+    )]
+    pub data_dir: PathBuf,
+    /// Database URL; default: a SQLite file in the data directory.
+    #[arg(long, env = "LABTAIL_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+impl Global {
+    /// The database URL, creating the data directory for the default one.
+    pub fn database_url(&self) -> Result<String, String> {
+        if let Some(url) = &self.database_url {
+            return Ok(url.clone());
+        }
+        std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+            format!(
+                "cannot create the data directory {}: {e}",
+                self.data_dir.display()
+            )
+        })?;
+        Ok(format!(
+            "sqlite://{}/labtail.db",
+            self.data_dir.display()
+        ))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the HTTP + Socket.IO server.
+    Serve(Box<ServeArgs>),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user. Without --password-stdin a random password is printed.
+    Add {
+        name: String,
+        #[arg(long, value_parser = ["student", "instructor"])]
+        role: String,
+        /// Read the password from the first line of stdin.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// List users.
+    List,
+    /// Remove a user; their live sockets are ended.
+    Remove { name: String },
+    /// Set a new password; the user's existing sessions end.
+    Passwd {
+        name: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim())
+        .map_err(|e| format!("{s:?} is not a duration like 30s, 5m, 8h: {e}"))
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "LABTAIL_LISTEN", default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    /// Docker engine: unix:///path or tcp://host:port.
+    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    pub docker_host: String,
+    /// Label whose value names a container's owner.
+    #[arg(long, env = "LABTAIL_OWNER_LABEL", default_value = "labtail.owner")]
+    pub owner_label: String,
+    /// Another origin allowed to use the API and sockets (repeatable).
+    /// The server's own origin is always allowed.
+    #[arg(long = "allowed-origin", env = "LABTAIL_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+    /// Directory of the built web app (default: web/dist if present).
+    #[arg(long, env = "LABTAIL_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
+    /// Create demo users (printing their passwords) and demo containers.
+    #[arg(long, env = "LABTAIL_DEMO")]
+    pub demo: bool,
+    /// Backlog lines kept per watched container; also the largest `tail`.
+    #[arg(long, env = "LABTAIL_BACKLOG_LINES", default_value_t = 1000)]
+    pub backlog_lines: usize,
+    /// Backlog bytes kept per watched container.
+    #[arg(long, env = "LABTAIL_BACKLOG_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub backlog_bytes: usize,
+    /// `tail` when a client gives none.
+    #[arg(long, env = "LABTAIL_DEFAULT_TAIL", default_value_t = 100)]
+    pub default_tail: u64,
+    /// Longest line kept, in bytes; longer lines are cut (and say so).
+    #[arg(long, env = "LABTAIL_MAX_LINE_BYTES", default_value_t = 64 * 1024)]
+    pub max_line_bytes: usize,
+    /// Most lines in one container-log event.
+    #[arg(long, env = "LABTAIL_BATCH_MAX_LINES", default_value_t = 500)]
+    pub batch_max_lines: usize,
+    /// Most text bytes in one container-log event.
+    #[arg(long, env = "LABTAIL_BATCH_MAX_BYTES", default_value_t = 32 * 1024)]
+    pub batch_max_bytes: usize,
+    /// Lines a socket may fall behind per container before it gets a gap.
+    #[arg(long, env = "LABTAIL_CLIENT_BUFFER_LINES", default_value_t = 20_000)]
+    pub client_buffer_lines: usize,
+    /// Bytes a socket may fall behind per container before it gets a gap.
+    #[arg(long, env = "LABTAIL_CLIENT_BUFFER_BYTES", default_value_t = 8 * 1024 * 1024)]
+    pub client_buffer_bytes: usize,
+    /// Containers one socket may watch at once.
+    #[arg(long, env = "LABTAIL_MAX_STREAMS_PER_SOCKET", default_value_t = 20)]
+    pub max_streams_per_socket: usize,
+    /// Client events queued per socket before `rate_limited`.
+    #[arg(long, env = "LABTAIL_SOCKET_QUEUE", default_value_t = 32)]
+    pub socket_queue: usize,
+    /// Outgoing packets buffered per socket.
+    #[arg(long, env = "LABTAIL_SOCKET_BUFFER_PACKETS", default_value_t = 256)]
+    pub socket_buffer_packets: usize,
+    /// Largest packet a client may send, in bytes.
+    #[arg(long, env = "LABTAIL_MAX_PAYLOAD", default_value_t = 64 * 1024)]
+    pub max_payload: u64,
+    /// Sessions end after this long without a request.
+    #[arg(long, env = "LABTAIL_SESSION_IDLE_TIMEOUT", default_value = "8h", value_parser = parse_duration)]
+    pub session_idle_timeout: Duration,
+    /// Mark the session cookie Secure (set this behind an HTTPS proxy).
+    #[arg(long, env = "LABTAIL_COOKIE_SECURE")]
+    pub cookie_secure: bool,
+    /// How often live sockets are re-checked against the user table.
+    #[arg(long, env = "LABTAIL_AUTH_RECHECK", default_value = "2s", value_parser = parse_duration)]
+    pub auth_recheck_interval: Duration,
+    /// How long a first watcher waits for a container's log to open.
+    #[arg(long, env = "LABTAIL_SUBSCRIBE_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub subscribe_timeout: Duration,
+    /// Most lines one log download returns.
+    #[arg(long, env = "LABTAIL_MAX_DOWNLOAD_LINES", default_value_t = 100_000)]
+    pub max_download_lines: usize,
+}
+
+fn at_least_one(name: &str, v: usize) -> Result<usize, String> {
+    if v == 0 {
+        Err(format!("--{name} must be at least 1"))
+    } else {
+        Ok(v)
+    }
+}
+
+impl ServeArgs {
+    pub fn into_config(self, global: &Global) -> Result<ServerConfig, String> {
+        if self.owner_label.is_empty()
+            || self.owner_label.len() > 128
+            || self.owner_label.contains(['=', ' ', ','])
+        {
+            return Err(format!(
+                "--owner-label {:?} is not a usable Docker label key",
+                self.owner_label
+            ));
+        }
+        let web_dir = match self.web_dir {
+            Some(d) => {
+                if !d.join("index.html").is_file() {
+                    return Err(format!(
+                        "--web-dir {}: no index.html there (build the web app first)",
+                        d.display()
+                    ));
+                }
+                Some(d)
+            }
+            None => {
+                let d = PathBuf::from("web/dist");
+                d.join("index.html").is_file().then_some(d)
+            }
+        };
+        let engine = labtail_logs::EngineConfig {
+            max_line_bytes: at_least_one("max-line-bytes", self.max_line_bytes)?,
+            backlog_lines: at_least_one("backlog-lines", self.backlog_lines)?,
+            backlog_bytes: at_least_one("backlog-bytes", self.backlog_bytes)?,
+            batch_max_lines: at_least_one("batch-max-lines", self.batch_max_lines)?,
+            batch_max_bytes: at_least_one("batch-max-bytes", self.batch_max_bytes)?,
+            subscriber_buffer_lines: at_least_one("client-buffer-lines", self.client_buffer_lines)?,
+            subscriber_buffer_bytes: at_least_one("client-buffer-bytes", self.client_buffer_bytes)?,
+            subscribe_timeout: self.subscribe_timeout,
+            ..labtail_logs::EngineConfig::default()
+        };
+        Ok(ServerConfig {
+            listen: self.listen,
+            database_url: global.database_url()?,
+            docker_host: self.docker_host,
+            owner_label: self.owner_label,
+            allowed_origins: self.allowed_origins,
+            web_dir,
+            engine,
+            default_tail: self.default_tail,
+            max_streams_per_socket: at_least_one(
+                "max-streams-per-socket",
+                self.max_streams_per_socket,
+            )?,
+            socket_queue: at_least_one("socket-queue", self.socket_queue)?,
+            socket_buffer_packets: at_least_one(
+                "socket-buffer-packets",
+                self.socket_buffer_packets,
+            )?,
+            max_payload: self.max_payload.max(1024),
+            session_idle_timeout: self.session_idle_timeout,
+            cookie_secure: self.cookie_secure,
+            auth_recheck_interval: self.auth_recheck_interval.max(Duration::from_millis(100)),
+            max_download_lines: at_least_one("max-download-lines", self.max_download_lines)?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("8h"), Ok(Duration::from_secs(8 * 3600)));
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_duration("5 parsecs").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

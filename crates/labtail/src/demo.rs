@@ -1,0 +1,172 @@
+//! `labtail serve --demo`: demo users with printed passwords, and a few
+//! labelled demo containers when a Docker engine answers.
+//!
+//! This is the one place labtail *writes* to Docker (import an image, create,
+//! start and remove `labtail-demo-*` containers). It runs once, from the
+//! operator's command line, before the server starts; nothing a client sends
+//! can reach it. The server itself only reads (see `labtail_logs::docker`).
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, RemoveContainerOptionsBuilder,
+    StartContainerOptions,
+};
+use futures_util::StreamExt;
+use labtail_server::ServerConfig;
+use labtail_server::auth::{hash_password, random_password};
+use labtail_server::db::{Db, DbError, Role};
+
+const DEMO_IMAGE: &str = "labtail-demo:latest";
+
+struct DemoContainer {
+    name: &'static str,
+    owner: &'static str,
+    script: &'static str,
+    restart: bool,
+}
+
+const CONTAINERS: &[DemoContainer] = &[
+    DemoContainer {
+        name: "labtail-demo-alice-web",
+        owner: "alice",
+        script: r#"i=0; while true; do i=$((i+1)); printf '\033[32mINFO\033[0m GET /lab/%d 200 in %dms\n' $i $((i % 97)); if [ $((i % 7)) -eq 0 ]; then printf '\033[33mWARN\033[0m slow request %d\n' $i >&2; fi; sleep 0.5; done"#,
+        restart: false,
+    },
+    DemoContainer {
+        name: "labtail-demo-alice-tests",
+        owner: "alice",
+        script: r#"i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo "test $i ... ok"; sleep 1; done; echo 'test 21 ... FAILED' >&2; exit 1"#,
+        restart: true,
+    },
+    DemoContainer {
+        name: "labtail-demo-bob-app",
+        owner: "bob",
+        script: r#"i=0; while true; do i=$((i+1)); echo "worker tick $i"; if [ $((i % 5)) -eq 0 ]; then echo "error: job $i failed, retrying" >&2; fi; sleep 0.8; done"#,
+        restart: false,
+    },
+];
+
+/// Creates (or resets) the demo users and prints their passwords, then the
+/// demo containers if Docker answers.
+pub async fn prepare(cfg: &ServerConfig) -> Result<(), String> {
+    let db = Db::connect(&cfg.database_url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut lines = Vec::new();
+    for (name, role) in [
+        ("alice", Role::Student),
+        ("bob", Role::Student),
+        ("teacher", Role::Instructor),
+    ] {
+        let pw = random_password();
+        let hash = hash_password(pw.clone()).await.map_err(|e| e.to_string())?;
+        match db.create_user(name, role, &hash).await {
+            Ok(_) => {}
+            Err(DbError::UserExists(_)) => {
+                db.set_password(name, &hash).await.map_err(|e| e.to_string())?
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+        lines.push(format!("  {name:<8} {:<10} {pw}", role.as_str()));
+    }
+    let containers = match containers(cfg).await {
+        Ok(n) => format!("{n} demo containers running (labelled {})", cfg.owner_label),
+        Err(e) => format!("no demo containers: {e}"),
+    };
+    println!(
+        "\nlabtail demo — open http://{}/ and log in as:\n  USER     ROLE       PASSWORD\n{}\n{containers}\n",
+        cfg.listen,
+        lines.join("\n")
+    );
+    Ok(())
+}
+
+async fn containers(cfg: &ServerConfig) -> Result<usize, String> {
+    let docker = Docker::connect_with_host(&cfg.docker_host).map_err(|e| e.to_string())?;
+    let docker = docker
+        .negotiate_version()
+        .await
+        .map_err(|e| format!("Docker is not reachable at {}: {e}", cfg.docker_host))?;
+    ensure_image(&docker).await?;
+    for c in CONTAINERS {
+        let _ = docker
+            .remove_container(
+                c.name,
+                Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+            )
+            .await;
+        let mut labels = HashMap::new();
+        labels.insert(cfg.owner_label.clone(), c.owner.to_owned());
+        let host_config = HostConfig {
+            restart_policy: c.restart.then(|| RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ALWAYS),
+                maximum_retry_count: None,
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(DEMO_IMAGE.to_owned()),
+            cmd: Some(vec!["sh".into(), "-c".into(), c.script.into()]),
+            labels: Some(labels),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(c.name).build()),
+                body,
+            )
+            .await
+            .map_err(|e| format!("cannot create {}: {e}", c.name))?;
+        docker
+            .start_container(c.name, None::<StartContainerOptions>)
+            .await
+            .map_err(|e| format!("cannot start {}: {e}", c.name))?;
+    }
+    Ok(CONTAINERS.len())
+}
+
+/// No registry can be assumed: build a tiny image from the host's busybox.
+async fn ensure_image(docker: &Docker) -> Result<(), String> {
+    if docker.inspect_image(DEMO_IMAGE).await.is_ok() {
+        return Ok(());
+    }
+    let busybox = ["/bin/busybox", "/usr/bin/busybox"]
+        .into_iter()
+        .find(|p| std::path::Path::new(p).is_file())
+        .ok_or("image labtail-demo:latest is missing and no /bin/busybox to build it from (apt-get install busybox-static)")?;
+    let bin = std::fs::read(busybox).map_err(|e| format!("cannot read {busybox}: {e}"))?;
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(bin.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    tar.append_data(&mut header, "bin/busybox", bin.as_slice())
+        .map_err(|e| e.to_string())?;
+    for applet in ["sh", "echo", "printf", "sleep", "seq", "date", "cat", "awk"] {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(tar::EntryType::Symlink);
+        h.set_size(0);
+        h.set_mode(0o777);
+        tar.append_link(&mut h, format!("bin/{applet}"), "busybox")
+            .map_err(|e| e.to_string())?;
+    }
+    let archive = tar.into_inner().map_err(|e| e.to_string())?;
+    let opts = CreateImageOptionsBuilder::default()
+        .from_src("-")
+        .repo("labtail-demo")
+        .tag("latest")
+        .build();
+    let mut stream = docker.create_image(
+        Some(opts),
+        Some(bollard::body_full(bytes::Bytes::from(archive))),
+        None,
+    );
+    while let Some(item) = stream.next().await {
+        item.map_err(|e| format!("cannot import the demo image: {e}"))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,236 @@
+// Test harness: starts a real labtail binary against the real Docker engine,
+// creates users with the real CLI, runs labelled containers, and connects
+// real socket.io-client sockets. Every wait has a deadline; every container
+// and process started here is removed by `cleanup()`.
+
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { io } from 'socket.io-client';
+
+const ROOT = resolve(import.meta.dirname, '../../..');
+export const BIN = process.env.LABTAIL_BIN
+  ?? join(process.env.CARGO_TARGET_DIR ?? join(ROOT, 'target'), 'debug', 'labtail');
+export const IMAGE = process.env.LABTAIL_TEST_IMAGE ?? 'labtail-busybox:test';
+
+/** Rejects after `ms` with a message saying what was awaited. */
+export function deadline(promise, ms, what) {
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+export function uid() {
+  return randomBytes(4).toString('hex');
+}
+
+/** One test world: its own owner label, data dir, server, containers, sockets. */
+export class World {
+  constructor() {
+    this.id = uid();
+    this.label = `labtail.e2e-${this.id}`;
+    this.dataDir = mkdtempSync(join(tmpdir(), 'labtail-e2e-'));
+    this.containers = [];
+    this.sockets = [];
+    this.procs = [];
+  }
+
+  /** Starts labtail; resolves once it prints its listening line. */
+  async start(extraArgs = [], env = {}) {
+    const args = ['serve', '--listen', '127.0.0.1:0', '--owner-label', this.label,
+      '--data-dir', this.dataDir, '--auth-recheck-interval', '500ms', ...extraArgs];
+    const proc = spawn(BIN, args, {
+      env: { ...process.env, LABTAIL_LOG: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.procs.push(proc);
+    this.proc = proc;
+    let stderr = '';
+    proc.stderr.on('data', (d) => { stderr += d; });
+    const url = await deadline(new Promise((res, rej) => {
+      let out = '';
+      proc.stdout.on('data', (d) => {
+        out += d;
+        const m = out.match(/labtail listening on (http:\/\/\S+)/);
+        if (m) res(m[1]);
+      });
+      proc.on('exit', (code) => rej(new Error(`labtail exited with ${code}: ${stderr}`)));
+    }), 30_000, 'labtail to listen');
+    this.url = url;
+    this.stderr = () => stderr;
+    return url;
+  }
+
+  /** Stops labtail (SIGTERM) and waits for it to exit. */
+  async stop() {
+    const p = this.proc;
+    if (!p || p.exitCode !== null) return;
+    const exited = new Promise((res) => p.on('exit', res));
+    p.kill('SIGTERM');
+    await deadline(exited, 15_000, 'labtail to exit');
+  }
+
+  /** `labtail <args>` against this world's data dir. */
+  cli(args, input) {
+    const r = spawnSync(BIN, [...args, '--data-dir', this.dataDir], {
+      input, encoding: 'utf8', timeout: 30_000,
+    });
+    return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  addUser(name, role, password = `pw-${name}-${this.id}`) {
+    const r = this.cli(['user', 'add', name, '--role', role, '--password-stdin'], `${password}\n`);
+    if (r.code !== 0) throw new Error(`user add failed: ${r.stderr}`);
+    return { name, password };
+  }
+
+  /** Runs a container labelled for `owner` (or unlabelled when owner is null). */
+  run(owner, script, extra = []) {
+    const name = `labtail-e2e-${this.id}-${this.containers.length}`;
+    const labels = owner === null ? [] : ['--label', `${this.label}=${owner}`];
+    const r = spawnSync('docker', ['run', '-d', '--name', name, ...labels, ...extra,
+      IMAGE, 'sh', '-c', script], { encoding: 'utf8' });
+    if (r.status !== 0) throw new Error(`docker run failed: ${r.stderr}`);
+    this.containers.push(name);
+    return name;
+  }
+
+  /**
+   * A shell prefix that blocks until `open(name)` is called: lets a test
+   * subscribe first and then make the container print, with no sleeps.
+   */
+  static gate = 'while [ ! -e /tmp/go ]; do sleep 0.05; done; ';
+
+  open(name) {
+    this.docker('exec', name, 'touch', '/tmp/go');
+  }
+
+  /** Disconnects every socket opened so far (between tests). */
+  disconnectAll() {
+    for (const s of this.sockets) s.disconnect();
+    this.sockets = [];
+  }
+
+  docker(...args) {
+    const r = spawnSync('docker', args, { encoding: 'utf8', timeout: 60_000 });
+    if (r.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${r.stderr}`);
+    return r.stdout.trim();
+  }
+
+  async login(user, password, url = this.url) {
+    const res = await fetch(`${url}/api/login`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: user, password }),
+    });
+    if (res.status !== 200) throw new Error(`login ${user} failed: ${res.status}`);
+    const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+    return cookie;
+  }
+
+  /**
+   * Connects a socket.io-client socket; resolves with it once connected,
+   * rejects with the connect_error otherwise.
+   */
+  async connect(cookie, opts = {}) {
+    const socket = io(opts.url ?? this.url, {
+      transports: opts.transports ?? ['polling', 'websocket'],
+      extraHeaders: { ...(cookie ? { cookie } : {}), ...(opts.headers ?? {}) },
+      reconnection: opts.reconnection ?? false,
+      forceNew: true,
+      timeout: 10_000,
+      ...(opts.io ?? {}),
+    });
+    this.sockets.push(socket);
+    await deadline(new Promise((res, rej) => {
+      socket.once('connect', res);
+      socket.once('connect_error', rej);
+    }), 15_000, 'socket connect');
+    return socket;
+  }
+
+  async cleanup() {
+    for (const s of this.sockets) s.disconnect();
+    for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL');
+    if (this.containers.length) {
+      spawnSync('docker', ['rm', '-f', ...this.containers], { encoding: 'utf8' });
+    }
+    rmSync(this.dataDir, { recursive: true, force: true });
+  }
+
+  /** Current value of a metric (first sample whose labels match). */
+  async metric(name, labels = '') {
+    const text = await (await fetch(`${this.url}/metrics`)).text();
+    for (const line of text.split('\n')) {
+      if (line.startsWith('#')) continue;
+      const [key, value] = line.split(' ');
+      if (key === name || key === `${name}{${labels}}`) return Number(value);
+    }
+    return undefined;
+  }
+
+  /** Polls a metric until `ok(value)`, or fails at the deadline. */
+  async waitMetric(name, ok, ms = 15_000, labels = '') {
+    const end = Date.now() + ms;
+    let v;
+    while (Date.now() < end) {
+      v = await this.metric(name, labels);
+      if (ok(v)) return v;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`metric ${name} never satisfied the condition (last ${v})`);
+  }
+}
+
+/** Emits with an ack; resolves with the ack payload, bounded in time. */
+export function ask(socket, event, payload, ms = 15_000) {
+  return deadline(socket.timeout(ms).emitWithAck(event, payload), ms + 1000, `ack of ${event}`);
+}
+
+/**
+ * Collects `container-log` lines of one container on a socket, plus every
+ * other labtail event, until `done(state)` is true.
+ */
+export function collect(socket, containerName) {
+  const state = { lines: [], events: [], logs: [] };
+  const waiters = [];
+  const check = () => {
+    for (const w of [...waiters]) {
+      if (w.pred(state)) {
+        waiters.splice(waiters.indexOf(w), 1);
+        w.resolve(state);
+      }
+    }
+  };
+  const onLog = (p) => {
+    if (p.containerName !== containerName) return;
+    state.lines.push(...p.lines);
+    state.logs.push(p.log);
+    state.events.push({ event: 'container-log', n: p.lines.length });
+    check();
+  };
+  const others = ['container-log-end', 'container-log-gap', 'container-status'];
+  const handlers = others.map((ev) => [ev, (p) => {
+    if (p.containerName !== containerName) return;
+    state.events.push({ event: ev, ...p });
+    check();
+  }]);
+  socket.on('container-log', onLog);
+  for (const [ev, h] of handlers) socket.on(ev, h);
+  state.until = (pred, ms = 20_000, what = 'lines') => deadline(new Promise((resolve) => {
+    waiters.push({ pred, resolve });
+    check();
+  }), ms, `${what} on ${containerName} (have ${state.lines.length} lines, events ${JSON.stringify(state.events.filter((e) => e.event !== 'container-log'))})`);
+  state.stop = () => {
+    socket.off('container-log', onLog);
+    for (const [ev, h] of handlers) socket.off(ev, h);
+  };
+  return state;
+}
+
+export const texts = (lines, stream) => lines.filter((l) => !stream || l.stream === stream).map((l) => l.text);
+export const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => String(a + i));

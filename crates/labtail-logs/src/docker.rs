@@ -12,8 +12,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
-    LogsOptionsBuilder,
+    EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
 };
 use futures_util::Stream;
 use futures_util::StreamExt;

@@ -184,12 +184,12 @@ impl LogEngine {
 
     fn detach(inner: &EngineInner, hub: &Arc<Hub>) {
         let mut hubs = inner.hubs.lock().unwrap_or_else(|p| p.into_inner());
-        if hub.remove_watcher() {
-            if let Some(h) = hubs.get(&hub.container.id) {
-                if Arc::ptr_eq(h, hub) {
-                    hubs.remove(&hub.container.id);
-                }
-            }
+        if hub.remove_watcher()
+            && hubs
+                .get(&hub.container.id)
+                .is_some_and(|h| Arc::ptr_eq(h, hub))
+        {
+            hubs.remove(&hub.container.id);
         }
     }
 }

@@ -214,7 +214,10 @@ mod tests {
 
     #[test]
     fn several_messages_in_one_frame_are_split() {
-        let lines = frame_all(&[f(Stream::Stdout, &format!("{T1} a\n{T2} b\n{T3} c\n"))], 100);
+        let lines = frame_all(
+            &[f(Stream::Stdout, &format!("{T1} a\n{T2} b\n{T3} c\n"))],
+            100,
+        );
         let texts: Vec<_> = lines.iter().map(|l| l.text.as_str()).collect();
         assert_eq!(texts, ["a", "b", "c"]);
     }
@@ -269,7 +272,10 @@ mod tests {
     #[test]
     fn equal_timestamps_get_increasing_ordinals() {
         let lines = frame_all(
-            &[f(Stream::Stdout, &format!("{T1} a\n{T1} b\n{T2} c\n{T2} d\n"))],
+            &[f(
+                Stream::Stdout,
+                &format!("{T1} a\n{T1} b\n{T2} c\n{T2} d\n"),
+            )],
             100,
         );
         let ords: Vec<_> = lines.iter().map(|l| l.cursor.ordinal).collect();

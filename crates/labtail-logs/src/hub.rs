@@ -72,7 +72,9 @@ impl LineSlice {
 pub enum RunStatus {
     Running,
     /// Not running (exited, created, dead); the exit code when it had one.
-    Exited { exit_code: Option<i64> },
+    Exited {
+        exit_code: Option<i64>,
+    },
     /// dockerd is unreachable; the hub is reconnecting.
     EngineDown,
     /// The container was removed. Final.
@@ -573,10 +575,7 @@ async fn follow(hub: &Arc<Hub>, docker: &DockerClient, cfg: &EngineConfig) -> Fo
         let mut bytes = 0usize;
         while end.is_none() && lines.len() < max_lines && bytes < cfg.batch_max_bytes {
             let next = match gather_until {
-                Some(deadline) => match tokio::time::timeout_at(deadline, stream.next()).await {
-                    Ok(item) => Some(item),
-                    Err(_) => None,
-                },
+                Some(deadline) => tokio::time::timeout_at(deadline, stream.next()).await.ok(),
                 None => stream.next().now_or_never(),
             };
             match next {

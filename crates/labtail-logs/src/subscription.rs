@@ -65,7 +65,11 @@ impl SubQueue {
             st.items.push_back(ev);
             // Drop the oldest batches, but always keep the newest one.
             while st.lines > self.max_lines || st.bytes > self.max_bytes {
-                let Some(i) = st.items.iter().position(|e| matches!(e, HubEvent::Lines(_))) else {
+                let Some(i) = st
+                    .items
+                    .iter()
+                    .position(|e| matches!(e, HubEvent::Lines(_)))
+                else {
                     break;
                 };
                 if i + 1 == st.items.len() {

@@ -44,7 +44,10 @@ impl TestContainer {
         args.extend_from_slice(extra);
         let img = image();
         args.extend_from_slice(&[&img, "sh", "-c", script]);
-        let out = Command::new("docker").args(&args).output().expect("docker CLI");
+        let out = Command::new("docker")
+            .args(&args)
+            .output()
+            .expect("docker CLI");
         assert!(
             out.status.success(),
             "docker run failed: {}",
@@ -64,7 +67,9 @@ impl TestContainer {
 
 impl Drop for TestContainer {
     fn drop(&mut self) {
-        let _ = Command::new("docker").args(["rm", "-f", &self.name]).output();
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.name])
+            .output();
     }
 }
 
@@ -123,12 +128,18 @@ async fn backlog_of_an_exited_container_is_complete_ordered_and_split_by_stream(
     let c = TestContainer::run("ann", "seq 1 500; seq 1001 1010 >&2; exit 3", &[]);
     let engine = engine(EngineConfig::default());
     // Wait for the exit so the whole log exists.
-    let out = Command::new("docker").args(["wait", &c.name]).output().unwrap();
+    let out = Command::new("docker")
+        .args(["wait", &c.name])
+        .output()
+        .unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "3");
     let info = find(&engine, "ann", &c.name).await;
     let mut sub = engine.subscribe(&info, StartAt::Tail(1000)).await.unwrap();
     let (lines, other) = collect_until(&mut sub, 20, |_, o| !o.is_empty()).await;
-    assert_eq!(numbers(&lines, Stream::Stdout), (1..=500).collect::<Vec<_>>());
+    assert_eq!(
+        numbers(&lines, Stream::Stdout),
+        (1..=500).collect::<Vec<_>>()
+    );
     assert_eq!(
         numbers(&lines, Stream::Stderr),
         (1001..=1010).collect::<Vec<_>>()
@@ -150,10 +161,19 @@ async fn tail_is_bounded_by_the_backlog_size() {
     let info = find(&engine, "ann", &c.name).await;
     // Wait until all 300 lines were written.
     let mut probe = engine.subscribe(&info, StartAt::Tail(1)).await.unwrap();
-    collect_until(&mut probe, 20, |l, _| l.last().is_some_and(|(_, t)| t == "300")).await;
-    let mut sub = engine.subscribe(&info, StartAt::Tail(10_000)).await.unwrap();
+    collect_until(&mut probe, 20, |l, _| {
+        l.last().is_some_and(|(_, t)| t == "300")
+    })
+    .await;
+    let mut sub = engine
+        .subscribe(&info, StartAt::Tail(10_000))
+        .await
+        .unwrap();
     let (lines, _) = collect_until(&mut sub, 20, |l, _| l.len() >= 50).await;
-    assert_eq!(numbers(&lines, Stream::Stdout), (251..=300).collect::<Vec<_>>());
+    assert_eq!(
+        numbers(&lines, Stream::Stdout),
+        (251..=300).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test]
@@ -177,11 +197,10 @@ async fn live_lines_arrive_in_order_and_exit_is_reported() {
     assert!(!got.is_empty());
     let first = got[0];
     assert_eq!(got, (first..=40).collect::<Vec<_>>());
-    assert!(
-        other
-            .iter()
-            .any(|d| matches!(d, Delivery::Status(RunStatus::Exited { exit_code: Some(7) })))
-    );
+    assert!(other.iter().any(|d| matches!(
+        d,
+        Delivery::Status(RunStatus::Exited { exit_code: Some(7) })
+    )));
 }
 
 #[tokio::test]
@@ -218,10 +237,18 @@ async fn a_late_joiner_gets_backlog_then_live_with_no_gap_or_duplicate() {
     let mut early = engine.subscribe(&info, StartAt::Tail(5000)).await.unwrap();
     let (seen, _) = collect_until(&mut early, 30, |l, _| l.len() >= 1000).await;
     let mut late = engine.subscribe(&info, StartAt::Tail(5000)).await.unwrap();
-    let (lines, _) =
-        collect_until(&mut late, 30, |l, _| l.last().is_some_and(|(_, t)| t == "3000")).await;
-    assert_eq!(numbers(&lines, Stream::Stdout), (1..=3000).collect::<Vec<_>>());
-    assert!(seen.len() < 3000, "joined while the container was still printing");
+    let (lines, _) = collect_until(&mut late, 30, |l, _| {
+        l.last().is_some_and(|(_, t)| t == "3000")
+    })
+    .await;
+    assert_eq!(
+        numbers(&lines, Stream::Stdout),
+        (1..=3000).collect::<Vec<_>>()
+    );
+    assert!(
+        seen.len() < 3000,
+        "joined while the container was still printing"
+    );
 }
 
 #[tokio::test]
@@ -231,13 +258,20 @@ async fn removal_ends_the_subscription() {
     let info = find(&engine, "eve", &c.name).await;
     let mut sub = engine.subscribe(&info, StartAt::Tail(10)).await.unwrap();
     collect_until(&mut sub, 20, |l, _| !l.is_empty()).await;
-    let out = Command::new("docker").args(["rm", "-f", &c.name]).output().unwrap();
+    let out = Command::new("docker")
+        .args(["rm", "-f", &c.name])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let (_, other) = collect_until(&mut sub, 30, |_, o| {
-        o.iter().any(|d| matches!(d, Delivery::Status(RunStatus::Removed)))
+        o.iter()
+            .any(|d| matches!(d, Delivery::Status(RunStatus::Removed)))
     })
     .await;
-    assert!(matches!(other.last(), Some(Delivery::Status(RunStatus::Removed))));
+    assert!(matches!(
+        other.last(),
+        Some(Delivery::Status(RunStatus::Removed))
+    ));
     assert!(sub.next().await.is_none());
 }
 
@@ -302,7 +336,10 @@ async fn a_stalled_subscriber_gets_an_exact_gap_and_never_slows_the_others() {
         l.last().is_some_and(|(_, t)| t == "20000")
     })
     .await;
-    assert_eq!(numbers(&lines, Stream::Stdout), (1..=20000).collect::<Vec<_>>());
+    assert_eq!(
+        numbers(&lines, Stream::Stdout),
+        (1..=20000).collect::<Vec<_>>()
+    );
     assert!(other.is_empty(), "the healthy one saw no gap: {other:?}");
     // The stalled one read nothing meanwhile; now it catches up.
     let mut got: Vec<u64> = Vec::new();
@@ -321,10 +358,16 @@ async fn a_stalled_subscriber_gets_an_exact_gap_and_never_slows_the_others() {
         }
     }
     assert!(gaps >= 1, "the stalled subscriber was told it lost lines");
-    assert!(missed >= 15_000, "it kept at most its bound: missed {missed}");
+    assert!(
+        missed >= 15_000,
+        "it kept at most its bound: missed {missed}"
+    );
     // What it got plus what it was told it missed is exactly everything.
     assert_eq!(got.len() as u64 + missed, 20000);
-    assert!(got.windows(2).all(|w| w[0] < w[1]), "in order, no duplicate");
+    assert!(
+        got.windows(2).all(|w| w[0] < w[1]),
+        "in order, no duplicate"
+    );
 }
 
 #[tokio::test]
@@ -347,7 +390,10 @@ async fn resume_after_a_cursor_in_the_backlog_is_exact() {
         .unwrap();
     let (lines, other) = collect_until(&mut resumed, 20, |l, _| l.len() >= 40).await;
     assert!(other.is_empty());
-    assert_eq!(numbers(&lines, Stream::Stdout), (61..=100).collect::<Vec<_>>());
+    assert_eq!(
+        numbers(&lines, Stream::Stdout),
+        (61..=100).collect::<Vec<_>>()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

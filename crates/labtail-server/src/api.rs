@@ -97,11 +97,19 @@ async fn login(mut auth: AuthSession, headers: HeaderMap, body: Bytes) -> Respon
             // when the browser was logged in as someone else before.
             if let Err(e) = auth.session.cycle_id().await {
                 tracing::error!(error = %e, "session cycle failed");
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "session error");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "session error",
+                );
             }
             if let Err(e) = auth.login(&user).await {
                 tracing::error!(error = %e, "login failed");
-                return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "session error");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "session error",
+                );
             }
             metrics::counter!("labtail_logins_total").increment(1);
             tracing::info!(user = %user.username, "login");
@@ -131,7 +139,11 @@ async fn logout(mut auth: AuthSession, State(app): State<AppState>) -> Response 
     let sid = auth.session.id().map(|id| id.to_string());
     if let Err(e) = auth.logout().await {
         tracing::error!(error = %e, "logout failed");
-        return error(StatusCode::INTERNAL_SERVER_ERROR, "internal", "session error");
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "session error",
+        );
     }
     // The session's sockets hold a snapshot of it: end them explicitly.
     if let Some(sid) = sid {
@@ -157,9 +169,14 @@ async fn containers(auth: AuthSession, State(app): State<AppState>) -> Response 
         .list(&scope_for(user.role, &user.username))
         .await
     {
-        Ok(list) => axum::Json(list.iter().map(wire::container_json).collect::<Vec<_>>())
-            .into_response(),
-        Err(e) => error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
+        Ok(list) => {
+            axum::Json(list.iter().map(wire::container_json).collect::<Vec<_>>()).into_response()
+        }
+        Err(e) => error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unavailable",
+            &e.to_string(),
+        ),
     }
 }
 
@@ -198,7 +215,13 @@ async fn download(
             let e = wire::WireError::forbidden_or_missing();
             return error(StatusCode::NOT_FOUND, e.code.as_str(), &e.message);
         }
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                &e.to_string(),
+            );
+        }
     };
     let max = app.cfg.max_download_lines;
     let tail = q.tail.map(|t| t.min(max as u64) as usize).unwrap_or(max);
@@ -208,7 +231,13 @@ async fn download(
             let e = wire::WireError::forbidden_or_missing();
             return error(StatusCode::NOT_FOUND, e.code.as_str(), &e.message);
         }
-        Err(e) => return error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &e.to_string()),
+        Err(e) => {
+            return error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                &e.to_string(),
+            );
+        }
     };
     let ts = q.timestamps.unwrap_or(false);
     let mut body = String::with_capacity(lines.iter().map(|l| l.text.len() + 40).sum());
@@ -229,10 +258,9 @@ async fn download(
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     // The name passed the Docker-name check, so it is safe in this header.
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{}.log\"",
-        container.name
-    )) {
+    if let Ok(v) =
+        HeaderValue::from_str(&format!("attachment; filename=\"{}.log\"", container.name))
+    {
         h.insert(header::CONTENT_DISPOSITION, v);
     }
     h.insert(

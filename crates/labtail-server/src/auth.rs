@@ -192,8 +192,20 @@ mod tests {
         let b = hash_password("pw".into()).await.unwrap();
         assert_ne!(a, b);
         assert!(a.starts_with("$argon2id$"));
-        assert!(verify_password("pw".into(), a.as_str().into()).await.unwrap());
-        assert!(!verify_password("nope".into(), a.as_str().into()).await.unwrap());
-        assert!(!verify_password("pw".into(), "garbage".into()).await.unwrap());
+        assert!(
+            verify_password("pw".into(), a.as_str().into())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("nope".into(), a.as_str().into())
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify_password("pw".into(), "garbage".into())
+                .await
+                .unwrap()
+        );
     }
 }

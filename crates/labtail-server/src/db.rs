@@ -257,7 +257,17 @@ mod tests {
         for ok in ["alice", "a", "bob.smith", "s-01", "0x"] {
             assert!(validate_username(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "Alice", "-x", ".x", "a b", "a/b", "a=b", &"a".repeat(65), "é"] {
+        for bad in [
+            "",
+            "Alice",
+            "-x",
+            ".x",
+            "a b",
+            "a/b",
+            "a=b",
+            &"a".repeat(65),
+            "é",
+        ] {
             assert!(validate_username(bad).is_err(), "{bad}");
         }
     }

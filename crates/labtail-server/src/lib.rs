@@ -45,8 +45,7 @@ pub enum StartupError {
 /// Builds the whole application: database (migrated), sessions, engine,
 /// Socket.IO, routes.
 pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError> {
-    let origins =
-        origin::OriginPolicy::new(&cfg.allowed_origins).map_err(StartupError::Config)?;
+    let origins = origin::OriginPolicy::new(&cfg.allowed_origins).map_err(StartupError::Config)?;
     let db = db::Db::connect(&cfg.database_url)
         .await
         .map_err(|e| match e {

@@ -17,13 +17,19 @@ pub fn install() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge};
-    describe_gauge!("labtail_sockets_connected", "Socket.IO sockets connected now");
+    describe_gauge!(
+        "labtail_sockets_connected",
+        "Socket.IO sockets connected now"
+    );
     describe_gauge!(
         "labtail_upstream_streams_open",
         "Follow streams open to dockerd now (one per watched container)"
     );
     describe_gauge!("labtail_docker_engine_up", "1 when dockerd answers");
-    describe_gauge!("labtail_watches_active", "Socket subscriptions to containers now");
+    describe_gauge!(
+        "labtail_watches_active",
+        "Socket subscriptions to containers now"
+    );
     describe_counter!("labtail_lines_read_total", "Lines read from dockerd");
     describe_counter!(
         "labtail_lines_emitted_total",

@@ -58,7 +58,7 @@ impl OriginPolicy {
             // Includes the literal "null" that sandboxed frames send.
             return Some(origin.to_owned());
         };
-        if self.allowed.iter().any(|a| *a == norm) {
+        if self.allowed.contains(&norm) {
             return None;
         }
         let host = headers
@@ -129,7 +129,10 @@ mod tests {
             "null",
             "http://127.0.0.1:3000.evil.example",
         ] {
-            assert!(p.check(&headers(Some(o), "127.0.0.1:3000")).is_some(), "{o}");
+            assert!(
+                p.check(&headers(Some(o), "127.0.0.1:3000")).is_some(),
+                "{o}"
+            );
         }
     }
 

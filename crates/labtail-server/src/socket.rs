@@ -169,17 +169,17 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
             move |ack: AckSender, TryData(v): TryData<Value>| {
                 // Runs synchronously in arrival order; only the future is spawned.
                 let v = v.unwrap_or(Value::Null);
-                if let Err(e) = ctx.cmd_tx.try_send((cmd, v, ack)) {
-                    if let mpsc::error::TrySendError::Full((_, _, ack)) = e {
-                        count_event(cmd, Code::RateLimited.as_str());
-                        let _ = ack.send(
-                            &WireError::new(
-                                Code::RateLimited,
-                                "too many requests on this socket; wait for the answers",
-                            )
-                            .ack(),
-                        );
-                    }
+                if let Err(mpsc::error::TrySendError::Full((_, _, ack))) =
+                    ctx.cmd_tx.try_send((cmd, v, ack))
+                {
+                    count_event(cmd, Code::RateLimited.as_str());
+                    let _ = ack.send(
+                        &WireError::new(
+                            Code::RateLimited,
+                            "too many requests on this socket; wait for the answers",
+                        )
+                        .ack(),
+                    );
                 }
                 async {}
             },
@@ -251,7 +251,11 @@ fn unavailable(e: impl std::fmt::Display) -> WireError {
 /// Re-reads the user: a removed user or changed password fails here even if
 /// the periodic check has not run yet.
 async fn current_user(ctx: &SocketCtx, app: &AppState) -> Result<crate::db::UserRow, WireError> {
-    let user = app.db.user_by_id(ctx.ident.user_id).await.map_err(internal)?;
+    let user = app
+        .db
+        .user_by_id(ctx.ident.user_id)
+        .await
+        .map_err(internal)?;
     match user {
         Some(u) if u.password_hash == ctx.ident.auth_hash => Ok(u),
         _ => Err(WireError::new(
@@ -346,7 +350,12 @@ async fn list(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<Value, WireE
     wire::parse_list(v)?;
     let user = current_user(ctx, app).await?;
     let scope = scope_for(user.role, &user.username);
-    let list = app.engine.docker().list(&scope).await.map_err(unavailable)?;
+    let list = app
+        .engine
+        .docker()
+        .list(&scope)
+        .await
+        .map_err(unavailable)?;
     let containers: Vec<Value> = list.iter().map(wire::container_json).collect();
     Ok(json!({"ok": true, "containers": containers}))
 }
@@ -428,7 +437,9 @@ async fn forward(s: SocketRef, ctx: std::sync::Weak<SocketCtx>, mut sub: Subscri
                 let end = match &st {
                     RunStatus::Exited { exit_code } => {
                         status["exitCode"] = json!(exit_code);
-                        Some(json!({"containerName": name, "reason": "exited", "exitCode": exit_code}))
+                        Some(
+                            json!({"containerName": name, "reason": "exited", "exitCode": exit_code}),
+                        )
                     }
                     RunStatus::Removed => Some(json!({"containerName": name, "reason": "removed"})),
                     _ => None,
@@ -504,7 +515,10 @@ pub async fn recheck_sockets(app: AppState) {
         for (uid, sockets) in by_user {
             for (hash, s) in sockets {
                 if current.get(&uid) != Some(&hash) {
-                    tracing::info!(user_id = uid, "ending socket of removed user or old password");
+                    tracing::info!(
+                        user_id = uid,
+                        "ending socket of removed user or old password"
+                    );
                     let _ = s.disconnect();
                 }
             }

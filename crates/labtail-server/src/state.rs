@@ -48,10 +48,10 @@ impl AppState {
 
     /// Ends every socket in a room (`user:<id>` or `session:<id>`).
     pub async fn disconnect_room(&self, room: String) {
-        if let Some(io) = self.io() {
-            if let Err(e) = io.to(room.clone()).disconnect().await {
-                tracing::warn!(%room, error = %e, "could not disconnect sockets");
-            }
+        if let Some(io) = self.io()
+            && let Err(e) = io.to(room.clone()).disconnect().await
+        {
+            tracing::warn!(%room, error = %e, "could not disconnect sockets");
         }
     }
 }

@@ -89,9 +89,7 @@ pub fn parse_container_name(v: Option<&Value>) -> Result<String, WireError> {
     }
     let mut bytes = name.bytes();
     let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
-    if !first_ok
-        || !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
-    {
+    if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
         return Err(WireError::invalid(
             "containerName may hold only letters, digits, '_', '.' and '-'",
         ));
@@ -250,7 +248,10 @@ mod tests {
         ] {
             assert!(parse_container_name(Some(&bad)).is_err(), "{bad}");
         }
-        assert_eq!(parse_container_name(Some(&json!("/lab-1"))).unwrap(), "lab-1");
+        assert_eq!(
+            parse_container_name(Some(&json!("/lab-1"))).unwrap(),
+            "lab-1"
+        );
         assert_eq!(
             parse_container_name(Some(&json!("Lab_1.x-y"))).unwrap(),
             "Lab_1.x-y"

@@ -50,10 +50,7 @@ impl Global {
                 self.data_dir.display()
             )
         })?;
-        Ok(format!(
-            "sqlite://{}/labtail.db",
-            self.data_dir.display()
-        ))
+        Ok(format!("sqlite://{}/labtail.db", self.data_dir.display()))
     }
 }
 
@@ -100,14 +97,22 @@ pub struct ServeArgs {
     #[arg(long, env = "LABTAIL_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
     /// Docker engine: unix:///path or tcp://host:port.
-    #[arg(long, env = "DOCKER_HOST", default_value = "unix:///var/run/docker.sock")]
+    #[arg(
+        long,
+        env = "DOCKER_HOST",
+        default_value = "unix:///var/run/docker.sock"
+    )]
     pub docker_host: String,
     /// Label whose value names a container's owner.
     #[arg(long, env = "LABTAIL_OWNER_LABEL", default_value = "labtail.owner")]
     pub owner_label: String,
     /// Another origin allowed to use the API and sockets (repeatable).
     /// The server's own origin is always allowed.
-    #[arg(long = "allowed-origin", env = "LABTAIL_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-origin",
+        env = "LABTAIL_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
     /// Directory of the built web app (default: web/dist if present).
     #[arg(long, env = "LABTAIL_WEB_DIR")]

@@ -65,9 +65,10 @@ pub async fn prepare(cfg: &ServerConfig) -> Result<(), String> {
         let hash = hash_password(pw.clone()).await.map_err(|e| e.to_string())?;
         match db.create_user(name, role, &hash).await {
             Ok(_) => {}
-            Err(DbError::UserExists(_)) => {
-                db.set_password(name, &hash).await.map_err(|e| e.to_string())?
-            }
+            Err(DbError::UserExists(_)) => db
+                .set_password(name, &hash)
+                .await
+                .map_err(|e| e.to_string())?,
             Err(e) => return Err(e.to_string()),
         }
         lines.push(format!("  {name:<8} {:<10} {pw}", role.as_str()));
@@ -101,7 +102,7 @@ async fn containers(cfg: &ServerConfig) -> Result<usize, String> {
         let mut labels = HashMap::new();
         labels.insert(cfg.owner_label.clone(), c.owner.to_owned());
         let host_config = HostConfig {
-            restart_policy: c.restart.then(|| RestartPolicy {
+            restart_policy: c.restart.then_some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::ALWAYS),
                 maximum_retry_count: None,
             }),
@@ -116,7 +117,11 @@ async fn containers(cfg: &ServerConfig) -> Result<usize, String> {
         };
         docker
             .create_container(
-                Some(CreateContainerOptionsBuilder::default().name(c.name).build()),
+                Some(
+                    CreateContainerOptionsBuilder::default()
+                        .name(c.name)
+                        .build(),
+                ),
                 body,
             )
             .await

@@ -130,10 +130,12 @@ async fn user(cmd: UserCommand, global: &cli::Global) -> Result<(), Fail> {
             let hash = auth::hash_password(password.clone())
                 .await
                 .map_err(|e| Fail::runtime(e.to_string()))?;
-            db.create_user(&name, role, &hash).await.map_err(|e| match e {
-                labtail_server::db::DbError::UserExists(_) => Fail::config(e.to_string()),
-                other => Fail::runtime(other.to_string()),
-            })?;
+            db.create_user(&name, role, &hash)
+                .await
+                .map_err(|e| match e {
+                    labtail_server::db::DbError::UserExists(_) => Fail::config(e.to_string()),
+                    other => Fail::runtime(other.to_string()),
+                })?;
             if generated {
                 println!("added {name} ({}) with password: {password}", role.as_str());
             } else {
@@ -149,7 +151,12 @@ async fn user(cmd: UserCommand, global: &cli::Global) -> Result<(), Fail> {
                 .map_err(|e| Fail::runtime(e.to_string()))?;
             println!("{:<24} {:<11} CREATED", "USER", "ROLE");
             for u in users {
-                println!("{:<24} {:<11} {}", u.username, u.role.as_str(), u.created_at);
+                println!(
+                    "{:<24} {:<11} {}",
+                    u.username,
+                    u.role.as_str(),
+                    u.created_at
+                );
             }
             Ok(())
         }

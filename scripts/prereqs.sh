@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Makes this machine able to run every labtail test: installs what is missing
+# (Debian packages need root), starts a Docker engine if none answers, builds
+# the test image, installs the test clients (npm, Python venv).
+# Idempotent: a second run only checks.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "prereqs: $*" >&2; }
+
+need_pkgs=()
+command -v dockerd >/dev/null || need_pkgs+=(docker.io)
+{ command -v busybox >/dev/null || [ -x /bin/busybox ]; } || need_pkgs+=(busybox-static)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
+command -v node >/dev/null || need_pkgs+=(nodejs npm)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    log "missing ${need_pkgs[*]}: run as root (or: sudo apt-get install -y ${need_pkgs[*]})"
+    exit 1
+  fi
+  log "installing ${need_pkgs[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+fi
+
+# A Docker engine: use the one that answers, or start one (root).
+if ! docker info >/dev/null 2>&1; then
+  if [ "$(id -u)" != 0 ]; then
+    log "no Docker engine answers and only root can start one"
+    exit 1
+  fi
+  log "starting dockerd"
+  mkdir -p /var/log
+  nohup dockerd >/var/log/labtail-dockerd.log 2>&1 &
+  for _ in $(seq 1 120); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { log "dockerd did not start:"; tail -20 /var/log/labtail-dockerd.log >&2; exit 1; }
+fi
+
+scripts/test-image.sh
+
+# Test clients: socket.io-client (and friends) from npm, python-socketio.
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+venv="${LABTAIL_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/labtail/venv}"
+if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import socketio, requests' 2>/dev/null; then
+  log "creating the Python test venv in $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q -r tests/e2e/python/requirements.txt
+fi
+echo "$venv/bin/python"

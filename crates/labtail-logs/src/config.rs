@@ -23,6 +23,9 @@ pub struct EngineConfig {
     pub subscriber_buffer_lines: usize,
     /// Text bytes a subscriber may fall behind, likewise.
     pub subscriber_buffer_bytes: usize,
+    /// Most lines a resume (`after` / `since`) reads back from Docker beyond
+    /// the in-memory backlog; older ones are reported as a gap.
+    pub max_resume_lines: usize,
     /// How long a subscribe waits for a new upstream to deliver its backlog.
     pub subscribe_timeout: Duration,
     /// Longest pause between reconnect attempts to dockerd.
@@ -40,6 +43,7 @@ impl Default for EngineConfig {
             batch_linger: Duration::from_millis(5),
             subscriber_buffer_lines: 20_000,
             subscriber_buffer_bytes: 8 * 1024 * 1024,
+            max_resume_lines: 50_000,
             subscribe_timeout: Duration::from_secs(10),
             reconnect_max_delay: Duration::from_secs(5),
         }

@@ -1,14 +1,15 @@
 //! The registry of hubs and the subscribe API the server uses.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::broadcast;
 
 use crate::config::EngineConfig;
+use crate::docker::DockerError;
 use crate::docker::{ContainerInfo, DockerClient};
 use crate::events::{EngineState, EventWatcher, WatchEvent};
-use crate::hub::{Attachment, Hub, Phase, StartError};
+use crate::hub::{Hub, Phase, Resume, StartError, read_resume};
 use crate::line::Cursor;
 use crate::subscription::Subscription;
 
@@ -17,8 +18,13 @@ use crate::subscription::Subscription;
 pub enum StartAt {
     /// The last `n` lines (bounded by the backlog), then live.
     Tail(usize),
-    /// Every line after this cursor that the backlog still holds, then live.
+    /// Exactly the lines after this cursor, then live: from the in-memory
+    /// backlog when it reaches back that far, else read back from Docker (at
+    /// most `max_resume_lines`; older ones are reported as a gap).
     After(Cursor),
+    /// Every line stamped at or after this time (nanoseconds since the
+    /// epoch), then live.
+    Since(i64),
 }
 
 /// Why a subscribe failed.
@@ -123,41 +129,70 @@ impl LogEngine {
             engine: Arc::downgrade(&self.inner),
             hub: hub.clone(),
         };
-        let mut phase = hub.phase();
-        let ready = tokio::time::timeout(
-            self.inner.cfg.subscribe_timeout,
-            phase.wait_for(|p| *p != Phase::Starting),
-        )
-        .await;
-        match ready {
-            Err(_) => return Err(SubscribeError::Timeout),
-            Ok(Err(_)) => return Err(SubscribeError::Timeout),
-            Ok(Ok(p)) => {
-                if let Phase::Failed(e) = &*p {
-                    return Err(SubscribeError::Start(e.clone()));
-                }
+        // Copy the phase out: the watch guard must not live across an await.
+        let phase = {
+            let mut rx = hub.phase();
+            match tokio::time::timeout(
+                self.inner.cfg.subscribe_timeout,
+                rx.wait_for(|p| *p != Phase::Starting),
+            )
+            .await
+            {
+                Ok(Ok(p)) => Some(p.clone()),
+                _ => None,
             }
+        };
+        let Some(phase) = phase else {
+            return Err(SubscribeError::Timeout);
+        };
+        if let Phase::Failed(e) = phase {
+            return Err(SubscribeError::Start(e));
         }
         let cfg = &self.inner.cfg;
         let max = cfg.backlog_lines;
-        let (attachment, resumed_from, gap_before): (Attachment, _, _) = match start {
-            StartAt::Tail(n) => (hub.attach(n.min(max), cfg), None, false),
-            StartAt::After(c) => match hub.attach_after(c, cfg) {
-                Some(a) => (a, Some(c), false),
-                // Older than the backlog: deliver all of it, after a gap notice.
-                None => {
-                    let a = hub.attach(max, cfg);
-                    let gap = a.last.is_some_and(|l| l > c);
-                    (a, Some(c), gap)
-                }
-            },
+        let resume = match start {
+            StartAt::Tail(n) => {
+                let a = hub.attach(n.min(max), cfg);
+                return Ok(Subscription::new(hub, guard, a, None, None));
+            }
+            StartAt::After(c) => Resume::After(c),
+            StartAt::Since(t) => Resume::Since(t),
         };
+        let resumed_from = match resume {
+            Resume::After(c) => Some(c),
+            Resume::Since(_) => None,
+        };
+        if let Some(a) = hub.attach_resume(resume, cfg) {
+            return Ok(Subscription::new(hub, guard, a, resumed_from, None));
+        }
+        // The backlog starts after the resume point: attach to all of it now
+        // (so nothing published meanwhile is missed), then read the older
+        // part from Docker, stopping where the backlog begins.
+        let a = hub.attach(max, cfg);
+        let ring: HashSet<Cursor> = a
+            .backlog
+            .iter()
+            .flat_map(|s| s.lines().iter().map(|l| l.cursor))
+            .collect();
+        let history = read_resume(&self.inner.docker, &container.id, resume, &ring, cfg)
+            .await
+            .map_err(|e| {
+                SubscribeError::Start(match e {
+                    DockerError::NotFound => StartError::NotFound,
+                    DockerError::Unreachable(m) => StartError::Unavailable(m),
+                    DockerError::Other(m) => StartError::Unreadable(m),
+                })
+            })?;
+        if history.dropped > 0 {
+            metrics::counter!("labtail_lines_dropped_total", "reason" => "resume_limit")
+                .increment(history.dropped);
+        }
         Ok(Subscription::new(
             hub,
             guard,
-            attachment,
+            a,
             resumed_from,
-            gap_before,
+            Some(history),
         ))
     }
 

@@ -30,6 +30,14 @@ use crate::events::{EventWatcher, WatchEvent};
 use crate::frame::Framer;
 use crate::line::{Cursor, Line};
 
+/// A resume point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    After(Cursor),
+    /// Nanoseconds since the epoch.
+    Since(i64),
+}
+
 /// Lines published together. Shared (by `Arc`) between the ring and every
 /// subscriber, so a line is stored once however many watch it.
 #[derive(Debug)]
@@ -289,24 +297,56 @@ impl Hub {
         }
     }
 
-    /// The ring's lines strictly after `after`, if the ring reaches back that
-    /// far (its first line is at or before `after`); `None` otherwise.
-    pub(crate) fn attach_after(&self, after: Cursor, cfg: &EngineConfig) -> Option<Attachment> {
+    /// Attaches from a resume point when the ring reaches back to it:
+    /// `After(c)` starts right after the line with cursor `c` (found by exact
+    /// position, since Docker's order is not strictly cursor order across
+    /// streams), `Since(t)` at the first line stamped `t` or later. `None`
+    /// when the ring starts after the resume point (the caller must read the
+    /// older part from Docker).
+    pub(crate) fn attach_resume(&self, r: Resume, cfg: &EngineConfig) -> Option<Attachment> {
         let mut st = lock(&self.state);
         let first = st.ring.front().and_then(|b| b.lines.first())?.cursor;
-        if first > after {
-            return None;
-        }
-        let mut backlog = Vec::new();
-        for batch in st.ring.iter() {
-            if batch.lines.last().is_some_and(|l| l.cursor <= after) {
-                continue;
+        let start = match r {
+            Resume::After(c) => {
+                if first > c {
+                    return None;
+                }
+                let mut exact = None;
+                let mut above = None;
+                for (bi, b) in st.ring.iter().enumerate() {
+                    for (li, l) in b.lines.iter().enumerate() {
+                        if l.cursor == c {
+                            exact = Some((bi, li + 1));
+                        } else if above.is_none() && l.cursor > c {
+                            above = Some((bi, li));
+                        }
+                    }
+                }
+                exact.or(above)
             }
-            let start = batch.lines.partition_point(|l| l.cursor <= after);
-            backlog.push(LineSlice {
-                batch: batch.clone(),
-                start,
-            });
+            Resume::Since(t) => {
+                if first.ts_nanos > t {
+                    return None;
+                }
+                st.ring.iter().enumerate().find_map(|(bi, b)| {
+                    b.lines
+                        .iter()
+                        .position(|l| l.cursor.ts_nanos >= t)
+                        .map(|li| (bi, li))
+                })
+            }
+        };
+        let mut backlog = Vec::new();
+        if let Some((bi, li)) = start {
+            for (i, batch) in st.ring.iter().enumerate().skip(bi) {
+                let start = if i == bi { li } else { 0 };
+                if start < batch.lines.len() {
+                    backlog.push(LineSlice {
+                        batch: batch.clone(),
+                        start,
+                    });
+                }
+            }
         }
         let (sub_id, queue) = register(&mut st, cfg);
         Some(Attachment {
@@ -554,6 +594,7 @@ async fn follow(hub: &Arc<Hub>, docker: &DockerClient, cfg: &EngineConfig) -> Fo
     let mut stream = Box::pin(docker.logs(&hub.container.id, ReadFrom::SinceSecs(since), true));
     let _gauge = UpstreamGauge::new();
     let mut framer = Framer::new(cfg.max_line_bytes);
+    let mut seek = Seek::new(hub.last_cursor());
     let mut lines = Vec::new();
     let mut last_publish: Option<tokio::time::Instant> = None;
     let max_lines = cfg.batch_max_lines.max(1);
@@ -591,13 +632,76 @@ async fn follow(hub: &Arc<Hub>, docker: &DockerClient, cfg: &EngineConfig) -> Fo
         if matches!(end, Some(FollowEnd::Closed)) {
             framer.flush(&mut lines);
         }
-        if !lines.is_empty() {
-            hub.publish(std::mem::take(&mut lines), cfg);
+        let mut fresh = seek.filter(std::mem::take(&mut lines));
+        if matches!(end, Some(FollowEnd::Closed)) {
+            // The log ended without the line: what was set aside is new.
+            fresh.append(&mut seek.aside);
+        }
+        if !fresh.is_empty() {
+            hub.publish(fresh, cfg);
             last_publish = Some(tokio::time::Instant::now());
         }
         if let Some(end) = end {
             return end;
         }
+    }
+}
+
+/// Finds where a re-read catches up with what was already published.
+///
+/// A (re)opened follow stream starts a little before the last published line
+/// (Docker's `since` takes whole seconds). Everything up to and including
+/// that line, in Docker's order, is old; everything after it is new, even a
+/// line whose timestamp is a hair earlier (Docker's stdout and stderr
+/// copiers race). So the position is found by the exact cursor. Should the
+/// line never show up (the log was rotated away), lines after it by cursor
+/// are kept aside and released once the stream is clearly past it.
+struct Seek {
+    target: Option<Cursor>,
+    aside: Vec<Line>,
+}
+
+/// How far past the target (by timestamp) a re-read may go before the
+/// target is given up as missing.
+const SEEK_GIVE_UP_NANOS: i64 = (REREAD_MARGIN_SECS + 2) * 1_000_000_000;
+
+impl Seek {
+    fn new(target: Option<Cursor>) -> Self {
+        Seek {
+            target,
+            aside: Vec::new(),
+        }
+    }
+
+    fn filter(&mut self, lines: Vec<Line>) -> Vec<Line> {
+        let Some(target) = self.target else {
+            return lines;
+        };
+        let mut out = Vec::new();
+        let mut iter = lines.into_iter();
+        for l in iter.by_ref() {
+            if l.cursor == target {
+                // Found: what was set aside came before it, so it is old too.
+                self.aside.clear();
+                self.target = None;
+                break;
+            }
+            if l.cursor.ts_nanos > target.ts_nanos.saturating_add(SEEK_GIVE_UP_NANOS) {
+                tracing::debug!(
+                    ?target,
+                    "resume line not found in the re-read; comparing instead"
+                );
+                out.append(&mut self.aside);
+                out.push(l);
+                self.target = None;
+                break;
+            }
+            if l.cursor > target {
+                self.aside.push(l);
+            }
+        }
+        out.extend(iter);
+        out
     }
 }
 
@@ -627,4 +731,99 @@ pub(crate) async fn read_lines(
         lines.pop_front();
     }
     Ok(lines.into())
+}
+
+/// Keeps the newest `limit` lines pushed, counting the ones it let go.
+struct Newest {
+    lines: VecDeque<Line>,
+    dropped: u64,
+    limit: usize,
+}
+
+impl Newest {
+    fn new(limit: usize) -> Self {
+        Newest {
+            lines: VecDeque::new(),
+            dropped: 0,
+            limit: limit.max(1),
+        }
+    }
+
+    fn push(&mut self, l: Line) {
+        self.lines.push_back(l);
+        if self.lines.len() > self.limit {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+    }
+}
+
+/// What a resume read from Docker found: the lines after the resume point
+/// and before the ring (at most `limit`, the newest), and how many older
+/// ones did not fit.
+pub(crate) struct History {
+    pub lines: Vec<Line>,
+    pub dropped: u64,
+}
+
+/// Reads, from Docker, the lines after a resume point up to (not including)
+/// the first line the ring holds (`ring`, the cursors of the ring snapshot).
+pub(crate) async fn read_resume(
+    docker: &DockerClient,
+    id: &str,
+    r: Resume,
+    ring: &std::collections::HashSet<Cursor>,
+    cfg: &EngineConfig,
+) -> Result<History, DockerError> {
+    let since = match r {
+        Resume::After(c) => c.floor_secs() - REREAD_MARGIN_SECS,
+        Resume::Since(t) => t.div_euclid(1_000_000_000),
+    }
+    .max(0);
+    let mut stream = Box::pin(docker.logs(id, ReadFrom::SinceSecs(since), false));
+    let mut framer = Framer::new(cfg.max_line_bytes);
+    // Before the resume line is found, lines with a later cursor are kept
+    // aside: if the line never shows up (rotated away), they are the answer.
+    let mut before_found = Newest::new(cfg.max_resume_lines);
+    let mut after_found = Newest::new(cfg.max_resume_lines);
+    let mut found = matches!(r, Resume::Since(_));
+    let mut buf = Vec::new();
+    let mut reached_ring = false;
+    'read: while let Some(frame) = stream.next().await {
+        framer.push(&frame?, &mut buf);
+        for l in buf.drain(..) {
+            if ring.contains(&l.cursor) {
+                reached_ring = true;
+                break 'read;
+            }
+            match r {
+                Resume::After(c) if !found => {
+                    if l.cursor == c {
+                        found = true;
+                    } else if l.cursor > c {
+                        before_found.push(l);
+                    }
+                }
+                Resume::Since(t) if l.cursor.ts_nanos < t => {}
+                _ => after_found.push(l),
+            }
+        }
+    }
+    if !reached_ring {
+        framer.flush(&mut buf);
+        for l in buf.drain(..) {
+            if !ring.contains(&l.cursor) {
+                if found {
+                    after_found.push(l);
+                } else if matches!(r, Resume::After(c) if l.cursor > c) {
+                    before_found.push(l);
+                }
+            }
+        }
+    }
+    let keep = if found { after_found } else { before_found };
+    Ok(History {
+        lines: keep.lines.into(),
+        dropped: keep.dropped,
+    })
 }

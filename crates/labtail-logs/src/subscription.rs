@@ -1,14 +1,14 @@
 //! One subscriber's view of a hub: its backlog, then the live batches, with
 //! gaps accounted for exactly.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Notify;
 
 use crate::docker::ContainerInfo;
 use crate::engine::WatchGuard;
-use crate::hub::{Attachment, Hub, HubEvent, LineSlice, RunStatus};
+use crate::hub::{Attachment, Batch, History, Hub, HubEvent, LineSlice, RunStatus};
 use crate::line::Cursor;
 
 /// What a subscriber is handed next, in order.
@@ -112,7 +112,12 @@ pub struct Subscription {
     last: Option<Cursor>,
     status: RunStatus,
     finished: bool,
+    /// Cursors already delivered from a read-back, to drop from live batches.
+    skip: Option<HashSet<Cursor>>,
 }
+
+/// Lines per delivery when handing out lines read back from Docker.
+const HISTORY_CHUNK: usize = 500;
 
 impl std::fmt::Debug for Subscription {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -124,37 +129,52 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// `resumed_from` is the cursor a resuming subscriber asked for; when the
-    /// backlog does not reach back to it, `gap_before` is true and the
-    /// subscriber is told first that lines before the backlog are missing.
+    /// `resumed_from` is the cursor a resuming subscriber gave. `history`
+    /// holds the lines read back from Docker when the in-memory backlog did
+    /// not reach back to the resume point; they come first, after a gap
+    /// notice if some did not fit.
     pub(crate) fn new(
         hub: Arc<Hub>,
         guard: WatchGuard,
         a: Attachment,
         resumed_from: Option<Cursor>,
-        gap_before: bool,
+        history: Option<History>,
     ) -> Self {
         let mut pending = VecDeque::new();
-        if gap_before {
-            pending.push_back(Delivery::Gap {
-                from: resumed_from,
-                to: a
-                    .backlog
-                    .first()
-                    .and_then(|s| s.lines().first())
-                    .map(|l| l.cursor),
-                count: None,
-            });
+        let mut last = resumed_from;
+        let mut skip = None;
+        if let Some(h) = history {
+            if h.dropped > 0 {
+                pending.push_back(Delivery::Gap {
+                    from: resumed_from,
+                    to: h.lines.first().map(|l| l.cursor),
+                    count: Some(h.dropped),
+                });
+            }
+            // With an empty backlog, lines published after the attach may
+            // also be in what was read back: skip those once.
+            if a.backlog.is_empty() && !h.lines.is_empty() {
+                skip = Some(h.lines.iter().map(|l| l.cursor).collect::<HashSet<_>>());
+            }
+            let mut lines = h.lines;
+            while !lines.is_empty() {
+                let rest = lines.split_off(lines.len().min(HISTORY_CHUNK));
+                last = lines.last().map(|l| l.cursor).or(last);
+                pending.push_back(Delivery::Lines(LineSlice {
+                    batch: Arc::new(Batch {
+                        first_seq: 0,
+                        lines,
+                    }),
+                    start: 0,
+                }));
+                lines = rest;
+            }
         }
-        let mut last = None;
         for slice in a.backlog {
             if let Some(l) = slice.lines().last() {
                 last = Some(l.cursor);
             }
             pending.push_back(Delivery::Lines(slice));
-        }
-        if last.is_none() {
-            last = resumed_from;
         }
         let status = a.status.clone();
         if status != RunStatus::Running {
@@ -170,6 +190,7 @@ impl Subscription {
             last: last.or(a.last),
             status,
             finished: false,
+            skip,
         }
     }
 
@@ -209,6 +230,19 @@ impl Subscription {
                         });
                     }
                     self.next_seq = last_seq + 1;
+                    let mut start = start;
+                    if let Some(skip) = &self.skip {
+                        // Past the read-back once a line is not in it.
+                        while start < batch.lines.len() && skip.contains(&batch.lines[start].cursor)
+                        {
+                            start += 1;
+                        }
+                        if start < batch.lines.len() {
+                            self.skip = None;
+                        } else {
+                            continue;
+                        }
+                    }
                     self.last = batch.lines.last().map(|l| l.cursor);
                     self.pending
                         .push_back(Delivery::Lines(LineSlice { batch, start }));

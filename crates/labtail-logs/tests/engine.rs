@@ -56,6 +56,16 @@ impl TestContainer {
         TestContainer { name }
     }
 
+    fn docker_exec(&self, cmd: &[&str]) {
+        let out = Command::new("docker")
+            .arg("exec")
+            .arg(&self.name)
+            .args(cmd)
+            .output()
+            .expect("docker CLI");
+        assert!(out.status.success(), "docker exec failed");
+    }
+
     fn docker(&self, verb: &str) {
         let out = Command::new("docker")
             .args([verb, &self.name])
@@ -319,7 +329,8 @@ async fn tty_containers_stream_as_console() {
 async fn a_stalled_subscriber_gets_an_exact_gap_and_never_slows_the_others() {
     let c = TestContainer::run(
         "hal",
-        "sleep 1; i=1; while [ $i -le 20000 ]; do echo $i; i=$((i+1)); done; sleep 60",
+        "while [ ! -e /tmp/go ]; do sleep 0.05; done; \
+         i=1; while [ $i -le 20000 ]; do echo $i; i=$((i+1)); done; sleep 60",
         &[],
     );
     let engine = engine(EngineConfig {
@@ -332,6 +343,7 @@ async fn a_stalled_subscriber_gets_an_exact_gap_and_never_slows_the_others() {
     let info = find(&engine, "hal", &c.name).await;
     let mut healthy = engine.subscribe(&info, StartAt::Tail(0)).await.unwrap();
     let mut stalled = engine.subscribe(&info, StartAt::Tail(0)).await.unwrap();
+    c.docker_exec(&["touch", "/tmp/go"]);
     let (lines, other) = collect_until(&mut healthy, 60, |l, _| {
         l.last().is_some_and(|(_, t)| t == "20000")
     })
@@ -409,11 +421,7 @@ async fn stdout_and_stderr_racing_at_full_speed_lose_nothing() {
     let engine = engine(EngineConfig::default());
     let info = find(&engine, "ivy", &c.name).await;
     let mut sub = engine.subscribe(&info, StartAt::Tail(0)).await.unwrap();
-    let out = Command::new("docker")
-        .args(["exec", &c.name, "touch", "/tmp/go"])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
+    c.docker_exec(&["touch", "/tmp/go"]);
     let (lines, other) = collect_until(&mut sub, 60, |l, _| l.len() >= 40_000).await;
     assert!(other.is_empty(), "{other:?}");
     assert_eq!(

@@ -39,6 +39,8 @@ pub struct ServerConfig {
     pub auth_recheck_interval: Duration,
     /// Most lines one log download returns.
     pub max_download_lines: usize,
+    /// Longest `wait` a client may ask for on `start-container-logs`.
+    pub max_wait: Duration,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +62,7 @@ impl Default for ServerConfig {
             cookie_secure: false,
             auth_recheck_interval: Duration::from_secs(2),
             max_download_lines: 100_000,
+            max_wait: Duration::from_secs(300),
         }
     }
 }

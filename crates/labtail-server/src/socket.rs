@@ -207,11 +207,11 @@ async fn run_worker(
     while let Some((cmd, v, ack)) = rx.recv().await {
         let (answer, then) = match cmd {
             Cmd::Start => match start(&ctx, &app, &v).await {
-                Ok((answer, sub)) => (answer, sub),
-                Err(e) => (Err(e), None),
+                Ok((answer, then)) => (Ok(answer), then),
+                Err(e) => (Err(e), Then::Nothing),
             },
-            Cmd::Stop => (stop(&ctx, &v), None),
-            Cmd::List => (list(&ctx, &app, &v).await, None),
+            Cmd::Stop => (stop(&ctx, &v), Then::Nothing),
+            Cmd::List => (list(&ctx, &app, &v).await, Then::Nothing),
         };
         let payload = match &answer {
             Ok(v) => {
@@ -226,8 +226,10 @@ async fn run_worker(
         let _ = ack.send(&payload);
         // The stream starts only after the ack went out, so a client always
         // sees its ack before the first `container-log`.
-        if let Some(sub) = then {
-            spawn_forwarder(&s, &ctx, sub);
+        match then {
+            Then::Nothing => {}
+            Then::Stream(sub) => spawn_forwarder(&s, &ctx, sub),
+            Then::Wait(plan) => spawn_waiter(&s, &ctx, &app, plan),
         }
         if matches!(&answer, Err(e) if e.code == Code::Unauthenticated) {
             let _ = s.clone().disconnect();
@@ -265,57 +267,96 @@ async fn current_user(ctx: &SocketCtx, app: &AppState) -> Result<crate::db::User
     }
 }
 
-type StartResult = (Result<Value, WireError>, Option<Subscription>);
+/// What the worker does after sending a `start-container-logs` ack.
+enum Then {
+    Nothing,
+    Stream(Subscription),
+    Wait(WaitPlan),
+}
 
-async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<StartResult, WireError> {
-    let req = wire::parse_start(v, app.cfg.default_tail)?;
-    let user = current_user(ctx, app).await?;
-    let scope = scope_for(user.role, &user.username);
-    let container = app
-        .engine
-        .docker()
-        .find(&scope, &req.container_name)
-        .await
-        .map_err(unavailable)?
-        .ok_or_else(WireError::forbidden_or_missing)?;
-    {
-        let watches = ctx.watches();
-        if watches.contains_key(&container.id) {
-            return Ok((
-                Ok(json!({"ok": true, "containerName": container.name, "alreadyWatching": true})),
-                None,
-            ));
-        }
-        if watches.len() >= app.cfg.max_streams_per_socket {
-            return Err(WireError::new(
-                Code::TooManyStreams,
-                format!(
-                    "a socket may watch at most {} containers; stop one first",
-                    app.cfg.max_streams_per_socket
-                ),
-            ));
-        }
-    }
-    let max_tail = app.engine.config().backlog_lines as u64;
-    let (at, tail) = match req.from {
+/// A container asked for with `wait` that is not (yet) in the user's scope.
+struct WaitPlan {
+    name: String,
+    scope: labtail_logs::Scope,
+    at: StartAt,
+    until: tokio::time::Instant,
+}
+
+fn start_at(from: &StartFrom, max_tail: u64) -> (StartAt, Option<u64>) {
+    match *from {
         StartFrom::Tail(n) => {
             let n = n.min(max_tail);
             (StartAt::Tail(n as usize), Some(n))
         }
         StartFrom::After(c) => (StartAt::After(c), None),
+        StartFrom::Since(t) => (StartAt::Since(t), None),
+    }
+}
+
+fn subscribe_error(e: SubscribeError) -> WireError {
+    match e {
+        SubscribeError::Start(StartError::NotFound) => WireError::forbidden_or_missing(),
+        SubscribeError::Start(StartError::Unreadable(m)) => WireError::new(
+            Code::Unavailable,
+            format!("Docker cannot read this container's log: {m}"),
+        ),
+        other => unavailable(other),
+    }
+}
+
+async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<(Value, Then), WireError> {
+    let req = wire::parse_start(v, app.cfg.default_tail)?;
+    let user = current_user(ctx, app).await?;
+    let scope = scope_for(user.role, &user.username);
+    let max_tail = app.engine.config().backlog_lines as u64;
+    let (at, tail) = start_at(&req.from, max_tail);
+    let found = app
+        .engine
+        .docker()
+        .find(&scope, &req.container_name)
+        .await
+        .map_err(unavailable)?;
+    let streams = ctx.watches().len();
+    let Some(container) = found else {
+        if req.wait_secs == 0 {
+            return Err(WireError::forbidden_or_missing());
+        }
+        // Waiting answers the same for "not created yet" and "not yours":
+        // both wait, both end with reason "not-found" at the deadline.
+        if streams >= app.cfg.max_streams_per_socket {
+            return Err(too_many_streams(app));
+        }
+        let secs = req.wait_secs.min(app.cfg.max_wait.as_secs());
+        let answer = json!({
+            "ok": true,
+            "containerName": req.container_name,
+            "state": "waiting",
+            "wait": secs,
+        });
+        return Ok((
+            answer,
+            Then::Wait(WaitPlan {
+                name: req.container_name,
+                scope,
+                at,
+                until: tokio::time::Instant::now() + Duration::from_secs(secs),
+            }),
+        ));
     };
+    if ctx.watches().contains_key(&container.id) {
+        return Ok((
+            json!({"ok": true, "containerName": container.name, "alreadyWatching": true}),
+            Then::Nothing,
+        ));
+    }
+    if streams >= app.cfg.max_streams_per_socket {
+        return Err(too_many_streams(app));
+    }
     let sub = app
         .engine
         .subscribe(&container, at)
         .await
-        .map_err(|e| match e {
-            SubscribeError::Start(StartError::NotFound) => WireError::forbidden_or_missing(),
-            SubscribeError::Start(StartError::Unreadable(m)) => WireError::new(
-                Code::Unavailable,
-                format!("Docker cannot read this container's log: {m}"),
-            ),
-            other => unavailable(other),
-        })?;
+        .map_err(subscribe_error)?;
     let mut answer = json!({
         "ok": true,
         "containerName": container.name,
@@ -324,7 +365,124 @@ async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<StartResult
     if let Some(t) = tail {
         answer["tail"] = json!(t);
     }
-    Ok((Ok(answer), Some(sub)))
+    Ok((answer, Then::Stream(sub)))
+}
+
+fn too_many_streams(app: &AppState) -> WireError {
+    WireError::new(
+        Code::TooManyStreams,
+        format!(
+            "a socket may watch at most {} containers; stop one first",
+            app.cfg.max_streams_per_socket
+        ),
+    )
+}
+
+/// Waits (bounded) for a container to appear in the user's scope, then
+/// streams it like any other. The watch is registered under `wait:<name>`
+/// until then, so `stop-container-logs` cancels the wait.
+fn spawn_waiter(s: &SocketRef, ctx: &Arc<SocketCtx>, app: &AppState, plan: WaitPlan) {
+    let key = format!("wait:{}", plan.name);
+    let name = plan.name.clone();
+    let handle = Arc::new(std::sync::OnceLock::<tokio::task::AbortHandle>::new());
+    let task = tokio::spawn(wait_then_forward(
+        s.clone(),
+        Arc::downgrade(ctx),
+        app.clone(),
+        plan,
+        key.clone(),
+        handle.clone(),
+    ));
+    let _ = handle.set(task.abort_handle());
+    ctx.watches().insert(
+        key,
+        Watch {
+            name,
+            task: task.abort_handle(),
+        },
+    );
+}
+
+async fn wait_then_forward(
+    s: SocketRef,
+    ctx: std::sync::Weak<SocketCtx>,
+    app: AppState,
+    plan: WaitPlan,
+    key: String,
+    me: Arc<std::sync::OnceLock<tokio::task::AbortHandle>>,
+) {
+    use labtail_logs::WatchEvent;
+    use tokio::sync::broadcast::error::RecvError;
+    let mut events = app.engine.container_events();
+    let found = loop {
+        // Look after subscribing to events, so a creation in between is seen.
+        if let Ok(Some(c)) = app.engine.docker().find(&plan.scope, &plan.name).await {
+            break Some(c);
+        }
+        let woke = loop {
+            tokio::select! {
+                _ = tokio::time::sleep_until(plan.until) => break false,
+                ev = events.recv() => match ev {
+                    Ok(WatchEvent::Container(e))
+                        if matches!(e.action.as_str(), "create" | "start" | "rename") => break true,
+                    Ok(WatchEvent::Resync) | Err(RecvError::Lagged(_)) => break true,
+                    Err(RecvError::Closed) => break false,
+                    Ok(_) => {}
+                },
+            }
+        };
+        if !woke {
+            break None;
+        }
+    };
+    let Some(container) = found else {
+        let _ = emit(
+            &s,
+            "container-log-end",
+            &json!({"containerName": plan.name, "reason": "not-found"}),
+        )
+        .await;
+        if let Some(ctx) = ctx.upgrade() {
+            ctx.watches().remove(&key);
+        }
+        return;
+    };
+    let sub = match app.engine.subscribe(&container, plan.at).await {
+        Ok(sub) => sub,
+        Err(e) => {
+            let e = subscribe_error(e);
+            let _ = emit(
+                &s,
+                "container-log-end",
+                &json!({"containerName": plan.name, "reason": e.code.as_str()}),
+            )
+            .await;
+            if let Some(ctx) = ctx.upgrade() {
+                ctx.watches().remove(&key);
+            }
+            return;
+        }
+    };
+    // From here on it is an ordinary watch, keyed by the container's ID.
+    if let (Some(ctx), Some(handle)) = (ctx.upgrade(), me.get()) {
+        let mut w = ctx.watches();
+        w.remove(&key);
+        w.insert(
+            container.id.clone(),
+            Watch {
+                name: container.name.clone(),
+                task: handle.clone(),
+            },
+        );
+    }
+    let mut status = json!({"containerName": container.name, "state": status_name(sub.status())});
+    if plan.name != container.name {
+        status["requestedName"] = json!(plan.name);
+    }
+    if !emit(&s, "container-status", &status).await {
+        return;
+    }
+    forward(s, ctx, sub).await;
 }
 
 fn stop(ctx: &SocketCtx, v: &Value) -> Result<Value, WireError> {

@@ -107,18 +107,41 @@ fn as_object(v: &Value) -> Result<&serde_json::Map<String, Value>, WireError> {
 pub enum StartFrom {
     Tail(u64),
     After(Cursor),
+    /// Nanoseconds since the epoch.
+    Since(i64),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StartRequest {
     pub container_name: String,
     pub from: StartFrom,
+    /// Seconds to wait for the container to appear, if it does not exist.
+    pub wait_secs: u64,
 }
 
-/// `start-container-logs {containerName, tail?, after?}`.
+/// `start-container-logs {containerName, tail?, after?, since?, wait?}`.
 pub fn parse_start(v: &Value, default_tail: u64) -> Result<StartRequest, WireError> {
     let obj = as_object(v)?;
     let container_name = parse_container_name(obj.get("containerName"))?;
+    let since = match obj.get("since") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.len() <= 64 => {
+            Some(labtail_logs::line::parse_rfc3339_nanos(s).ok_or_else(|| {
+                WireError::invalid("since must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
+            })?)
+        }
+        Some(_) => {
+            return Err(WireError::invalid(
+                "since must be an RFC 3339 time string, e.g. 2026-11-22T10:00:00Z",
+            ));
+        }
+    };
+    let wait_secs = match obj.get("wait") {
+        None | Some(Value::Null) => 0,
+        Some(t) => t.as_u64().ok_or_else(|| {
+            WireError::invalid("wait must be a whole number of seconds, 0 or more")
+        })?,
+    };
     let tail = match obj.get("tail") {
         None | Some(Value::Null) => None,
         Some(t) => Some(t.as_u64().ok_or_else(|| {
@@ -132,17 +155,21 @@ pub fn parse_start(v: &Value, default_tail: u64) -> Result<StartRequest, WireErr
         })?),
         Some(_) => return Err(WireError::invalid("after must be a cursor string")),
     };
-    let from = match (tail, after) {
-        (Some(_), Some(_)) => {
-            return Err(WireError::invalid("give tail or after, not both"));
+    let from = match (tail, after, since) {
+        (Some(n), None, None) => StartFrom::Tail(n),
+        (None, Some(c), None) => StartFrom::After(c),
+        (None, None, Some(t)) => StartFrom::Since(t),
+        (None, None, None) => StartFrom::Tail(default_tail),
+        _ => {
+            return Err(WireError::invalid(
+                "give at most one of tail, after and since",
+            ));
         }
-        (_, Some(c)) => StartFrom::After(c),
-        (Some(n), None) => StartFrom::Tail(n),
-        (None, None) => StartFrom::Tail(default_tail),
     };
     Ok(StartRequest {
         container_name,
         from,
+        wait_secs,
     })
 }
 
@@ -267,6 +294,13 @@ mod tests {
         let c = "1732312345123456789-000001";
         let ok = parse_start(&json!({"containerName": "c", "after": c}), 100).unwrap();
         assert_eq!(ok.from, StartFrom::After(c.parse().unwrap()));
+        let ok = parse_start(
+            &json!({"containerName": "c", "since": "1970-01-01T00:00:01Z", "wait": 5}),
+            100,
+        )
+        .unwrap();
+        assert_eq!(ok.from, StartFrom::Since(1_000_000_000));
+        assert_eq!(ok.wait_secs, 5);
         for bad in [
             json!("c"),
             json!(null),
@@ -279,6 +313,11 @@ mod tests {
             json!({"containerName": "c", "after": 5}),
             json!({"containerName": "c", "after": "x-y"}),
             json!({"containerName": "c", "after": c, "tail": 1}),
+            json!({"containerName": "c", "since": "yesterday"}),
+            json!({"containerName": "c", "since": 5}),
+            json!({"containerName": "c", "since": "2026-01-01T00:00:00Z", "tail": 5}),
+            json!({"containerName": "c", "wait": -1}),
+            json!({"containerName": "c", "wait": "10"}),
         ] {
             let e = parse_start(&bad, 100).unwrap_err();
             assert_eq!(e.code, Code::InvalidPayload, "{bad}");

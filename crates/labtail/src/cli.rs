@@ -171,6 +171,18 @@ pub struct ServeArgs {
     /// Most lines one log download returns.
     #[arg(long, env = "LABTAIL_MAX_DOWNLOAD_LINES", default_value_t = 100_000)]
     pub max_download_lines: usize,
+    /// Most lines a resume (`after`/`since`) reads back from Docker beyond the backlog.
+    #[arg(long, env = "LABTAIL_MAX_RESUME_LINES", default_value_t = 50_000)]
+    pub max_resume_lines: usize,
+    /// Longest `wait` a client may ask for on start-container-logs.
+    #[arg(long, env = "LABTAIL_MAX_WAIT", default_value = "5m", value_parser = parse_duration)]
+    pub max_wait: Duration,
+    /// How long lines are gathered into one event while a container prints fast.
+    #[arg(long, env = "LABTAIL_BATCH_LINGER", default_value = "5ms", value_parser = parse_duration)]
+    pub batch_linger: Duration,
+    /// Longest pause between reconnect attempts to dockerd.
+    #[arg(long, env = "LABTAIL_RECONNECT_MAX_DELAY", default_value = "5s", value_parser = parse_duration)]
+    pub reconnect_max_delay: Duration,
 }
 
 fn at_least_one(name: &str, v: usize) -> Result<usize, String> {
@@ -216,7 +228,9 @@ impl ServeArgs {
             subscriber_buffer_lines: at_least_one("client-buffer-lines", self.client_buffer_lines)?,
             subscriber_buffer_bytes: at_least_one("client-buffer-bytes", self.client_buffer_bytes)?,
             subscribe_timeout: self.subscribe_timeout,
-            ..labtail_logs::EngineConfig::default()
+            max_resume_lines: at_least_one("max-resume-lines", self.max_resume_lines)?,
+            batch_linger: self.batch_linger,
+            reconnect_max_delay: self.reconnect_max_delay.max(Duration::from_millis(100)),
         };
         Ok(ServerConfig {
             listen: self.listen,
@@ -241,6 +255,7 @@ impl ServeArgs {
             cookie_secure: self.cookie_secure,
             auth_recheck_interval: self.auth_recheck_interval.max(Duration::from_millis(100)),
             max_download_lines: at_least_one("max-download-lines", self.max_download_lines)?,
+            max_wait: self.max_wait,
         })
     }
 }

@@ -4,7 +4,7 @@
 // and process started here is removed by `cleanup()`.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -39,9 +39,14 @@ export class World {
     this.procs = [];
   }
 
-  /** Starts labtail; resolves once it prints its listening line. */
+  /**
+   * Starts labtail; resolves once it prints its listening line. A restart
+   * (`start` after `stop`) reuses the port, so clients can reconnect.
+   */
   async start(extraArgs = [], env = {}) {
-    const args = ['serve', '--listen', '127.0.0.1:0', '--owner-label', this.label,
+    this.lastArgs = [extraArgs, env];
+    const listen = this.url ? new URL(this.url).host : '127.0.0.1:0';
+    const args = ['serve', '--listen', listen, '--owner-label', this.label,
       '--data-dir', this.dataDir, '--auth-recheck-interval', '500ms', ...extraArgs];
     const proc = spawn(BIN, args, {
       env: { ...process.env, LABTAIL_LOG: 'warn', ...env },
@@ -63,6 +68,19 @@ export class World {
     this.url = url;
     this.stderr = () => stderr;
     return url;
+  }
+
+  /** Resident memory of the labtail process, in bytes. */
+  rss() {
+    const status = readFileSync(`/proc/${this.proc.pid}/status`, 'utf8');
+    return Number(status.match(/VmRSS:\s+(\d+) kB/)[1]) * 1024;
+  }
+
+  /** Restarts labtail with the same arguments, port and data. */
+  async restart() {
+    await this.stop();
+    const [args, env] = this.lastArgs;
+    return this.start(args, env);
   }
 
   /** Stops labtail (SIGTERM) and waits for it to exit. */
@@ -89,14 +107,26 @@ export class World {
   }
 
   /** Runs a container labelled for `owner` (or unlabelled when owner is null). */
-  run(owner, script, extra = []) {
-    const name = `labtail-e2e-${this.id}-${this.containers.length}`;
+  run(owner, script, extra = [], name = undefined) {
+    name ??= `labtail-e2e-${this.id}-${this.containers.length}`;
     const labels = owner === null ? [] : ['--label', `${this.label}=${owner}`];
-    const r = spawnSync('docker', ['run', '-d', '--name', name, ...labels, ...extra,
-      IMAGE, 'sh', '-c', script], { encoding: 'utf8' });
+    const r = spawnSync('docker', [...this.dockerHost(), 'run', '-d', '--name', name, ...labels,
+      ...extra, IMAGE, 'sh', '-c', script], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`docker run failed: ${r.stderr}`);
     this.containers.push(name);
     return name;
+  }
+
+  /** `-H` arguments when this world uses a private engine. */
+  dockerHost() {
+    return this.engine ? ['-H', this.engine.host] : [];
+  }
+
+  /** Every line of a container's log as Docker has it (the oracle). */
+  dockerLogs(name) {
+    const r = spawnSync('docker', [...this.dockerHost(), 'logs', name], { encoding: 'utf8', maxBuffer: 1 << 28 });
+    if (r.status !== 0) throw new Error(`docker logs failed: ${r.stderr}`);
+    return { stdout: r.stdout.split('\n').slice(0, -1), stderr: r.stderr.split('\n').slice(0, -1) };
   }
 
   /**
@@ -116,7 +146,7 @@ export class World {
   }
 
   docker(...args) {
-    const r = spawnSync('docker', args, { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('docker', [...this.dockerHost(), ...args], { encoding: 'utf8', timeout: 60_000 });
     if (r.status !== 0) throw new Error(`docker ${args.join(' ')} failed: ${r.stderr}`);
     return r.stdout.trim();
   }
@@ -156,9 +186,10 @@ export class World {
   async cleanup() {
     for (const s of this.sockets) s.disconnect();
     for (const p of this.procs) if (p.exitCode === null) p.kill('SIGKILL');
-    if (this.containers.length) {
-      spawnSync('docker', ['rm', '-f', ...this.containers], { encoding: 'utf8' });
+    if (this.containers.length && (!this.engine || this.engine.running())) {
+      spawnSync('docker', [...this.dockerHost(), 'rm', '-f', ...this.containers], { encoding: 'utf8' });
     }
+    if (this.engine) await this.engine.destroy();
     rmSync(this.dataDir, { recursive: true, force: true });
   }
 
@@ -234,3 +265,61 @@ export function collect(socket, containerName) {
 
 export const texts = (lines, stream) => lines.filter((l) => !stream || l.stream === stream).map((l) => l.text);
 export const range = (a, b) => Array.from({ length: b - a + 1 }, (_, i) => String(a + i));
+
+/**
+ * A Docker engine of the test's own (its own socket, data root and managed
+ * containerd), so a test can stop and start it without touching the engine
+ * every other test uses. Needs root, as dockerd does. It runs in a network
+ * namespace of its own: a second dockerd in the host's namespace deletes the
+ * first one's docker0 bridge. Its containers use `--network none`.
+ */
+export class PrivateEngine {
+  constructor() {
+    this.dir = mkdtempSync(join(tmpdir(), 'labtail-dockerd-'));
+    this.host = `unix://${this.dir}/docker.sock`;
+  }
+
+  running() {
+    return this.proc && this.proc.exitCode === null;
+  }
+
+  async start() {
+    const args = ['--host', this.host, '--data-root', `${this.dir}/data`,
+      '--exec-root', `${this.dir}/exec`, '--pidfile', `${this.dir}/docker.pid`,
+      '--bridge', 'none', '--iptables=false', '--ip6tables=false'];
+    this.proc = spawn('unshare', ['--net', 'dockerd', ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let log = '';
+    this.proc.stderr.on('data', (d) => { log = (log + d).slice(-4000); });
+    const end = Date.now() + 60_000;
+    while (Date.now() < end) {
+      if (this.proc.exitCode !== null) throw new Error(`dockerd exited: ${log}`);
+      if (spawnSync('docker', ['-H', this.host, 'info'], { stdio: 'ignore' }).status === 0) return;
+      await new Promise((r) => setTimeout(r, 200));
+    }
+    throw new Error(`dockerd did not answer within 60 s: ${log}`);
+  }
+
+  /** SIGTERM, then wait until dockerd has exited (it stops containers first). */
+  async stop() {
+    if (!this.running()) return;
+    const exited = new Promise((r) => this.proc.on('exit', r));
+    this.proc.kill('SIGTERM');
+    await deadline(exited, 60_000, 'the private dockerd to exit');
+  }
+
+  /** Copies an image from the main engine into this one. */
+  loadImage(image) {
+    const save = spawnSync('docker', ['save', image], { maxBuffer: 1 << 28 });
+    if (save.status !== 0) throw new Error('docker save failed');
+    const load = spawnSync('docker', ['-H', this.host, 'load', '-q'], { input: save.stdout });
+    if (load.status !== 0) throw new Error(`docker load failed: ${load.stderr}`);
+  }
+
+  async destroy() {
+    if (this.running()) {
+      spawnSync('sh', ['-c', `docker -H ${this.host} rm -f $(docker -H ${this.host} ps -aq) 2>/dev/null`]);
+      await this.stop();
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -4,10 +4,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { resolve, join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { World } from '../lib/harness.mjs';
 
-const PYTHON = process.env.LABTAIL_TEST_PYTHON ?? 'python3';
+// scripts/prereqs.sh makes a venv with python-socketio and exports its path.
+const venv = join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'labtail/venv/bin/python');
+const PYTHON = process.env.LABTAIL_TEST_PYTHON ?? (existsSync(venv) ? venv : 'python3');
 const w = new World();
 after(() => w.cleanup());
 

@@ -12,7 +12,7 @@
 //! Docker's log file, so any read that starts at a second boundary (which is
 //! what `since` gives) assigns the same ordinals to the same lines.
 
-use bytes::Bytes;
+pub use bytes::Bytes;
 
 use crate::line::{Cursor, Line, Stream, parse_rfc3339_nanos};
 

@@ -3,7 +3,10 @@
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -11,7 +14,7 @@ use labtail_logs::{EngineState, StartError};
 use serde_json::{Value, json};
 
 use crate::auth::{AuthSession, Credentials};
-use crate::state::{AppState, scope_for, session_room};
+use crate::state::{AppState, client_ip, scope_for, session_room};
 use crate::wire;
 
 pub fn routes() -> Router<AppState> {
@@ -21,6 +24,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/me", get(me))
         .route("/api/containers", get(containers))
         .route("/api/containers/{name}/logs", get(download))
+        .route("/api/audit", get(audit_log))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -53,7 +57,68 @@ fn is_json(headers: &HeaderMap) -> bool {
 
 const MAX_PASSWORD_LEN: usize = 1024;
 
-async fn login(mut auth: AuthSession, headers: HeaderMap, body: Bytes) -> Response {
+/// The client's address (see [`crate::state::client_ip`]).
+pub struct ClientIp(pub Option<IpAddr>);
+
+impl FromRequestParts<AppState> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        app: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0);
+        Ok(ClientIp(client_ip(
+            &parts.headers,
+            peer,
+            app.cfg.trust_forwarded_for,
+        )))
+    }
+}
+
+/// Session key holding the login time (seconds since the epoch).
+pub const LOGIN_AT: &str = "labtail.login_at";
+
+pub fn now_secs() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// Records an audit event; a database hiccup is logged, never fatal.
+pub async fn audit(
+    app: &AppState,
+    kind: &str,
+    user: &str,
+    ip: Option<IpAddr>,
+    container: Option<&str>,
+    detail: Option<&str>,
+) -> Option<i64> {
+    let ip = ip.map(|i| i.to_string());
+    match app
+        .db
+        .audit(kind, user, ip.as_deref(), container, detail)
+        .await
+    {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!(error = %e, kind, "could not write the audit log");
+            None
+        }
+    }
+}
+
+async fn login(
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+    mut auth: AuthSession,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
     // JSON only: an HTML form cannot send it cross-site without a CORS
     // preflight, which labtail never grants.
     if !is_json(&headers) {
@@ -87,12 +152,26 @@ async fn login(mut auth: AuthSession, headers: HeaderMap, body: Bytes) -> Respon
             "username or password too long",
         );
     }
+    let addr = ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
+    if let Err(wait) = app.throttle.check(username, addr) {
+        metrics::counter!("labtail_limit_hits_total", "limit" => "login_attempts").increment(1);
+        let secs = wait.as_secs() + 1;
+        let mut resp = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            &format!("too many failed logins; try again in {secs} s"),
+        );
+        resp.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        return resp;
+    }
     let creds = Credentials {
         username: username.to_owned(),
         password: password.to_owned(),
     };
     match auth.authenticate(creds).await {
         Ok(Some(user)) => {
+            app.throttle.succeeded(username);
             // A fresh session id for every login (session fixation), also
             // when the browser was logged in as someone else before.
             if let Err(e) = auth.session.cycle_id().await {
@@ -111,13 +190,24 @@ async fn login(mut auth: AuthSession, headers: HeaderMap, body: Bytes) -> Respon
                     "session error",
                 );
             }
+            if let Err(e) = auth.session.insert(LOGIN_AT, now_secs()).await {
+                tracing::error!(error = %e, "session write failed");
+                return error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "session error",
+                );
+            }
             metrics::counter!("labtail_logins_total").increment(1);
             tracing::info!(user = %user.username, "login");
+            audit(&app, "login", &user.username, ip, None, None).await;
             axum::Json(json!({"username": user.username, "role": user.role})).into_response()
         }
         Ok(None) => {
+            app.throttle.failed(username, addr);
             metrics::counter!("labtail_login_failures_total").increment(1);
             tracing::info!(user = %username, "login failed");
+            audit(&app, "login_failed", username, ip, None, None).await;
             error(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -135,8 +225,15 @@ async fn login(mut auth: AuthSession, headers: HeaderMap, body: Bytes) -> Respon
     }
 }
 
-async fn logout(mut auth: AuthSession, State(app): State<AppState>) -> Response {
+async fn logout(
+    mut auth: AuthSession,
+    State(app): State<AppState>,
+    ClientIp(ip): ClientIp,
+) -> Response {
     let sid = auth.session.id().map(|id| id.to_string());
+    if let Some(u) = &auth.user {
+        audit(&app, "logout", &u.username, ip, None, None).await;
+    }
     if let Err(e) = auth.logout().await {
         tracing::error!(error = %e, "logout failed");
         return error(
@@ -268,6 +365,95 @@ async fn download(
         HeaderValue::from_static("nosniff"),
     );
     resp
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct AuditQuery {
+    user: Option<String>,
+    limit: Option<i64>,
+}
+
+/// The audit log, newest first. Instructors only.
+async fn audit_log(
+    auth: AuthSession,
+    State(app): State<AppState>,
+    query: Result<Query<AuditQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Some(user) = auth.user else {
+        return unauthenticated();
+    };
+    if user.role != crate::db::Role::Instructor {
+        return error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the audit log is for instructors",
+        );
+    }
+    let Ok(Query(q)) = query else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_payload",
+            "user must be a name and limit a number",
+        );
+    };
+    let limit = q.limit.unwrap_or(200).clamp(1, 10_000);
+    match app.db.audit_log(q.user.as_deref(), limit).await {
+        Ok(rows) => axum::Json(rows).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "audit read failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "database error",
+            )
+        }
+    }
+}
+
+/// Ends sessions older than `session_max_age` (counted from login, whatever
+/// the activity), before any handler or socket sees them.
+pub async fn enforce_session_age(
+    State(app): State<AppState>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if let Some(auth) = req.extensions_mut().get_mut::<AuthSession>()
+        && auth.user.is_some()
+    {
+        let login_at: Option<i64> = auth.session.get(LOGIN_AT).await.ok().flatten();
+        let max = app.cfg.session_max_age.as_secs() as i64;
+        if login_at.is_none_or(|t| now_secs() - t > max) {
+            tracing::info!("session past its maximum age; logging out");
+            let _ = auth.logout().await;
+        }
+    }
+    next.run(req).await
+}
+
+/// A long-polling POST larger than `--max-payload` gets a clear 413 here
+/// (engine.io would only close the session). WebSocket messages over the
+/// bound close the connection with code 1009, "message too big".
+pub async fn limit_socket_payload(
+    State(max): State<u64>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    if req.method() == axum::http::Method::POST && req.uri().path().starts_with("/socket.io") {
+        let len = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if len.is_some_and(|l| l > max) {
+            metrics::counter!("labtail_limit_hits_total", "limit" => "payload").increment(1);
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                &format!("a packet may be at most {max} bytes"),
+            );
+        }
+    }
+    next.run(req).await
 }
 
 async fn healthz() -> &'static str {

@@ -14,7 +14,8 @@ pub struct User {
     pub id: i64,
     pub username: String,
     pub role: Role,
-    password_hash: String,
+    /// Password hash and session epoch: see [`UserRow::auth_hash`].
+    auth_hash: String,
 }
 
 impl std::fmt::Debug for User {
@@ -29,18 +30,19 @@ impl std::fmt::Debug for User {
 
 impl From<UserRow> for User {
     fn from(r: UserRow) -> Self {
+        let auth_hash = r.auth_hash();
         User {
             id: r.id,
             username: r.username,
             role: r.role,
-            password_hash: r.password_hash,
+            auth_hash,
         }
     }
 }
 
 impl User {
     pub fn auth_hash(&self) -> &str {
-        &self.password_hash
+        &self.auth_hash
     }
 }
 
@@ -51,10 +53,10 @@ impl AuthUser for User {
         self.id
     }
 
-    /// Sessions are bound to the password hash: changing a password ends every
-    /// session made with the old one.
+    /// Sessions are bound to the password hash and the session epoch:
+    /// changing a password or revoking ends every session made before.
     fn session_auth_hash(&self) -> &[u8] {
-        self.password_hash.as_bytes()
+        self.auth_hash.as_bytes()
     }
 }
 

@@ -41,6 +41,28 @@ pub struct ServerConfig {
     pub max_download_lines: usize,
     /// Longest `wait` a client may ask for on `start-container-logs`.
     pub max_wait: Duration,
+    /// Sessions (and their sockets) end this long after login, active or not.
+    pub session_max_age: Duration,
+    /// Login throttling (per user name and per address).
+    pub throttle: crate::throttle::ThrottleConfig,
+    /// Take the client address from the last `X-Forwarded-For` entry (set
+    /// this only behind a proxy that sets it).
+    pub trust_forwarded_for: bool,
+    /// Client events per second one socket may send (sustained), and burst.
+    pub socket_events_per_second: u32,
+    pub socket_events_burst: u32,
+    /// Sockets one user may have open on this node.
+    pub max_sockets_per_user: usize,
+    /// Containers one user may watch at once, over all their sockets on this node.
+    pub max_streams_per_user: usize,
+    /// Serve HTTPS/WSS with this certificate chain and key (PEM).
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 impl Default for ServerConfig {
@@ -63,6 +85,14 @@ impl Default for ServerConfig {
             auth_recheck_interval: Duration::from_secs(2),
             max_download_lines: 100_000,
             max_wait: Duration::from_secs(300),
+            session_max_age: Duration::from_secs(24 * 3600),
+            throttle: crate::throttle::ThrottleConfig::default(),
+            trust_forwarded_for: false,
+            socket_events_per_second: 10,
+            socket_events_burst: 30,
+            max_sockets_per_user: 20,
+            max_streams_per_user: 50,
+            tls: None,
         }
     }
 }

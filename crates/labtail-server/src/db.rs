@@ -45,7 +45,46 @@ pub struct UserRow {
     pub username: String,
     pub role: Role,
     pub password_hash: String,
+    /// Bumped to end every session of the user.
+    pub session_epoch: i64,
     pub created_at: String,
+}
+
+impl UserRow {
+    /// What a session is bound to: the password hash and the session epoch.
+    /// A new password or a revoke changes it, which ends the sessions.
+    pub fn auth_hash(&self) -> String {
+        auth_hash(&self.password_hash, self.session_epoch)
+    }
+}
+
+fn auth_hash(password_hash: &str, epoch: i64) -> String {
+    format!("{password_hash}#{epoch}")
+}
+
+#[derive(sqlx::FromRow)]
+struct RawUser {
+    id: i64,
+    username: String,
+    role: String,
+    password_hash: String,
+    session_epoch: i64,
+    created_at: String,
+}
+
+const USER_COLUMNS: &str = "id, username, role, password_hash, session_epoch, created_at";
+
+/// One audit record.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: String,
+    pub kind: String,
+    pub username: String,
+    pub ip: Option<String>,
+    pub container: Option<String>,
+    pub ended_at: Option<String>,
+    pub detail: Option<String>,
 }
 
 impl std::fmt::Debug for UserRow {
@@ -163,19 +202,18 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
-        let row: Option<(i64, String, String, String, String)> = sqlx::query_as(
-            "SELECT id, username, role, password_hash, created_at FROM users WHERE id = ?",
-        )
-        .bind(id)
-        .fetch_optional(&self.pool)
-        .await?;
+        let row: Option<RawUser> =
+            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
         row.map(to_user).transpose()
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
-        let row: Option<(i64, String, String, String, String)> = sqlx::query_as(
-            "SELECT id, username, role, password_hash, created_at FROM users WHERE username = ?",
-        )
+        let row: Option<RawUser> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
+        ))
         .bind(username)
         .fetch_optional(&self.pool)
         .await?;
@@ -183,12 +221,100 @@ impl Db {
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>, DbError> {
-        let rows: Vec<(i64, String, String, String, String)> = sqlx::query_as(
-            "SELECT id, username, role, password_hash, created_at FROM users ORDER BY username",
-        )
+        let rows: Vec<RawUser> = sqlx::query_as(&format!(
+            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
+        ))
         .fetch_all(&self.pool)
         .await?;
         rows.into_iter().map(to_user).collect()
+    }
+
+    /// Ends every session of a user (and so their sockets).
+    pub async fn revoke_sessions(&self, username: &str) -> Result<(), DbError> {
+        let res =
+            sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE username = ?")
+                .bind(username)
+                .execute(&self.pool)
+                .await?;
+        if res.rows_affected() == 0 {
+            return Err(DbError::NoSuchUser(username.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Records an event; returns its id.
+    pub async fn audit(
+        &self,
+        kind: &str,
+        username: &str,
+        ip: Option<&str>,
+        container: Option<&str>,
+        detail: Option<&str>,
+    ) -> Result<i64, DbError> {
+        let res = sqlx::query(
+            "INSERT INTO audit (kind, username, ip, container, detail) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(kind)
+        .bind(username)
+        .bind(ip)
+        .bind(container)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(res.last_insert_rowid())
+    }
+
+    /// Marks the end of a watch.
+    pub async fn audit_end(&self, id: i64) -> Result<(), DbError> {
+        sqlx::query(
+            "UPDATE audit SET ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND ended_at IS NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Closes watches left open by a crash or a kill, at start-up.
+    pub async fn audit_close_open_watches(&self) -> Result<u64, DbError> {
+        let res = sqlx::query(
+            "UPDATE audit SET ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
+             detail = coalesce(detail, 'closed at restart') \
+             WHERE kind = 'watch' AND ended_at IS NULL",
+        )
+        .execute(&self.pool)
+        .await?;
+        Ok(res.rows_affected())
+    }
+
+    /// The newest audit records first, optionally for one user.
+    pub async fn audit_log(
+        &self,
+        username: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>, DbError> {
+        let rows = match username {
+            Some(u) => {
+                sqlx::query_as(
+                    "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
+                     WHERE username = ? ORDER BY id DESC LIMIT ?",
+                )
+                .bind(u)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+            None => {
+                sqlx::query_as(
+                    "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
+                     ORDER BY id DESC LIMIT ?",
+                )
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?
+            }
+        };
+        Ok(rows)
     }
 
     pub async fn remove_user(&self, username: &str) -> Result<(), DbError> {
@@ -214,7 +340,7 @@ impl Db {
         Ok(())
     }
 
-    /// For each id, the current password hash, or nothing when the user is gone.
+    /// For each id, the current auth hash, or nothing when the user is gone.
     /// Used to end the sockets of removed users and changed passwords.
     pub async fn auth_hashes(
         &self,
@@ -223,28 +349,29 @@ impl Db {
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(500) {
             let placeholders = vec!["?"; chunk.len()].join(",");
-            let sql = format!("SELECT id, password_hash FROM users WHERE id IN ({placeholders})");
-            let mut q = sqlx::query_as::<_, (i64, String)>(&sql);
+            let sql = format!(
+                "SELECT id, password_hash, session_epoch FROM users WHERE id IN ({placeholders})"
+            );
+            let mut q = sqlx::query_as::<_, (i64, String, i64)>(&sql);
             for id in chunk {
                 q = q.bind(id);
             }
-            for (id, hash) in q.fetch_all(&self.pool).await? {
-                out.insert(id, hash);
+            for (id, hash, epoch) in q.fetch_all(&self.pool).await? {
+                out.insert(id, auth_hash(&hash, epoch));
             }
         }
         Ok(out)
     }
 }
 
-fn to_user(
-    (id, username, role, password_hash, created_at): (i64, String, String, String, String),
-) -> Result<UserRow, DbError> {
+fn to_user(r: RawUser) -> Result<UserRow, DbError> {
     Ok(UserRow {
-        id,
-        username,
-        role: role.parse().map_err(|_| DbError::BadRow(role))?,
-        password_hash,
-        created_at,
+        id: r.id,
+        username: r.username,
+        role: r.role.parse().map_err(|_| DbError::BadRow(r.role))?,
+        password_hash: r.password_hash,
+        session_epoch: r.session_epoch,
+        created_at: r.created_at,
     })
 }
 
@@ -285,7 +412,17 @@ mod tests {
         ));
         assert_eq!(db.user_by_id(u.id).await.unwrap().unwrap().username, "amy");
         db.set_password("amy", "h2").await.unwrap();
-        assert_eq!(db.auth_hashes(&[u.id, 999]).await.unwrap()[&u.id], "h2");
+        assert_eq!(db.auth_hashes(&[u.id, 999]).await.unwrap()[&u.id], "h2#0");
+        db.revoke_sessions("amy").await.unwrap();
+        assert_eq!(db.auth_hashes(&[u.id]).await.unwrap()[&u.id], "h2#1");
+        let id = db
+            .audit("watch", "amy", Some("127.0.0.1"), Some("c1"), None)
+            .await
+            .unwrap();
+        db.audit_end(id).await.unwrap();
+        let log = db.audit_log(Some("amy"), 10).await.unwrap();
+        assert_eq!(log.len(), 1);
+        assert!(log[0].ended_at.is_some());
         db.remove_user("amy").await.unwrap();
         assert!(db.user_by_name("amy").await.unwrap().is_none());
         assert!(matches!(

@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod origin;
 pub mod socket;
 pub mod state;
+pub mod throttle;
 pub mod web;
 pub mod wire;
 
@@ -68,7 +69,7 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
         .with_name("labtail_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
-        .with_secure(cfg.cookie_secure)
+        .with_secure(cfg.cookie_secure || cfg.tls.is_some())
         .with_expiry(Expiry::OnInactivity(idle));
     let auth_layer = AuthManagerLayerBuilder::new(backend, sessions).build();
 
@@ -77,11 +78,22 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
     let engine = LogEngine::new(docker, cfg.engine.clone());
     let metrics = metrics::install();
 
+    match db.audit_close_open_watches().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            n,
+            "closed audit records of watches open at the last shutdown"
+        ),
+        Err(e) => tracing::warn!(error = %e, "could not close open audit records"),
+    }
     let state = AppState::new(cfg.clone(), db, engine, metrics);
     let (io_layer, io) = SocketIo::builder()
         .with_state(state.clone())
         .max_buffer_size(cfg.socket_buffer_packets.max(1))
         .max_payload(cfg.max_payload)
+        // The same bound for WebSocket messages as for polling bodies.
+        .ws_max_message_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
+        .ws_max_frame_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
         .build_layer();
     socket::register(&io);
     state.set_io(io);
@@ -90,6 +102,14 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
     let app = api::routes()
         .merge(web::routes(cfg.web_dir.as_deref()))
         .layer(io_layer)
+        .layer(axum::middleware::from_fn_with_state(
+            cfg.max_payload,
+            api::limit_socket_payload,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::enforce_session_age,
+        ))
         .layer(auth_layer)
         .layer(DefaultBodyLimit::max(64 * 1024))
         .layer(axum::middleware::from_fn_with_state(
@@ -102,34 +122,73 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
 }
 
 /// Serves until `shutdown` completes, then closes every socket cleanly.
+/// With `cfg.tls` set, serves HTTPS and WSS (rustls) instead of HTTP.
 pub async fn serve(
     cfg: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartupError> {
     let listen = cfg.listen;
+    let tls = cfg.tls.clone();
     let (app, state) = build(cfg).await?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    let io = state.io().cloned();
+    let make = app.into_make_service_with_connect_info::<SocketAddr>();
+    let Some(tls) = tls else {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| StartupError::Config(format!("cannot listen on {listen}: {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| StartupError::Runtime(e.to_string()))?;
+        announce("http", local);
+        return axum::serve(listener, make)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                if let Some(io) = io {
+                    io.close().await;
+                }
+            })
+            .await
+            .map_err(|e| StartupError::Runtime(e.to_string()));
+    };
+    // One process-wide crypto provider; a second install is harmless.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rustls_config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&tls.cert, &tls.key)
         .await
+        .map_err(|e| {
+            StartupError::Config(format!(
+                "cannot use TLS certificate {} / key {}: {e}",
+                tls.cert.display(),
+                tls.key.display()
+            ))
+        })?;
+    // Bind here so a busy port is a clear configuration error.
+    let listener = std::net::TcpListener::bind(listen)
         .map_err(|e| StartupError::Config(format!("cannot listen on {listen}: {e}")))?;
     let local = listener
         .local_addr()
         .map_err(|e| StartupError::Runtime(e.to_string()))?;
-    tracing::info!(%local, "labtail listening");
-    // The line tests and scripts wait for; keep its shape.
-    println!("labtail listening on http://{local}");
-    let io = state.io().cloned();
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let handle = axum_server::Handle::new();
+    let h = handle.clone();
+    tokio::spawn(async move {
         shutdown.await;
         if let Some(io) = io {
             io.close().await;
         }
-    })
-    .await
-    .map_err(|e| StartupError::Runtime(e.to_string()))
+        h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
+    });
+    announce("https", local);
+    axum_server::from_tcp_rustls(listener, rustls_config)
+        .map_err(|e| StartupError::Runtime(e.to_string()))?
+        .handle(handle)
+        .serve(make)
+        .await
+        .map_err(|e| StartupError::Runtime(e.to_string()))
+}
+
+fn announce(scheme: &str, local: SocketAddr) {
+    tracing::info!(%local, scheme, "labtail listening");
+    // The line tests and scripts wait for; keep its shape.
+    println!("labtail listening on {scheme}://{local}");
 }
 
 async fn delete_expired_sessions(store: SqliteStore) {

@@ -53,6 +53,18 @@ fn describe() {
         "labtail_docker_requests_total",
         "Requests labtail made to dockerd, by call"
     );
+    describe_counter!(
+        "labtail_limit_hits_total",
+        "Requests refused by a limit, by limit"
+    );
+    describe_counter!(
+        "labtail_acks_dropped_total",
+        "Answers to a flooding client's excess events that could not be sent"
+    );
+    describe_counter!(
+        "labtail_requests_refused_total",
+        "HTTP requests refused before routing, by reason"
+    );
     // Make the key series exist before the first event.
     metrics::gauge!("labtail_sockets_connected").set(0.0);
     metrics::gauge!("labtail_upstream_streams_open").set(0.0);

@@ -17,6 +17,7 @@ use labtail_logs::{Delivery, RunStatus, StartAt, StartError, SubscribeError, Sub
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, MaybeHttpExtension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide::handler::FromMessageParts;
 use socketioxide::{SendError, SocketError, SocketIo};
 use tokio::sync::mpsc;
 
@@ -32,9 +33,46 @@ pub struct Identity {
     pub username: String,
     pub role: Role,
     pub session_id: String,
-    /// The password hash the session was made with: if it changes, the
-    /// socket ends.
+    /// The auth hash the session was made with: if it changes (new
+    /// password, revoked sessions), the socket ends.
     pub auth_hash: String,
+    /// Login time of the session (seconds since the epoch).
+    pub login_at: i64,
+    pub ip: Option<std::net::IpAddr>,
+}
+
+/// Token bucket for the client events of one socket.
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: std::time::Instant,
+    rate: f64,
+    burst: f64,
+}
+
+impl Bucket {
+    fn new(rate: u32, burst: u32) -> Self {
+        let burst = f64::from(burst.max(1));
+        Bucket {
+            tokens: burst,
+            last: std::time::Instant::now(),
+            rate: f64::from(rate.max(1)),
+            burst,
+        }
+    }
+
+    fn take(&mut self) -> bool {
+        let now = std::time::Instant::now();
+        self.tokens =
+            (self.tokens + now.duration_since(self.last).as_secs_f64() * self.rate).min(self.burst);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -43,13 +81,39 @@ struct Watch {
     task: tokio::task::AbortHandle,
 }
 
+/// Held by a forwarder: the user's stream slot and the audit record of the
+/// watch, both given back when the watch ends however it ends.
+struct WatchSpan {
+    _slot: crate::state::StreamSlot,
+    audit_id: Option<i64>,
+    app: AppState,
+}
+
+impl Drop for WatchSpan {
+    fn drop(&mut self) {
+        if let Some(id) = self.audit_id {
+            let db = self.app.db.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = db.audit_end(id).await {
+                        tracing::warn!(error = %e, "could not close the audit record");
+                    }
+                });
+            }
+        }
+    }
+}
+
 /// Per-socket state, shared by the handlers, the worker and the forwarders.
 #[derive(Debug)]
 pub struct SocketCtx {
     pub ident: Identity,
     watches: Mutex<HashMap<String, Watch>>,
-    cmd_tx: mpsc::Sender<(Cmd, Value, AckSender)>,
+    cmd_tx: mpsc::Sender<(Cmd, Value, Reply)>,
+    /// Rejections that found the socket's outgoing buffer full, to retry.
+    retry_tx: mpsc::Sender<(Reply, Value)>,
     worker: Mutex<Option<tokio::task::AbortHandle>>,
+    bucket: Mutex<Bucket>,
 }
 
 impl SocketCtx {
@@ -102,6 +166,8 @@ pub fn register(io: &SocketIo) {
 
 async fn authenticate(
     s: SocketRef,
+    io: SocketIo,
+    State(app): State<AppState>,
     MaybeHttpExtension(auth): MaybeHttpExtension<AuthSession>,
 ) -> Result<(), Refused> {
     let refuse = |why| {
@@ -114,12 +180,31 @@ async fn authenticate(
     let (Some(user), Some(sid)) = (auth.user.as_ref(), auth.session.id()) else {
         return refuse("unauthenticated");
     };
+    let login_at: i64 = auth
+        .session
+        .get(crate::api::LOGIN_AT)
+        .await
+        .ok()
+        .flatten()
+        .unwrap_or(0);
+    if io.to(user_room(user.id)).sockets().len() >= app.cfg.max_sockets_per_user {
+        metrics::counter!("labtail_limit_hits_total", "limit" => "sockets_per_user").increment(1);
+        return refuse("too_many_sockets");
+    }
+    let parts = s.req_parts();
+    let peer = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0);
+    let ip = crate::state::client_ip(&parts.headers, peer, app.cfg.trust_forwarded_for);
     s.extensions.insert(Identity {
         user_id: user.id,
         username: user.username.clone(),
         role: user.role,
         session_id: sid.to_string(),
         auth_hash: user.auth_hash().to_owned(),
+        login_at,
+        ip,
     });
     Ok(())
 }
@@ -151,35 +236,67 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
         s.join("instructors");
     }
     let (tx, rx) = mpsc::channel(app.cfg.socket_queue.max(1));
+    let (retry_tx, mut retry_rx) = mpsc::channel::<(Reply, Value)>(app.cfg.socket_queue.max(1));
     let ctx = Arc::new(SocketCtx {
         ident,
         watches: Mutex::new(HashMap::new()),
         cmd_tx: tx,
+        retry_tx,
         worker: Mutex::new(None),
+        bucket: Mutex::new(Bucket::new(
+            app.cfg.socket_events_per_second,
+            app.cfg.socket_events_burst,
+        )),
     });
     s.extensions.insert(ctx.clone());
     let gauge = ConnectedGauge::new();
-    let worker = tokio::spawn(run_worker(s.clone(), ctx.clone(), rx, app.clone(), gauge));
+    let worker = {
+        let (s, ctx, app) = (s.clone(), ctx.clone(), app.clone());
+        tokio::spawn(async move {
+            // Rejections retried here never hold up the worker's answers.
+            let retries = async move {
+                while let Some((reply, answer)) = retry_rx.recv().await {
+                    reply.send(&answer).await;
+                }
+            };
+            tokio::join!(run_worker(s, ctx, rx, app, gauge), retries);
+        })
+    };
     *ctx.worker.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker.abort_handle());
 
     for cmd in [Cmd::Start, Cmd::Stop, Cmd::List] {
         let ctx = ctx.clone();
         s.on(
             cmd.event(),
-            move |ack: AckSender, TryData(v): TryData<Value>| {
+            move |reply: Reply, TryData(v): TryData<Value>| {
                 // Runs synchronously in arrival order; only the future is spawned.
                 let v = v.unwrap_or(Value::Null);
-                if let Err(mpsc::error::TrySendError::Full((_, _, ack))) =
-                    ctx.cmd_tx.try_send((cmd, v, ack))
-                {
-                    count_event(cmd, Code::RateLimited.as_str());
-                    let _ = ack.send(
-                        &WireError::new(
-                            Code::RateLimited,
+                let allowed = ctx.bucket.lock().unwrap_or_else(|p| p.into_inner()).take();
+                let rejection = if allowed {
+                    match ctx.cmd_tx.try_send((cmd, v, reply)) {
+                        Ok(()) => None,
+                        Err(mpsc::error::TrySendError::Full((_, _, reply))) => Some((
+                            reply,
                             "too many requests on this socket; wait for the answers",
-                        )
-                        .ack(),
-                    );
+                        )),
+                        Err(mpsc::error::TrySendError::Closed(_)) => None,
+                    }
+                } else {
+                    metrics::counter!("labtail_limit_hits_total", "limit" => "socket_events")
+                        .increment(1);
+                    Some((reply, "too many events on this socket; slow down"))
+                };
+                if let Some((reply, why)) = rejection {
+                    count_event(cmd, Code::RateLimited.as_str());
+                    let answer = WireError::new(Code::RateLimited, why).ack();
+                    if !reply.try_send(&answer) {
+                        // The outgoing buffer is full: retry from a task, as
+                        // long as the retry queue has room.
+                        if ctx.retry_tx.try_send((reply, answer)).is_err() {
+                            metrics::counter!("labtail_acks_dropped_total", "reason" => "flood")
+                                .increment(1);
+                        }
+                    }
                 }
                 async {}
             },
@@ -200,7 +317,7 @@ fn count_event(cmd: Cmd, result: &'static str) {
 async fn run_worker(
     s: SocketRef,
     ctx: Arc<SocketCtx>,
-    mut rx: mpsc::Receiver<(Cmd, Value, AckSender)>,
+    mut rx: mpsc::Receiver<(Cmd, Value, Reply)>,
     app: AppState,
     _gauge: ConnectedGauge,
 ) {
@@ -223,17 +340,72 @@ async fn run_worker(
                 e.ack()
             }
         };
-        let _ = ack.send(&payload);
+        ack.send(&payload).await;
         // The stream starts only after the ack went out, so a client always
         // sees its ack before the first `container-log`.
         match then {
             Then::Nothing => {}
-            Then::Stream(sub) => spawn_forwarder(&s, &ctx, sub),
-            Then::Wait(plan) => spawn_waiter(&s, &ctx, &app, plan),
+            Then::Stream(sub, span) => spawn_forwarder(&s, &ctx, sub, span),
+            Then::Wait(plan, slot) => spawn_waiter(&s, &ctx, &app, plan, slot),
         }
         if matches!(&answer, Err(e) if e.code == Code::Unauthenticated) {
             let _ = s.clone().disconnect();
             return;
+        }
+    }
+}
+
+/// The answer to one client event. Unlike socketioxide's `AckSender` (which
+/// is spent by one attempt) it can be retried: when the socket's outgoing
+/// buffer is full, the answer waits for room instead of being lost.
+pub struct Reply {
+    socket: Arc<socketioxide::socket::Socket>,
+    ack_id: Option<i64>,
+}
+
+impl std::fmt::Debug for Reply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reply")
+            .field("ack_id", &self.ack_id)
+            .finish()
+    }
+}
+
+impl FromMessageParts<socketioxide::adapter::LocalAdapter> for Reply {
+    type Error = std::convert::Infallible;
+
+    fn from_message_parts(
+        s: &Arc<socketioxide::socket::Socket>,
+        _: &mut socketioxide::handler::Value,
+        ack_id: &Option<i64>,
+    ) -> Result<Self, Self::Error> {
+        Ok(Reply {
+            socket: s.clone(),
+            ack_id: *ack_id,
+        })
+    }
+}
+
+impl Reply {
+    /// One attempt; false when the outgoing buffer was full.
+    fn try_send(&self, answer: &Value) -> bool {
+        let mut dummy = socketioxide::handler::Value::Bytes(Default::default());
+        let Ok(ack) = AckSender::from_message_parts(&self.socket, &mut dummy, &self.ack_id);
+        !matches!(
+            ack.send(answer),
+            Err(SendError::Socket(SocketError::InternalChannelFull))
+        )
+    }
+
+    /// Sends, waiting while the buffer is full, until sent or the socket is gone.
+    async fn send(self, answer: &Value) {
+        let mut delay = Duration::from_millis(1);
+        while !self.try_send(answer) {
+            if !self.socket.connected() {
+                return;
+            }
+            tokio::time::sleep(delay).await;
+            delay = (delay * 2).min(Duration::from_millis(100));
         }
     }
 }
@@ -259,7 +431,7 @@ async fn current_user(ctx: &SocketCtx, app: &AppState) -> Result<crate::db::User
         .await
         .map_err(internal)?;
     match user {
-        Some(u) if u.password_hash == ctx.ident.auth_hash => Ok(u),
+        Some(u) if u.auth_hash() == ctx.ident.auth_hash => Ok(u),
         _ => Err(WireError::new(
             Code::Unauthenticated,
             "your session has ended; log in again",
@@ -270,8 +442,8 @@ async fn current_user(ctx: &SocketCtx, app: &AppState) -> Result<crate::db::User
 /// What the worker does after sending a `start-container-logs` ack.
 enum Then {
     Nothing,
-    Stream(Subscription),
-    Wait(WaitPlan),
+    Stream(Subscription, WatchSpan),
+    Wait(WaitPlan, crate::state::StreamSlot),
 }
 
 /// A container asked for with `wait` that is not (yet) in the user's scope.
@@ -326,6 +498,9 @@ async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<(Value, The
         if streams >= app.cfg.max_streams_per_socket {
             return Err(too_many_streams(app));
         }
+        let slot = app
+            .take_stream_slot(user.id)
+            .ok_or_else(|| too_many_user_streams(app))?;
         let secs = req.wait_secs.min(app.cfg.max_wait.as_secs());
         let answer = json!({
             "ok": true,
@@ -335,12 +510,15 @@ async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<(Value, The
         });
         return Ok((
             answer,
-            Then::Wait(WaitPlan {
-                name: req.container_name,
-                scope,
-                at,
-                until: tokio::time::Instant::now() + Duration::from_secs(secs),
-            }),
+            Then::Wait(
+                WaitPlan {
+                    name: req.container_name,
+                    scope,
+                    at,
+                    until: tokio::time::Instant::now() + Duration::from_secs(secs),
+                },
+                slot,
+            ),
         ));
     };
     if ctx.watches().contains_key(&container.id) {
@@ -352,11 +530,15 @@ async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<(Value, The
     if streams >= app.cfg.max_streams_per_socket {
         return Err(too_many_streams(app));
     }
+    let slot = app
+        .take_stream_slot(user.id)
+        .ok_or_else(|| too_many_user_streams(app))?;
     let sub = app
         .engine
         .subscribe(&container, at)
         .await
         .map_err(subscribe_error)?;
+    let span = watch_span(app, ctx, slot, &container.name).await;
     let mut answer = json!({
         "ok": true,
         "containerName": container.name,
@@ -365,10 +547,45 @@ async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<(Value, The
     if let Some(t) = tail {
         answer["tail"] = json!(t);
     }
-    Ok((answer, Then::Stream(sub)))
+    Ok((answer, Then::Stream(sub, span)))
+}
+
+/// Opens the audit record of a watch; it is closed when the span drops.
+async fn watch_span(
+    app: &AppState,
+    ctx: &SocketCtx,
+    slot: crate::state::StreamSlot,
+    container: &str,
+) -> WatchSpan {
+    let audit_id = crate::api::audit(
+        app,
+        "watch",
+        &ctx.ident.username,
+        ctx.ident.ip,
+        Some(container),
+        None,
+    )
+    .await;
+    WatchSpan {
+        _slot: slot,
+        audit_id,
+        app: app.clone(),
+    }
+}
+
+fn too_many_user_streams(app: &AppState) -> WireError {
+    metrics::counter!("labtail_limit_hits_total", "limit" => "streams_per_user").increment(1);
+    WireError::new(
+        Code::TooManyStreams,
+        format!(
+            "you may watch at most {} containers at once over all your tabs; stop one first",
+            app.cfg.max_streams_per_user
+        ),
+    )
 }
 
 fn too_many_streams(app: &AppState) -> WireError {
+    metrics::counter!("labtail_limit_hits_total", "limit" => "streams_per_socket").increment(1);
     WireError::new(
         Code::TooManyStreams,
         format!(
@@ -381,7 +598,13 @@ fn too_many_streams(app: &AppState) -> WireError {
 /// Waits (bounded) for a container to appear in the user's scope, then
 /// streams it like any other. The watch is registered under `wait:<name>`
 /// until then, so `stop-container-logs` cancels the wait.
-fn spawn_waiter(s: &SocketRef, ctx: &Arc<SocketCtx>, app: &AppState, plan: WaitPlan) {
+fn spawn_waiter(
+    s: &SocketRef,
+    ctx: &Arc<SocketCtx>,
+    app: &AppState,
+    plan: WaitPlan,
+    slot: crate::state::StreamSlot,
+) {
     let key = format!("wait:{}", plan.name);
     let name = plan.name.clone();
     let handle = Arc::new(std::sync::OnceLock::<tokio::task::AbortHandle>::new());
@@ -390,6 +613,7 @@ fn spawn_waiter(s: &SocketRef, ctx: &Arc<SocketCtx>, app: &AppState, plan: WaitP
         Arc::downgrade(ctx),
         app.clone(),
         plan,
+        slot,
         key.clone(),
         handle.clone(),
     ));
@@ -408,6 +632,7 @@ async fn wait_then_forward(
     ctx: std::sync::Weak<SocketCtx>,
     app: AppState,
     plan: WaitPlan,
+    slot: crate::state::StreamSlot,
     key: String,
     me: Arc<std::sync::OnceLock<tokio::task::AbortHandle>>,
 ) {
@@ -482,7 +707,11 @@ async fn wait_then_forward(
     if !emit(&s, "container-status", &status).await {
         return;
     }
-    forward(s, ctx, sub).await;
+    let span = match ctx.upgrade() {
+        Some(c) => watch_span(&app, &c, slot, &container.name).await,
+        None => return,
+    };
+    forward(s, ctx, sub, span).await;
 }
 
 fn stop(ctx: &SocketCtx, v: &Value) -> Result<Value, WireError> {
@@ -527,10 +756,10 @@ pub fn status_name(s: &RunStatus) -> &'static str {
     }
 }
 
-fn spawn_forwarder(s: &SocketRef, ctx: &Arc<SocketCtx>, sub: Subscription) {
+fn spawn_forwarder(s: &SocketRef, ctx: &Arc<SocketCtx>, sub: Subscription, span: WatchSpan) {
     let id = sub.container().id.clone();
     let name = sub.container().name.clone();
-    let task = tokio::spawn(forward(s.clone(), Arc::downgrade(ctx), sub));
+    let task = tokio::spawn(forward(s.clone(), Arc::downgrade(ctx), sub, span));
     ctx.watches().insert(
         id,
         Watch {
@@ -555,7 +784,12 @@ impl Drop for WatchGauge {
     }
 }
 
-async fn forward(s: SocketRef, ctx: std::sync::Weak<SocketCtx>, mut sub: Subscription) {
+async fn forward(
+    s: SocketRef,
+    ctx: std::sync::Weak<SocketCtx>,
+    mut sub: Subscription,
+    _span: WatchSpan,
+) {
     let _gauge = WatchGauge::new();
     let name = sub.container().name.clone();
     let id = sub.container().id.clone();
@@ -651,8 +885,15 @@ pub async fn recheck_sockets(app: AppState) {
         tick.tick().await;
         let Some(io) = app.io() else { continue };
         let mut by_user: HashMap<i64, Vec<(String, SocketRef)>> = HashMap::new();
+        let max_age = app.cfg.session_max_age.as_secs() as i64;
+        let now = crate::api::now_secs();
         for s in io.sockets() {
             if let Some(id) = s.extensions.get::<Identity>() {
+                if now - id.login_at > max_age {
+                    tracing::info!(user = %id.username, "ending socket of a session past its maximum age");
+                    let _ = s.disconnect();
+                    continue;
+                }
                 by_user
                     .entry(id.user_id)
                     .or_default()

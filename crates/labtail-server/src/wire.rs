@@ -354,3 +354,89 @@ mod tests {
         assert!(v["lines"][0].get("truncated").is_none());
     }
 }
+
+/// Property tests: whatever JSON a client sends, decoding never panics, and
+/// whatever it accepts is within the contract's bounds.
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn any_json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| json!(n)),
+            any::<u64>().prop_map(|n| json!(n)),
+            any::<f64>().prop_map(|f| json!(f)),
+            ".{0,40}".prop_map(Value::String),
+            "[a-zA-Z0-9_./%?-]{0,200}".prop_map(Value::String),
+            "[0-9]{1,25}-[0-9]{1,8}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(6, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::hash_map(
+                    prop_oneof![
+                        Just("containerName".to_string()),
+                        Just("tail".to_string()),
+                        Just("after".to_string()),
+                        Just("since".to_string()),
+                        Just("wait".to_string()),
+                        ".{0,12}".prop_map(String::from),
+                    ],
+                    inner,
+                    0..6
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn name_is_docker_like(n: &str) -> bool {
+        !n.is_empty()
+            && n.len() <= MAX_NAME_LEN
+            && n.as_bytes()[0].is_ascii_alphanumeric()
+            && n.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn decoding_never_panics_and_accepts_only_valid_requests(v in any_json()) {
+            if let Ok(req) = parse_start(&v, 100) {
+                prop_assert!(name_is_docker_like(&req.container_name));
+                prop_assert!(v.is_object());
+            }
+            if let Ok(name) = parse_stop(&v) {
+                prop_assert!(name_is_docker_like(&name));
+            }
+            let _ = parse_list(&v);
+        }
+
+        #[test]
+        fn container_names_never_carry_path_or_url_syntax(s in ".{0,300}") {
+            if let Ok(n) = parse_container_name(Some(&Value::String(s.clone()))) {
+                prop_assert!(name_is_docker_like(&n));
+                for bad in ['/', '%', '?', '#', ' ', '\0', '\\', ':'] {
+                    prop_assert!(!n.contains(bad));
+                }
+            }
+        }
+
+        #[test]
+        fn cursors_round_trip_and_order_as_text(a in 0..i64::MAX, ao in 0u32..1_000_000,
+                                                 b in 0..i64::MAX, bo in 0u32..1_000_000) {
+            let (ca, cb) = (Cursor::new(a, ao), Cursor::new(b, bo));
+            prop_assert_eq!(ca.to_string().parse::<Cursor>(), Ok(ca));
+            prop_assert_eq!(ca.cmp(&cb), ca.to_string().cmp(&cb.to_string()));
+        }
+
+        #[test]
+        fn any_text_is_safe_to_parse_as_a_cursor(s in ".{0,60}") {
+            let _ = s.parse::<Cursor>();
+        }
+    }
+}

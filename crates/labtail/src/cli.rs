@@ -61,6 +61,18 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Print the audit log (logins, log watches), newest first.
+    Audit {
+        /// Only this user's records.
+        #[arg(long)]
+        user: Option<String>,
+        /// At most this many records.
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        /// One JSON object per line instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -84,6 +96,8 @@ pub enum UserCommand {
         #[arg(long)]
         password_stdin: bool,
     },
+    /// End every session (and live socket) of a user; the password stays.
+    Revoke { name: String },
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -183,6 +197,42 @@ pub struct ServeArgs {
     /// Longest pause between reconnect attempts to dockerd.
     #[arg(long, env = "LABTAIL_RECONNECT_MAX_DELAY", default_value = "5s", value_parser = parse_duration)]
     pub reconnect_max_delay: Duration,
+    /// Sessions and their sockets end this long after login, active or not.
+    #[arg(long, env = "LABTAIL_SESSION_MAX_AGE", default_value = "24h", value_parser = parse_duration)]
+    pub session_max_age: Duration,
+    /// Failed logins per user name before each further one waits (backoff).
+    #[arg(long, env = "LABTAIL_LOGIN_FREE_FAILURES", default_value_t = 5)]
+    pub login_free_failures: u32,
+    /// Failed logins per client address before each further one waits.
+    #[arg(long, env = "LABTAIL_LOGIN_IP_FREE_FAILURES", default_value_t = 30)]
+    pub login_ip_free_failures: u32,
+    /// First wait after the free failures; it doubles with each failure.
+    #[arg(long, env = "LABTAIL_LOGIN_BACKOFF", default_value = "1s", value_parser = parse_duration)]
+    pub login_backoff: Duration,
+    /// Longest wait between failed logins.
+    #[arg(long, env = "LABTAIL_LOGIN_BACKOFF_MAX", default_value = "15m", value_parser = parse_duration)]
+    pub login_backoff_max: Duration,
+    /// Take the client address from X-Forwarded-For (only behind a proxy that sets it).
+    #[arg(long, env = "LABTAIL_TRUST_FORWARDED_FOR")]
+    pub trust_forwarded_for: bool,
+    /// Client events per second one socket may send (sustained).
+    #[arg(long, env = "LABTAIL_SOCKET_EVENTS_PER_SECOND", default_value_t = 10)]
+    pub socket_events_per_second: u32,
+    /// Client events one socket may send in a burst.
+    #[arg(long, env = "LABTAIL_SOCKET_EVENTS_BURST", default_value_t = 30)]
+    pub socket_events_burst: u32,
+    /// Sockets one user may have open (on this node).
+    #[arg(long, env = "LABTAIL_MAX_SOCKETS_PER_USER", default_value_t = 20)]
+    pub max_sockets_per_user: usize,
+    /// Containers one user may watch at once over all their sockets (on this node).
+    #[arg(long, env = "LABTAIL_MAX_STREAMS_PER_USER", default_value_t = 50)]
+    pub max_streams_per_user: usize,
+    /// Serve HTTPS/WSS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, env = "LABTAIL_TLS_CERT", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key for --tls-cert.
+    #[arg(long, env = "LABTAIL_TLS_KEY", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
 }
 
 fn at_least_one(name: &str, v: usize) -> Result<usize, String> {
@@ -256,6 +306,23 @@ impl ServeArgs {
             auth_recheck_interval: self.auth_recheck_interval.max(Duration::from_millis(100)),
             max_download_lines: at_least_one("max-download-lines", self.max_download_lines)?,
             max_wait: self.max_wait,
+            session_max_age: self.session_max_age,
+            throttle: labtail_server::throttle::ThrottleConfig {
+                free_failures: self.login_free_failures,
+                ip_free_failures: self.login_ip_free_failures,
+                base: self.login_backoff,
+                max: self.login_backoff_max.max(self.login_backoff),
+                ..labtail_server::throttle::ThrottleConfig::default()
+            },
+            trust_forwarded_for: self.trust_forwarded_for,
+            socket_events_per_second: self.socket_events_per_second.max(1),
+            socket_events_burst: self.socket_events_burst.max(1),
+            max_sockets_per_user: at_least_one("max-sockets-per-user", self.max_sockets_per_user)?,
+            max_streams_per_user: at_least_one("max-streams-per-user", self.max_streams_per_user)?,
+            tls: match (self.tls_cert, self.tls_key) {
+                (Some(cert), Some(key)) => Some(labtail_server::config::TlsFiles { cert, key }),
+                _ => None,
+            },
         })
     }
 }

@@ -88,6 +88,37 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             Ok(())
         }
         Command::User(cmd) => user(cmd, &cli.global).await,
+        Command::Audit { user, limit, json } => {
+            let db = open_db(&cli.global).await?;
+            let rows = db
+                .audit_log(user.as_deref(), limit.clamp(1, 1_000_000))
+                .await
+                .map_err(|e| Fail::runtime(e.to_string()))?;
+            if json {
+                for r in rows {
+                    let line =
+                        serde_json::to_string(&r).map_err(|e| Fail::runtime(e.to_string()))?;
+                    println!("{line}");
+                }
+            } else {
+                println!(
+                    "{:<25} {:<13} {:<16} {:<16} {:<30} ENDED",
+                    "AT", "KIND", "USER", "FROM", "CONTAINER"
+                );
+                for r in rows {
+                    println!(
+                        "{:<25} {:<13} {:<16} {:<16} {:<30} {}",
+                        r.at,
+                        r.kind,
+                        r.username,
+                        r.ip.unwrap_or_default(),
+                        r.container.unwrap_or_default(),
+                        r.ended_at.unwrap_or_default()
+                    );
+                }
+            }
+            Ok(())
+        }
     }
 }
 
@@ -191,6 +222,15 @@ async fn user(cmd: UserCommand, global: &cli::Global) -> Result<(), Fail> {
             } else {
                 println!("password changed for {name}; their sessions are ended");
             }
+            Ok(())
+        }
+        UserCommand::Revoke { name } => {
+            let db = open_db(global).await?;
+            db.revoke_sessions(&name).await.map_err(|e| match e {
+                labtail_server::db::DbError::NoSuchUser(_) => Fail::config(e.to_string()),
+                other => Fail::runtime(other.to_string()),
+            })?;
+            println!("ended every session of {name}; their live sockets end within seconds");
             Ok(())
         }
     }

@@ -24,6 +24,18 @@ export function deadline(promise, ms, what) {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Polls `check` every 10 ms until it returns a value other than undefined. */
+export function poll(check, ms, what) {
+  let timer;
+  return deadline(new Promise((resolve) => {
+    const tick = () => {
+      const v = check();
+      if (v !== undefined) resolve(v); else timer = setTimeout(tick, 10);
+    };
+    tick();
+  }), ms, what).finally(() => clearTimeout(timer));
+}
+
 export function uid() {
   return randomBytes(4).toString('hex');
 }
@@ -46,8 +58,9 @@ export class World {
   async start(extraArgs = [], env = {}) {
     this.lastArgs = [extraArgs, env];
     const listen = this.url ? new URL(this.url).host : '127.0.0.1:0';
+    const recheck = extraArgs.includes('--auth-recheck-interval') ? [] : ['--auth-recheck-interval', '500ms'];
     const args = ['serve', '--listen', listen, '--owner-label', this.label,
-      '--data-dir', this.dataDir, '--auth-recheck-interval', '500ms', ...extraArgs];
+      '--data-dir', this.dataDir, ...recheck, ...extraArgs];
     const proc = spawn(BIN, args, {
       env: { ...process.env, LABTAIL_LOG: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -60,7 +73,7 @@ export class World {
       let out = '';
       proc.stdout.on('data', (d) => {
         out += d;
-        const m = out.match(/labtail listening on (http:\/\/\S+)/);
+        const m = out.match(/labtail listening on (https?:\/\/\S+)/);
         if (m) res(m[1]);
       });
       proc.on('exit', (code) => rej(new Error(`labtail exited with ${code}: ${stderr}`)));
@@ -322,4 +335,74 @@ export class PrivateEngine {
     }
     rmSync(this.dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * A bare Socket.IO v5 client over one WebSocket, for packets the real client
+ * would never send (deep nesting, broken JSON, lying attachment counts).
+ * `send(text)` sends a raw Socket.IO packet; `acks` collects ack packets.
+ */
+export async function rawSocket(url, cookie) {
+  const { WebSocket } = await import('ws');
+  const ws = new WebSocket(`${url.replace(/^http/, 'ws')}/socket.io/?EIO=4&transport=websocket`, {
+    headers: cookie ? { cookie } : {},
+  });
+  const state = { ws, packets: [], closed: false, closeCode: null };
+  ws.on('message', (data) => {
+    const text = data.toString();
+    if (text === '2') { ws.send('3'); return; } // ping -> pong
+    state.packets.push(text);
+  });
+  ws.on('close', (code) => { state.closed = true; state.closeCode = code; });
+  await deadline(new Promise((res, rej) => { ws.once('open', res); ws.once('error', rej); }), 10_000, 'raw ws open');
+  await poll(() => (state.packets.some((p) => p.startsWith('0')) ? true : undefined), 10_000, 'engine.io open packet');
+  ws.send('40');
+  await poll(() => (state.packets.some((p) => p.startsWith('40') || p.startsWith('44')) ? true : undefined),
+    10_000, 'socket.io connect answer');
+  state.send = (text) => ws.send(text);
+  /** Waits for the ack packet with this id; resolves with its payload. */
+  state.ack = (id, ms = 10_000) => poll(() => {
+    const p = state.packets.find((x) => x.startsWith(`43${id}[`));
+    return p ? JSON.parse(p.slice(`43${id}`.length))[0] : undefined;
+  }, ms, `raw ack ${id}`);
+  state.close = () => ws.close();
+  return state;
+}
+
+/**
+ * A transparent proxy in front of the Docker socket that records every
+ * request line labtail sends. Run labtail with `--docker-host
+ * unix://<proxy.path>` and inspect `proxy.requests`.
+ */
+export async function dockerRecorder(target = '/var/run/docker.sock') {
+  const net = await import('node:net');
+  const dir = mkdtempSync(join(tmpdir(), 'labtail-docker-proxy-'));
+  const path = join(dir, 'docker.sock');
+  const requests = [];
+  const server = net.createServer((client) => {
+    const upstream = net.connect(target);
+    let buf = '';
+    client.on('data', (d) => {
+      buf += d.toString('latin1');
+      // Requests are GETs without bodies: every request line is recorded;
+      // anything else (a body, another method) is recorded as well and
+      // fails the test's allow-list.
+      let m;
+      const re = /(^|\r\n)([A-Z]+) (\S+) HTTP\/1\.[01]\r\n/g;
+      while ((m = re.exec(buf)) !== null) requests.push({ method: m[2], path: m[3] });
+      const cut = buf.lastIndexOf('\r\n\r\n');
+      if (cut >= 0) buf = buf.slice(cut + 4);
+      upstream.write(d);
+    });
+    upstream.on('data', (d) => client.write(d));
+    const end = () => { client.destroy(); upstream.destroy(); };
+    client.on('error', end); upstream.on('error', end);
+    client.on('close', end); upstream.on('close', end);
+  });
+  await new Promise((res) => server.listen(path, res));
+  return {
+    host: `unix://${path}`,
+    requests,
+    close: () => new Promise((res) => { server.close(res); rmSync(dir, { recursive: true, force: true }); }),
+  };
 }

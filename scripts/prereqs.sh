@@ -13,6 +13,8 @@ command -v dockerd >/dev/null || need_pkgs+=(docker.io)
 { command -v busybox >/dev/null || [ -x /bin/busybox ]; } || need_pkgs+=(busybox-static)
 python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 command -v node >/dev/null || need_pkgs+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
+command -v openssl >/dev/null || need_pkgs+=(openssl)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${need_pkgs[*]}: run as root (or: sudo apt-get install -y ${need_pkgs[*]})"
@@ -44,6 +46,7 @@ scripts/test-image.sh
 
 # Test clients: socket.io-client (and friends) from npm, python-socketio.
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+(cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 venv="${LABTAIL_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/labtail/venv}"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import socketio, requests' 2>/dev/null; then
   log "creating the Python test venv in $venv"

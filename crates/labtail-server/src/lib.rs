@@ -9,6 +9,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+pub mod dashboard;
 pub mod db;
 pub mod metrics;
 pub mod origin;
@@ -98,6 +99,7 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
     socket::register(&io);
     state.set_io(io);
     tokio::spawn(socket::recheck_sockets(state.clone()));
+    tokio::spawn(dashboard::push_container_updates(state.clone()));
 
     let app = api::routes()
         .merge(web::routes(cfg.web_dir.as_deref()))

@@ -87,10 +87,13 @@ struct WatchSpan {
     _slot: crate::state::StreamSlot,
     audit_id: Option<i64>,
     app: AppState,
+    container_id: String,
+    username: String,
 }
 
 impl Drop for WatchSpan {
     fn drop(&mut self) {
+        self.app.watchers.remove(&self.container_id, &self.username);
         if let Some(id) = self.audit_id {
             let db = self.app.db.clone();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -114,6 +117,8 @@ pub struct SocketCtx {
     retry_tx: mpsc::Sender<(Reply, Value)>,
     worker: Mutex<Option<tokio::task::AbortHandle>>,
     bucket: Mutex<Bucket>,
+    /// Whether this socket has the dashboard open.
+    dashboard: std::sync::atomic::AtomicBool,
 }
 
 impl SocketCtx {
@@ -137,14 +142,26 @@ enum Cmd {
     Start,
     Stop,
     List,
+    WatchDashboard,
+    StopDashboard,
 }
 
 impl Cmd {
+    const ALL: [Cmd; 5] = [
+        Cmd::Start,
+        Cmd::Stop,
+        Cmd::List,
+        Cmd::WatchDashboard,
+        Cmd::StopDashboard,
+    ];
+
     fn event(self) -> &'static str {
         match self {
             Cmd::Start => "start-container-logs",
             Cmd::Stop => "stop-container-logs",
             Cmd::List => "list-containers",
+            Cmd::WatchDashboard => "watch-dashboard",
+            Cmd::StopDashboard => "stop-dashboard",
         }
     }
 }
@@ -231,9 +248,13 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
         let _ = s.disconnect();
         return;
     };
-    s.join([user_room(ident.user_id), session_room(&ident.session_id)]);
+    s.join([
+        user_room(ident.user_id),
+        session_room(&ident.session_id),
+        crate::dashboard::owner_room(&ident.username),
+    ]);
     if ident.role == Role::Instructor {
-        s.join("instructors");
+        s.join(crate::dashboard::INSTRUCTORS_ROOM);
     }
     let (tx, rx) = mpsc::channel(app.cfg.socket_queue.max(1));
     let (retry_tx, mut retry_rx) = mpsc::channel::<(Reply, Value)>(app.cfg.socket_queue.max(1));
@@ -247,6 +268,7 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
             app.cfg.socket_events_per_second,
             app.cfg.socket_events_burst,
         )),
+        dashboard: std::sync::atomic::AtomicBool::new(false),
     });
     s.extensions.insert(ctx.clone());
     let gauge = ConnectedGauge::new();
@@ -264,7 +286,7 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
     };
     *ctx.worker.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker.abort_handle());
 
-    for cmd in [Cmd::Start, Cmd::Stop, Cmd::List] {
+    for cmd in Cmd::ALL {
         let ctx = ctx.clone();
         s.on(
             cmd.event(),
@@ -303,8 +325,15 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
         );
     }
     let ctx_d = ctx.clone();
+    let app_d = app.clone();
     s.on_disconnect(move || {
         ctx_d.close();
+        if ctx_d
+            .dashboard
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            app_d.dashboard.remove_viewer();
+        }
         async {}
     });
 }
@@ -329,6 +358,11 @@ async fn run_worker(
             },
             Cmd::Stop => (stop(&ctx, &v), Then::Nothing),
             Cmd::List => (list(&ctx, &app, &v).await, Then::Nothing),
+            Cmd::WatchDashboard => match watch_dashboard(&s, &ctx, &app, &v).await {
+                Ok(a) => (Ok(a), Then::Snapshot),
+                Err(e) => (Err(e), Then::Nothing),
+            },
+            Cmd::StopDashboard => (stop_dashboard(&s, &ctx, &app, &v), Then::Nothing),
         };
         let payload = match &answer {
             Ok(v) => {
@@ -345,6 +379,11 @@ async fn run_worker(
         // sees its ack before the first `container-log`.
         match then {
             Then::Nothing => {}
+            Then::Snapshot => {
+                if let Some(snapshot) = app.dashboard.latest() {
+                    emit(&s, "dashboard", &snapshot).await;
+                }
+            }
             Then::Stream(sub, span) => spawn_forwarder(&s, &ctx, sub, span),
             Then::Wait(plan, slot) => spawn_waiter(&s, &ctx, &app, plan, slot),
         }
@@ -442,6 +481,8 @@ async fn current_user(ctx: &SocketCtx, app: &AppState) -> Result<crate::db::User
 /// What the worker does after sending a `start-container-logs` ack.
 enum Then {
     Nothing,
+    /// Send the latest dashboard snapshot (after a watch-dashboard ack).
+    Snapshot,
     Stream(Subscription, WatchSpan),
     Wait(WaitPlan, crate::state::StreamSlot),
 }
@@ -538,7 +579,7 @@ async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<(Value, The
         .subscribe(&container, at)
         .await
         .map_err(subscribe_error)?;
-    let span = watch_span(app, ctx, slot, &container.name).await;
+    let span = watch_span(app, ctx, slot, &container).await;
     let mut answer = json!({
         "ok": true,
         "containerName": container.name,
@@ -555,21 +596,24 @@ async fn watch_span(
     app: &AppState,
     ctx: &SocketCtx,
     slot: crate::state::StreamSlot,
-    container: &str,
+    container: &labtail_logs::ContainerInfo,
 ) -> WatchSpan {
     let audit_id = crate::api::audit(
         app,
         "watch",
         &ctx.ident.username,
         ctx.ident.ip,
-        Some(container),
+        Some(&container.name),
         None,
     )
     .await;
+    app.watchers.add(&container.id, &ctx.ident.username);
     WatchSpan {
         _slot: slot,
         audit_id,
         app: app.clone(),
+        container_id: container.id.clone(),
+        username: ctx.ident.username.clone(),
     }
 }
 
@@ -708,10 +752,51 @@ async fn wait_then_forward(
         return;
     }
     let span = match ctx.upgrade() {
-        Some(c) => watch_span(&app, &c, slot, &container.name).await,
+        Some(c) => watch_span(&app, &c, slot, &container).await,
         None => return,
     };
     forward(s, ctx, sub, span).await;
+}
+
+async fn watch_dashboard(
+    s: &SocketRef,
+    ctx: &SocketCtx,
+    app: &AppState,
+    v: &Value,
+) -> Result<Value, WireError> {
+    wire::parse_list(v)?;
+    let user = current_user(ctx, app).await?;
+    if user.role != Role::Instructor {
+        return Err(WireError::new(
+            Code::Forbidden,
+            "the dashboard is for instructors",
+        ));
+    }
+    if !ctx
+        .dashboard
+        .swap(true, std::sync::atomic::Ordering::SeqCst)
+    {
+        s.join(crate::dashboard::DASHBOARD_ROOM);
+        app.dashboard.add_viewer(app);
+    }
+    Ok(json!({"ok": true}))
+}
+
+fn stop_dashboard(
+    s: &SocketRef,
+    ctx: &SocketCtx,
+    app: &AppState,
+    v: &Value,
+) -> Result<Value, WireError> {
+    wire::parse_list(v)?;
+    let was = ctx
+        .dashboard
+        .swap(false, std::sync::atomic::Ordering::SeqCst);
+    if was {
+        s.leave(crate::dashboard::DASHBOARD_ROOM);
+        app.dashboard.remove_viewer();
+    }
+    Ok(json!({"ok": true, "wasWatching": was}))
 }
 
 fn stop(ctx: &SocketCtx, v: &Value) -> Result<Value, WireError> {

@@ -21,6 +21,10 @@ pub struct Inner {
     pub engine: LogEngine,
     pub metrics: PrometheusHandle,
     pub throttle: LoginThrottle,
+    /// Who watches which container on this node.
+    pub watchers: crate::dashboard::Watchers,
+    /// The instructors' dashboard feed on this node.
+    pub dashboard: crate::dashboard::Dashboard,
     /// Watches per user on this node, for `max_streams_per_user`.
     streams: Mutex<HashMap<i64, usize>>,
     io: OnceLock<SocketIo>,
@@ -42,6 +46,8 @@ impl AppState {
             engine,
             metrics,
             throttle,
+            watchers: Default::default(),
+            dashboard: Default::default(),
             streams: Mutex::new(HashMap::new()),
             io: OnceLock::new(),
         }))

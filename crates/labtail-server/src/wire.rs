@@ -18,6 +18,7 @@ pub enum Code {
     RateLimited,
     TooManyStreams,
     Unavailable,
+    Forbidden,
     Internal,
 }
 
@@ -30,6 +31,7 @@ impl Code {
             Code::RateLimited => "rate_limited",
             Code::TooManyStreams => "too_many_streams",
             Code::Unavailable => "unavailable",
+            Code::Forbidden => "forbidden",
             Code::Internal => "internal",
         }
     }

@@ -95,6 +95,10 @@ describe('authorisation matrix', () => {
         }
         c.stop();
       }
+      const dash = await ask(s, 'watch-dashboard', {});
+      if (role === 'teacher') assert.equal(dash.ok, true);
+      else assert.equal(dash.error.code, 'forbidden', `${role} dashboard`);
+      await ask(s, 'stop-dashboard', {});
       const auditRes = await fetch(`${w.url}/api/audit`, { headers: { cookie } });
       assert.equal(auditRes.status, role === 'teacher' ? 200 : 403, `${role} audit`);
       // Let the waits run out, then look at everything this socket received.

@@ -1,0 +1,126 @@
+// The app shell: session, one socket for the whole page, header, routes.
+
+import { useEffect, useMemo, useState } from 'react';
+import * as api from '../lib/api';
+import { LabtailClient, type ConnState } from '../lib/client';
+import type { Me } from '../lib/types';
+import { href, onLink, useRoute } from '../router';
+import { ContainerList } from './ContainerList';
+import { Dashboard } from './Dashboard';
+import { Login } from './Login';
+import { LogViewer } from './LogViewer';
+import { useOwners } from './useOwners';
+
+type Theme = 'system' | 'light' | 'dark';
+
+function useTheme(): [Theme, (t: Theme) => void] {
+  const [theme, setTheme] = useState<Theme>(() => (localStorage.getItem('labtail.theme') as Theme) ?? 'system');
+  useEffect(() => {
+    localStorage.setItem('labtail.theme', theme);
+    if (theme === 'system') delete document.documentElement.dataset.theme;
+    else document.documentElement.dataset.theme = theme;
+  }, [theme]);
+  return [theme, setTheme];
+}
+
+const connLabel: Record<ConnState, string> = {
+  connecting: 'Connecting…',
+  connected: 'Live',
+  reconnecting: 'Reconnecting…',
+  unauthenticated: 'Signed out',
+};
+
+export function App() {
+  const [me, setMe] = useState<Me | null | undefined>(undefined);
+  const [expired, setExpired] = useState(false);
+  const [theme, setTheme] = useTheme();
+
+  useEffect(() => {
+    api.me().then(setMe).catch(() => setMe(null));
+  }, []);
+
+  if (me === undefined) return <div className="splash" aria-busy="true">labtail</div>;
+  if (me === null) {
+    return (
+      <Login
+        notice={expired ? 'Your session has ended. Please log in again.' : undefined}
+        onLogin={(m) => { setExpired(false); setMe(m); }}
+      />
+    );
+  }
+  return (
+    <Session
+      me={me}
+      theme={theme}
+      setTheme={setTheme}
+      onSignedOut={(byServer) => { setExpired(byServer); setMe(null); }}
+    />
+  );
+}
+
+function Session({ me, theme, setTheme, onSignedOut }: {
+  me: Me;
+  theme: Theme;
+  setTheme: (t: Theme) => void;
+  onSignedOut: (byServer: boolean) => void;
+}) {
+  const client = useMemo(() => new LabtailClient(), []);
+  const [conn, setConn] = useState<ConnState>(client.state);
+  const route = useRoute();
+  const owners = useOwners(client);
+
+  useEffect(() => {
+    const off = client.onState((s) => {
+      setConn(s);
+      if (s === 'unauthenticated') onSignedOut(true);
+    });
+    return () => { off(); client.close(); };
+  }, [client, onSignedOut]);
+
+  const logout = async () => {
+    client.close();
+    await api.logout();
+    onSignedOut(false);
+  };
+
+  const instructor = me.role === 'instructor';
+  const home = instructor ? { page: 'dashboard' as const } : { page: 'home' as const };
+  let body;
+  if (route.page === 'container') {
+    body = <LogViewer key={route.name} client={client} containers={[route.name]} owners={owners} />;
+  } else if (route.page === 'merged' && route.names.length > 0) {
+    body = <LogViewer key={route.names.join(',')} client={client} containers={route.names} owners={owners} />;
+  } else if ((route.page === 'dashboard' || route.page === 'home') && instructor) {
+    body = <Dashboard client={client} />;
+  } else {
+    body = <ContainerList client={client} />;
+  }
+
+  return (
+    <div className="app">
+      <header className="topbar">
+        <a className="brand" href={href(home)} onClick={onLink(home)}>labtail</a>
+        <nav aria-label="Main">
+          <a href="/" onClick={onLink({ page: 'home' })}>My containers</a>
+          {instructor && <a href="/dashboard" onClick={onLink({ page: 'dashboard' })}>Dashboard</a>}
+        </nav>
+        <div className="topbar-right">
+          <span className={`conn conn-${conn}`} role="status" aria-live="polite" data-testid="connection">
+            <span className="dot" aria-hidden />{connLabel[conn]}
+          </span>
+          <label className="theme">
+            <span className="visually-hidden">Theme</span>
+            <select value={theme} onChange={(e) => setTheme(e.target.value as Theme)}>
+              <option value="system">System theme</option>
+              <option value="light">Light</option>
+              <option value="dark">Dark</option>
+            </select>
+          </label>
+          <span className="who">{me.username} <small>({me.role})</small></span>
+          <button type="button" onClick={logout}>Log out</button>
+        </div>
+      </header>
+      <main>{body}</main>
+    </div>
+  );
+}

@@ -1,0 +1,154 @@
+// The one module that speaks the Socket.IO contract (docs/protocol.md).
+//
+// Views ask to `watch` a container and get its lines, gaps, status changes
+// and end. On every (re)connect the client starts each watch again: with
+// `after: <last cursor the view holds>` when it has one, so a dropped
+// connection or a labtail restart shows no gap and no duplicate.
+
+import { io, type Socket } from 'socket.io-client';
+import type {
+  Ack, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerStatus, Dashboard, WireError, WireLine,
+} from './types';
+
+export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'unauthenticated';
+
+export interface WatchHandlers {
+  onLines(lines: WireLine[]): void;
+  onGap(gap: ContainerGap): void;
+  onStatus(status: ContainerStatus): void;
+  onEnd(end: ContainerEnd): void;
+  onError(error: WireError): void;
+  /** Cursor of the newest line the view holds, to resume after. */
+  resumeFrom(): string | undefined;
+}
+
+interface WatchEntry {
+  tail: number;
+  handlers: WatchHandlers;
+}
+
+const ACK_TIMEOUT = 15_000;
+
+export class LabtailClient {
+  readonly socket: Socket;
+  state: ConnState = 'connecting';
+  private watches = new Map<string, WatchEntry>();
+  private stateListeners = new Set<(s: ConnState) => void>();
+  private updateListeners = new Set<(c: Container) => void>();
+  private dashboardListeners = new Set<(d: Dashboard) => void>();
+
+  constructor(url?: string) {
+    this.socket = io(url ?? '/', {
+      withCredentials: true,
+      reconnectionDelay: 500,
+      reconnectionDelayMax: 5000,
+    });
+    const s = this.socket;
+    s.on('connect', () => {
+      this.setState('connected');
+      for (const [name, w] of this.watches) this.start(name, w);
+      if (this.dashboardListeners.size) void this.emit('watch-dashboard', {});
+    });
+    s.on('disconnect', (reason) => {
+      if (reason === 'io client disconnect') return;
+      this.setState('reconnecting');
+      // The server ended the socket: a logout, an expired or revoked session.
+      // Find out which before trying again.
+      if (reason === 'io server disconnect') void this.checkSession();
+    });
+    s.on('connect_error', (err) => {
+      if (err.message === 'unauthenticated') {
+        s.disconnect();
+        this.setState('unauthenticated');
+      } else {
+        this.setState('reconnecting');
+      }
+    });
+    s.on('container-log', (p: ContainerLog) => this.watches.get(p.containerName)?.handlers.onLines(p.lines));
+    s.on('container-log-gap', (p: ContainerGap) => this.watches.get(p.containerName)?.handlers.onGap(p));
+    s.on('container-status', (p: ContainerStatus) => this.watches.get(p.containerName)?.handlers.onStatus(p));
+    s.on('container-log-end', (p: ContainerEnd) => this.watches.get(p.containerName)?.handlers.onEnd(p));
+    s.on('container-update', (c: Container) => { for (const f of this.updateListeners) f(c); });
+    s.on('dashboard', (d: Dashboard) => { for (const f of this.dashboardListeners) f(d); });
+  }
+
+  private async checkSession(): Promise<void> {
+    try {
+      const res = await fetch('/api/me', { credentials: 'same-origin' });
+      if (res.status === 401) {
+        this.setState('unauthenticated');
+        return;
+      }
+    } catch {
+      // The server is unreachable: keep trying to reconnect.
+    }
+    this.socket.connect();
+  }
+
+  private setState(s: ConnState) {
+    if (this.state === s) return;
+    this.state = s;
+    for (const f of this.stateListeners) f(s);
+  }
+
+  onState(f: (s: ConnState) => void): () => void {
+    this.stateListeners.add(f);
+    return () => this.stateListeners.delete(f);
+  }
+
+  onContainerUpdate(f: (c: Container) => void): () => void {
+    this.updateListeners.add(f);
+    return () => this.updateListeners.delete(f);
+  }
+
+  private async emit<T>(event: string, payload: unknown): Promise<Ack<T>> {
+    try {
+      return await this.socket.timeout(ACK_TIMEOUT).emitWithAck(event, payload);
+    } catch {
+      return { ok: false, error: { code: 'timeout', message: 'labtail did not answer in time' } };
+    }
+  }
+
+  async list(): Promise<Container[]> {
+    const ack = await this.emit<{ containers: Container[] }>('list-containers', {});
+    if (!ack.ok) throw new Error(ack.error.message);
+    return ack.containers;
+  }
+
+  private start(name: string, w: WatchEntry): void {
+    const after = w.handlers.resumeFrom();
+    const payload = after ? { containerName: name, after } : { containerName: name, tail: w.tail };
+    void this.emit<{ state?: string }>('start-container-logs', payload).then((ack) => {
+      if (this.watches.get(name) !== w) return;
+      if (!ack.ok) w.handlers.onError(ack.error);
+      else if (ack.state) w.handlers.onStatus({ containerName: name, state: ack.state as ContainerStatus['state'] });
+    });
+  }
+
+  /** Watches a container until the returned function is called. */
+  watch(name: string, tail: number, handlers: WatchHandlers): () => void {
+    const entry: WatchEntry = { tail, handlers };
+    this.watches.set(name, entry);
+    if (this.socket.connected) this.start(name, entry);
+    return () => {
+      if (this.watches.get(name) !== entry) return;
+      this.watches.delete(name);
+      if (this.socket.connected) void this.emit('stop-container-logs', { containerName: name });
+    };
+  }
+
+  /** Instructors: live dashboard snapshots until the returned function is called. */
+  watchDashboard(f: (d: Dashboard) => void): () => void {
+    this.dashboardListeners.add(f);
+    if (this.dashboardListeners.size === 1 && this.socket.connected) void this.emit('watch-dashboard', {});
+    return () => {
+      this.dashboardListeners.delete(f);
+      if (this.dashboardListeners.size === 0 && this.socket.connected) void this.emit('stop-dashboard', {});
+    };
+  }
+
+  close(): void {
+    this.watches.clear();
+    this.socket.disconnect();
+  }
+}

@@ -1,0 +1,53 @@
+// A very small router over the History API: the server answers index.html
+// for every app path, so these URLs can be bookmarked and reloaded.
+import { useEffect, useState, type MouseEvent } from 'react';
+
+export type Route =
+  | { page: 'home' }
+  | { page: 'container'; name: string }
+  | { page: 'merged'; names: string[] }
+  | { page: 'dashboard' };
+
+export function parseRoute(path: string, search: string): Route {
+  const m = path.match(/^\/c\/([^/]+)$/);
+  if (m) return { page: 'container', name: decodeURIComponent(m[1]!) };
+  if (path === '/merged') {
+    const names = (new URLSearchParams(search).get('c') ?? '').split(',').filter(Boolean);
+    return { page: 'merged', names };
+  }
+  if (path === '/dashboard') return { page: 'dashboard' };
+  return { page: 'home' };
+}
+
+export function href(r: Route): string {
+  switch (r.page) {
+    case 'container': return `/c/${encodeURIComponent(r.name)}`;
+    case 'merged': return `/merged?c=${r.names.map(encodeURIComponent).join(',')}`;
+    case 'dashboard': return '/dashboard';
+    default: return '/';
+  }
+}
+
+export function navigate(r: Route): void {
+  window.history.pushState(null, '', href(r));
+  window.dispatchEvent(new PopStateEvent('popstate'));
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(window.location.pathname, window.location.search));
+  useEffect(() => {
+    const on = () => setRoute(parseRoute(window.location.pathname, window.location.search));
+    window.addEventListener('popstate', on);
+    return () => window.removeEventListener('popstate', on);
+  }, []);
+  return route;
+}
+
+/** A link that navigates without reloading the page. */
+export function onLink(r: Route) {
+  return (e: MouseEvent) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    navigate(r);
+  };
+}

@@ -15,6 +15,8 @@ python3 -c 'import venv, ensurepip' 2>/dev/null || need_pkgs+=(python3-venv)
 command -v node >/dev/null || need_pkgs+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
+# The benchmark's producer is a static C binary.
+printf 'int main(void){return 0;}' | cc -static -x c - -o /dev/null 2>/dev/null || need_pkgs+=(gcc libc6-dev)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     log "missing ${need_pkgs[*]}: run as root (or: sudo apt-get install -y ${need_pkgs[*]})"
@@ -47,6 +49,7 @@ scripts/test-image.sh
 # Test clients: socket.io-client (and friends) from npm, python-socketio.
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 (cd web && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+(cd bench/baselines/node-design && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 venv="${LABTAIL_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/labtail/venv}"
 if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c 'import socketio, requests' 2>/dev/null; then
   log "creating the Python test venv in $venv"

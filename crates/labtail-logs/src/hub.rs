@@ -525,6 +525,12 @@ async fn run(hub: Arc<Hub>, docker: DockerClient, events: Arc<EventWatcher>, cfg
             let opened = tokio::time::Instant::now();
             match follow(&hub, &docker, &cfg).await {
                 FollowEnd::Closed => {
+                    // The run ended. If the container is already up again
+                    // (a quick `docker restart`), inspect will say "running";
+                    // the `die` event still tells watchers the run ended.
+                    if let Some(exit_code) = pending_die(&mut ev_rx, &id) {
+                        hub.set_status(RunStatus::Exited { exit_code });
+                    }
                     // A stream that ends at once while the container still runs
                     // must not become a busy loop.
                     if opened.elapsed() < Duration::from_millis(500) {
@@ -569,6 +575,21 @@ async fn run(hub: Arc<Hub>, docker: DockerClient, events: Arc<EventWatcher>, cfg
                 Ok(WatchEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break,
                 Err(broadcast::error::RecvError::Closed) => return,
             }
+        }
+    }
+}
+
+/// The exit code of a `die` event for `id` already received (and the other
+/// events drained), if any.
+fn pending_die(ev_rx: &mut broadcast::Receiver<WatchEvent>, id: &str) -> Option<Option<i64>> {
+    let mut died = None;
+    loop {
+        match ev_rx.try_recv() {
+            Ok(WatchEvent::Container(ev)) if ev.id == id && ev.action == "die" => {
+                died = Some(ev.exit_code);
+            }
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => return died,
         }
     }
 }

@@ -226,9 +226,12 @@ describe('lifecycle', () => {
       const i = t.lastIndexOf('1');
       return i > 0 && t.length - i >= 50;
     }, 60_000, 'lines of the new run');
+    // dockerd stops its containers as it shuts down, so an "exited" may come
+    // first; what matters is that the outage is reported and recovery follows.
     const statuses = c.events.filter((e) => e.event === 'container-status').map((e) => e.state);
-    assert.deepEqual(statuses.slice(0, 1), ['engine-down']);
-    assert.ok(statuses.includes('running'));
+    const downAt = statuses.indexOf('engine-down');
+    assert.ok(downAt >= 0, JSON.stringify(statuses));
+    assert.ok(statuses.slice(downAt).includes('running'), JSON.stringify(statuses));
     // Docker's own log is the reference: what the client got is exactly its
     // beginning, in order, with nothing missing or repeated.
     const oracle = w.dockerLogs(box).stdout;

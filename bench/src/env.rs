@@ -1,0 +1,319 @@
+//! What a benchmark runs against: producer containers on the local Docker
+//! engine, and the two servers (labtail and the Node design it replaces).
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::sio::BoxError;
+
+pub const LABEL: &str = "labtail.bench";
+pub const PASSWORD: &str = "bench-password";
+const IMAGE: &str = "labtail-busybox:test";
+
+/// Paths the benchmark needs.
+#[derive(Debug, Clone)]
+pub struct Paths {
+    pub labtail: PathBuf,
+    pub baseline: PathBuf,
+    pub producer: PathBuf,
+    pub work: PathBuf,
+}
+
+/// Compiles the producer (a static binary mounted into busybox containers).
+pub fn build_producer(src: &Path, work: &Path) -> Result<PathBuf, BoxError> {
+    let out = work.join("producer");
+    let st = std::process::Command::new("cc")
+        .args(["-O2", "-static", "-o"])
+        .arg(&out)
+        .arg(src)
+        .status()?;
+    if !st.success() {
+        return Err("cannot compile the producer (needs a C compiler and static libc)".into());
+    }
+    Ok(out)
+}
+
+async fn docker(args: &[&str]) -> Result<String, BoxError> {
+    let out = Command::new("docker").args(args).output().await?;
+    if !out.status.success() {
+        return Err(format!(
+            "docker {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        )
+        .into());
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Producer containers of one benchmark run, removed on drop.
+pub struct Containers {
+    pub names: Vec<String>,
+}
+
+impl Containers {
+    /// Starts `n` producers (gated: they print nothing until `open`).
+    pub async fn start(
+        paths: &Paths,
+        prefix: &str,
+        owners: &[String],
+        rate: u64,
+        count: u64,
+        pad: u32,
+    ) -> Result<Self, BoxError> {
+        let mut names = Vec::new();
+        let mount = format!("{}:/producer:ro", paths.producer.display());
+        for (i, owner) in owners.iter().enumerate() {
+            let name = format!("{prefix}-{i}");
+            let _ = docker(&["rm", "-f", &name]).await;
+            let label = format!("{LABEL}={owner}");
+            docker(&[
+                "run",
+                "-d",
+                "--name",
+                &name,
+                "--label",
+                &label,
+                "--network",
+                "none",
+                "-v",
+                &mount,
+                IMAGE,
+                "/producer",
+                &rate.to_string(),
+                &count.to_string(),
+                &pad.to_string(),
+            ])
+            .await?;
+            names.push(name);
+        }
+        Ok(Containers { names })
+    }
+
+    /// Lets every producer start printing.
+    pub async fn open(&self) -> Result<(), BoxError> {
+        for n in &self.names {
+            docker(&["exec", n, "touch", "/tmp/go"]).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until a producer printed its END line.
+    pub async fn wait_done(&self, i: usize, within: Duration) -> Result<(), BoxError> {
+        let deadline = tokio::time::Instant::now() + within;
+        while tokio::time::Instant::now() < deadline {
+            let out = Command::new("docker")
+                .args(["logs", "--tail", "1", &self.names[i]])
+                .output()
+                .await?;
+            if String::from_utf8_lossy(&out.stdout).starts_with("END") {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err("producer did not finish".into())
+    }
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        if !self.names.is_empty() {
+            let _ = std::process::Command::new("docker")
+                .arg("rm")
+                .arg("-f")
+                .args(&self.names)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Labtail,
+    Baseline,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Labtail => "labtail",
+            Kind::Baseline => "node design",
+        }
+    }
+}
+
+/// A running server, killed on drop.
+pub struct Server {
+    pub addr: String,
+    pub pid: u32,
+    child: Child,
+    _dir: TempDir,
+}
+
+struct TempDir(PathBuf);
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn free_port() -> Result<u16, BoxError> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+async fn wait_for_line(child: &mut Child, needle: &str) -> Result<(), BoxError> {
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let found = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Ok(Some(l)) = lines.next_line().await {
+            if l.contains(needle) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    // Keep draining so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    match found {
+        Ok(true) => Ok(()),
+        _ => Err(format!("server did not print {needle:?}").into()),
+    }
+}
+
+impl Server {
+    /// labtail with limits opened up for load (every other setting default).
+    /// `users` are (name, role) pairs, all with the bench password.
+    pub async fn labtail(paths: &Paths, users: &[(String, &str)]) -> Result<Self, BoxError> {
+        let dir = paths.work.join(format!("labtail-{}", free_port()?));
+        std::fs::create_dir_all(&dir)?;
+        for (name, role) in users {
+            let mut c = std::process::Command::new(&paths.labtail)
+                .args([
+                    "user",
+                    "add",
+                    name,
+                    "--role",
+                    role,
+                    "--password-stdin",
+                    "--data-dir",
+                ])
+                .arg(&dir)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .spawn()?;
+            use std::io::Write;
+            c.stdin
+                .take()
+                .ok_or("stdin")?
+                .write_all(format!("{PASSWORD}\n").as_bytes())?;
+            if !c.wait()?.success() {
+                return Err(format!("cannot add user {name}").into());
+            }
+        }
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let mut child = Command::new(&paths.labtail)
+            .args([
+                "serve",
+                "--listen",
+                &addr,
+                "--owner-label",
+                LABEL,
+                "--data-dir",
+            ])
+            .arg(&dir)
+            .args([
+                "--backlog-lines",
+                "20000",
+                "--max-sockets-per-user",
+                "1000000",
+                "--max-streams-per-user",
+                "1000000",
+                "--socket-events-per-second",
+                "1000000",
+                "--socket-events-burst",
+                "1000000",
+                "--login-free-failures",
+                "1000000",
+                "--login-ip-free-failures",
+                "1000000",
+            ])
+            .env("LABTAIL_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        wait_for_line(&mut child, "labtail listening").await?;
+        let pid = child.id().ok_or("no pid")?;
+        Ok(Server {
+            addr,
+            pid,
+            child,
+            _dir: TempDir(dir),
+        })
+    }
+
+    /// The Node/Express + socket.io design (bench/baselines/node-design).
+    pub async fn baseline(paths: &Paths, users: &[(String, &str)]) -> Result<Self, BoxError> {
+        let port = free_port()?;
+        let addr = format!("127.0.0.1:{port}");
+        let map: serde_json::Map<String, serde_json::Value> = users
+            .iter()
+            .map(|(n, _)| (n.clone(), serde_json::Value::String(PASSWORD.into())))
+            .collect();
+        let dir = paths.work.join(format!("baseline-{port}"));
+        std::fs::create_dir_all(&dir)?;
+        let mut child = Command::new("node")
+            .arg(paths.baseline.join("server.js"))
+            .env("PORT", port.to_string())
+            .env("USERS", serde_json::Value::Object(map).to_string())
+            .current_dir(&paths.baseline)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()?;
+        wait_for_line(&mut child, "baseline listening").await?;
+        let pid = child.id().ok_or("no pid")?;
+        Ok(Server {
+            addr,
+            pid,
+            child,
+            _dir: TempDir(dir),
+        })
+    }
+
+    pub async fn start(
+        kind: Kind,
+        paths: &Paths,
+        users: &[(String, &str)],
+    ) -> Result<Self, BoxError> {
+        match kind {
+            Kind::Labtail => Self::labtail(paths, users).await,
+            Kind::Baseline => Self::baseline(paths, users).await,
+        }
+    }
+
+    pub async fn stop(mut self) {
+        // The whole tree: the baseline's `docker logs` children too.
+        for pid in crate::procfs::tree(self.pid).into_iter().rev() {
+            // SAFETY: kill(2) on pids of our own children.
+            unsafe {
+                libc::kill(pid as i32, libc::SIGKILL);
+            }
+        }
+        let _ = self.child.kill().await;
+        // The baseline's `docker logs` children go with their parent's pipes;
+        // give them a moment so the next run starts clean.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}

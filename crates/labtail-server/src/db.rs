@@ -1,11 +1,12 @@
 //! The database: users (and, through tower-sessions' store, sessions).
 //!
-//! SQLite is the embedded default. Every query lives here, so the rest of the
-//! server never sees SQL.
+//! SQLite is the embedded default; Postgres serves several nodes. Every
+//! query lives here, so the rest of the server never sees SQL.
 
 use std::str::FromStr;
 use std::time::Duration;
 
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 /// Roles are fixed: they decide which containers a user may see.
@@ -133,21 +134,81 @@ pub fn validate_username(name: &str) -> Result<(), String> {
     }
 }
 
+/// The connection pool, SQLite (the embedded default) or Postgres (for
+/// several nodes). Every query is written once, with `$n` placeholders, which
+/// both dialects accept; [`with_pool!`] runs it on whichever pool is open.
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the concrete pool. The body is the same
+/// text for both dialects; only its types differ.
+macro_rules! with_pool {
+    ($db:expr, $p:ident => $body:expr) => {
+        match &$db.pool {
+            Pool::Sqlite($p) => $body,
+            Pool::Postgres($p) => $body,
+        }
+    };
+}
+
 #[derive(Debug, Clone)]
 pub struct Db {
-    pool: SqlitePool,
+    pool: Pool,
+}
+
+/// Now, as the text timestamps in the database hold it (UTC, RFC 3339 with
+/// milliseconds). Computed here rather than in SQL so both dialects agree.
+fn now_text() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second(),
+        now.millisecond()
+    )
 }
 
 impl Db {
-    /// Opens (creating if needed) and migrates the database.
+    /// Opens (creating a SQLite file if needed) and migrates the database.
+    /// `sqlite:` URLs open the embedded database; `postgres://` (or
+    /// `postgresql://`) URLs a Postgres server shared by several nodes.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::connect_with(url, 8).await
+    }
+
+    /// As [`Db::connect`], with at most `max_connections` connections.
+    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, DbError> {
         let bad = |reason: String| DbError::BadUrl {
-            url: url.to_owned(),
+            url: redact(url),
             reason,
         };
+        let max_connections = max_connections.max(1);
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(5))
+                .connect_with(opts)
+                .await
+                .map_err(|e| bad(e.to_string()))?;
+            sqlx::migrate!("../../migrations/postgres")
+                .run(&pool)
+                .await?;
+            return Ok(Db {
+                pool: Pool::Postgres(pool),
+            });
+        }
         if !url.starts_with("sqlite:") {
             return Err(bad(
-                "only sqlite: URLs are supported by this build (e.g. sqlite://labtail-data/labtail.db)"
+                "expected a sqlite: URL (e.g. sqlite://labtail-data/labtail.db) \
+                 or a postgres:// URL"
                     .into(),
             ));
         }
@@ -158,21 +219,31 @@ impl Db {
             .busy_timeout(Duration::from_secs(5))
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
-            .max_connections(8)
+            .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(opts)
             .await
             .map_err(|e| bad(e.to_string()))?;
         sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool: Pool::Sqlite(pool),
+        })
     }
 
-    pub fn pool(&self) -> &SqlitePool {
+    pub fn pool(&self) -> &Pool {
         &self.pool
     }
 
+    /// Which database this is, for logs and `/readyz`.
+    pub fn kind(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), DbError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        with_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
         Ok(())
     }
 
@@ -182,19 +253,21 @@ impl Db {
         role: Role,
         password_hash: &str,
     ) -> Result<UserRow, DbError> {
-        let res = sqlx::query("INSERT INTO users (username, role, password_hash) VALUES (?, ?, ?)")
-            .bind(username)
-            .bind(role.as_str())
-            .bind(password_hash)
-            .execute(&self.pool)
-            .await;
+        let res = with_pool!(self, p => sqlx::query(
+            "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(username)
+        .bind(role.as_str())
+        .bind(password_hash)
+        .bind(now_text())
+        .execute(p)
+        .await
+        .map(|_| ()));
         match res {
             Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
                 return Err(DbError::UserExists(username.to_owned()));
             }
-            other => {
-                other?;
-            }
+            other => other?,
         }
         self.user_by_name(username)
             .await?
@@ -202,41 +275,35 @@ impl Db {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row: Option<RawUser> =
-            sqlx::query_as(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?"))
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
+            with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?;
         row.map(to_user).transpose()
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
-        let row: Option<RawUser> = sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users WHERE username = ?"
-        ))
-        .bind(username)
-        .fetch_optional(&self.pool)
-        .await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
+        let row: Option<RawUser> =
+            with_pool!(self, p => sqlx::query_as(&sql).bind(username).fetch_optional(p).await)?;
         row.map(to_user).transpose()
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>, DbError> {
-        let rows: Vec<RawUser> = sqlx::query_as(&format!(
-            "SELECT {USER_COLUMNS} FROM users ORDER BY username"
-        ))
-        .fetch_all(&self.pool)
-        .await?;
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
+        let rows: Vec<RawUser> = with_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?;
         rows.into_iter().map(to_user).collect()
     }
 
     /// Ends every session of a user (and so their sockets).
     pub async fn revoke_sessions(&self, username: &str) -> Result<(), DbError> {
-        let res =
-            sqlx::query("UPDATE users SET session_epoch = session_epoch + 1 WHERE username = ?")
-                .bind(username)
-                .execute(&self.pool)
-                .await?;
-        if res.rows_affected() == 0 {
+        let n = with_pool!(self, p => sqlx::query(
+            "UPDATE users SET session_epoch = session_epoch + 1 WHERE username = $1",
+        )
+        .bind(username)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
             return Err(DbError::NoSuchUser(username.to_owned()));
         }
         Ok(())
@@ -251,40 +318,52 @@ impl Db {
         container: Option<&str>,
         detail: Option<&str>,
     ) -> Result<i64, DbError> {
-        let res = sqlx::query(
-            "INSERT INTO audit (kind, username, ip, container, detail) VALUES (?, ?, ?, ?, ?)",
+        let (id,): (i64,) = with_pool!(self, p => sqlx::query_as(
+            "INSERT INTO audit (at, kind, username, ip, container, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
         )
+        .bind(now_text())
         .bind(kind)
         .bind(username)
         .bind(ip)
         .bind(container)
         .bind(detail)
-        .execute(&self.pool)
-        .await?;
-        Ok(res.last_insert_rowid())
+        .fetch_one(p)
+        .await)?;
+        Ok(id)
     }
 
     /// Marks the end of a watch.
     pub async fn audit_end(&self, id: i64) -> Result<(), DbError> {
-        sqlx::query(
-            "UPDATE audit SET ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now') WHERE id = ? AND ended_at IS NULL",
+        with_pool!(self, p => sqlx::query(
+            "UPDATE audit SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL",
         )
+        .bind(now_text())
         .bind(id)
-        .execute(&self.pool)
-        .await?;
+        .execute(p)
+        .await
+        .map(|_| ()))?;
         Ok(())
     }
 
     /// Closes watches left open by a crash or a kill, at start-up.
+    ///
+    /// With several nodes on one Postgres, the watches of the other nodes
+    /// are open too, so only a single node (SQLite) closes them; a shared
+    /// database keeps them until their node ends them.
     pub async fn audit_close_open_watches(&self) -> Result<u64, DbError> {
-        let res = sqlx::query(
-            "UPDATE audit SET ended_at = strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), \
-             detail = coalesce(detail, 'closed at restart') \
+        if matches!(self.pool, Pool::Postgres(_)) {
+            return Ok(0);
+        }
+        let n = with_pool!(self, p => sqlx::query(
+            "UPDATE audit SET ended_at = $1, detail = coalesce(detail, 'closed at restart') \
              WHERE kind = 'watch' AND ended_at IS NULL",
         )
-        .execute(&self.pool)
-        .await?;
-        Ok(res.rows_affected())
+        .bind(now_text())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        Ok(n)
     }
 
     /// The newest audit records first, optionally for one user.
@@ -294,47 +373,47 @@ impl Db {
         limit: i64,
     ) -> Result<Vec<AuditRow>, DbError> {
         let rows = match username {
-            Some(u) => {
-                sqlx::query_as(
-                    "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
-                     WHERE username = ? ORDER BY id DESC LIMIT ?",
-                )
-                .bind(u)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
-            None => {
-                sqlx::query_as(
-                    "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
-                     ORDER BY id DESC LIMIT ?",
-                )
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?
-            }
+            Some(u) => with_pool!(self, p => sqlx::query_as(
+                "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
+                 WHERE username = $1 ORDER BY id DESC LIMIT $2",
+            )
+            .bind(u)
+            .bind(limit)
+            .fetch_all(p)
+            .await)?,
+            None => with_pool!(self, p => sqlx::query_as(
+                "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
+                 ORDER BY id DESC LIMIT $1",
+            )
+            .bind(limit)
+            .fetch_all(p)
+            .await)?,
         };
         Ok(rows)
     }
 
     pub async fn remove_user(&self, username: &str) -> Result<(), DbError> {
-        let res = sqlx::query("DELETE FROM users WHERE username = ?")
+        let n = with_pool!(self, p => sqlx::query("DELETE FROM users WHERE username = $1")
             .bind(username)
-            .execute(&self.pool)
-            .await?;
-        if res.rows_affected() == 0 {
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected()))?;
+        if n == 0 {
             return Err(DbError::NoSuchUser(username.to_owned()));
         }
         Ok(())
     }
 
     pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<(), DbError> {
-        let res = sqlx::query("UPDATE users SET password_hash = ? WHERE username = ?")
-            .bind(password_hash)
-            .bind(username)
-            .execute(&self.pool)
-            .await?;
-        if res.rows_affected() == 0 {
+        let n = with_pool!(self, p => sqlx::query(
+            "UPDATE users SET password_hash = $1 WHERE username = $2",
+        )
+        .bind(password_hash)
+        .bind(username)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected()))?;
+        if n == 0 {
             return Err(DbError::NoSuchUser(username.to_owned()));
         }
         Ok(())
@@ -348,19 +427,66 @@ impl Db {
     ) -> Result<std::collections::HashMap<i64, String>, DbError> {
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(500) {
-            let placeholders = vec!["?"; chunk.len()].join(",");
+            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
-                "SELECT id, password_hash, session_epoch FROM users WHERE id IN ({placeholders})"
+                "SELECT id, password_hash, session_epoch FROM users WHERE id IN ({})",
+                placeholders.join(",")
             );
-            let mut q = sqlx::query_as::<_, (i64, String, i64)>(&sql);
-            for id in chunk {
-                q = q.bind(id);
-            }
-            for (id, hash, epoch) in q.fetch_all(&self.pool).await? {
+            let rows: Vec<(i64, String, i64)> = with_pool!(self, p => {
+                let mut q = sqlx::query_as(&sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await
+            })?;
+            for (id, hash, epoch) in rows {
                 out.insert(id, auth_hash(&hash, epoch));
             }
         }
         Ok(out)
+    }
+}
+
+impl Db {
+    /// Whether several nodes may share this database (and its sessions).
+    pub fn is_shared(&self) -> bool {
+        matches!(self.pool, Pool::Postgres(_))
+    }
+
+    /// Of the given session ids, those that still exist in the shared
+    /// session store, with their expiry (seconds since the epoch). Reads the
+    /// table of tower-sessions' `PostgresStore` (its default schema and
+    /// name) in one query, rather than one load per session. `None` for a
+    /// database only one node uses: there, logout ends sockets directly.
+    pub async fn live_sessions(
+        &self,
+        ids: &[String],
+    ) -> Result<Option<std::collections::HashMap<String, i64>>, DbError> {
+        let Pool::Postgres(p) = &self.pool else {
+            return Ok(None);
+        };
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT id, extract(epoch FROM expiry_date)::bigint FROM tower_sessions.session \
+             WHERE id = ANY($1) AND expiry_date > now()",
+        )
+        .bind(ids)
+        .fetch_all(p)
+        .await?;
+        Ok(Some(rows.into_iter().collect()))
+    }
+}
+
+/// A database URL fit for logs and error messages: without its password.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.split_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
     }
 }
 
@@ -405,6 +531,80 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let url = format!("sqlite://{}/t.db", dir.display());
         let db = Db::connect(&url).await.unwrap();
+        assert!(!db.is_shared());
+        assert_eq!(db.live_sessions(&["x".into()]).await.unwrap(), None);
+        round_trip(&db).await;
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    /// A fresh database on the test Postgres (scripts/prereqs.sh starts one
+    /// and exports its URL); dropped by the returned guard's `drop_db`.
+    pub(crate) async fn fresh_postgres() -> (String, impl AsyncFnOnce()) {
+        let admin = std::env::var("LABTAIL_TEST_POSTGRES_URL").expect(
+            "LABTAIL_TEST_POSTGRES_URL is not set: run scripts/test, or point it at a Postgres \
+             superuser URL such as postgres://labtail@127.0.0.1:55432/postgres",
+        );
+        let name = format!(
+            "labtail_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let pool = PgPool::connect(&admin)
+            .await
+            .expect("connect to the test Postgres");
+        sqlx::query(&format!("CREATE DATABASE {name}"))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let base = admin.rsplit_once('/').unwrap().0.to_owned();
+        let url = format!("{base}/{name}");
+        let drop_db = async move || {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&pool)
+                .await;
+            pool.close().await;
+        };
+        (url, drop_db)
+    }
+
+    #[tokio::test]
+    async fn users_round_trip_in_postgres() {
+        let (url, drop_db) = fresh_postgres().await;
+        let db = Db::connect(&url).await.unwrap();
+        assert!(db.is_shared());
+        round_trip(&db).await;
+        // A second node migrating the same database finds it up to date.
+        let again = Db::connect(&url).await.unwrap();
+        assert!(again.list_users().await.unwrap().is_empty());
+        // Sessions: only those in the store are live.
+        let store = crate::sessions::Store::open(&db).await.unwrap();
+        let live = db.live_sessions(&["nope".into()]).await.unwrap().unwrap();
+        assert!(live.is_empty());
+        drop(store);
+        if let Pool::Postgres(p) = db.pool() {
+            p.close().await;
+        }
+        if let Pool::Postgres(p) = again.pool() {
+            p.close().await;
+        }
+        drop_db().await;
+    }
+
+    #[tokio::test]
+    async fn bad_postgres_url_is_a_clear_error_without_the_password() {
+        let err = Db::connect("postgres://u:secret@127.0.0.1:1/db")
+            .await
+            .unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, DbError::BadUrl { .. }), "{msg}");
+        assert!(!msg.contains("secret"), "{msg}");
+        assert!(msg.contains("u:***@127.0.0.1:1/db"), "{msg}");
+    }
+
+    async fn round_trip(db: &Db) {
         let u = db.create_user("amy", Role::Student, "h1").await.unwrap();
         assert!(matches!(
             db.create_user("amy", Role::Student, "h").await,
@@ -429,6 +629,10 @@ mod tests {
             db.remove_user("amy").await,
             Err(DbError::NoSuchUser(_))
         ));
-        let _ = std::fs::remove_dir_all(dir);
+        let ts = &log[0].at;
+        assert!(
+            ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
+            "{ts}"
+        );
     }
 }

@@ -13,6 +13,7 @@ pub mod dashboard;
 pub mod db;
 pub mod metrics;
 pub mod origin;
+pub mod sessions;
 pub mod socket;
 pub mod state;
 pub mod throttle;
@@ -30,7 +31,6 @@ use socketioxide::SocketIo;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
-use tower_sessions_sqlx_store::SqliteStore;
 
 pub use config::ServerConfig;
 pub use state::AppState;
@@ -58,12 +58,11 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
         .await
         .map_err(|e| StartupError::Runtime(e.to_string()))?;
 
-    let store = SqliteStore::new(db.pool().clone());
-    store
-        .migrate()
+    let store = sessions::Store::open(&db)
         .await
         .map_err(|e| StartupError::Runtime(format!("session table: {e}")))?;
     tokio::spawn(delete_expired_sessions(store.clone()));
+    let session_store = store.clone();
     let idle = time::Duration::try_from(cfg.session_idle_timeout)
         .map_err(|e| StartupError::Config(format!("session idle timeout: {e}")))?;
     let sessions = SessionManagerLayer::new(store)
@@ -87,7 +86,7 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
         ),
         Err(e) => tracing::warn!(error = %e, "could not close open audit records"),
     }
-    let state = AppState::new(cfg.clone(), db, engine, metrics);
+    let state = AppState::new(cfg.clone(), db, session_store, engine, metrics);
     let (io_layer, io) = SocketIo::builder()
         .with_state(state.clone())
         .max_buffer_size(cfg.socket_buffer_packets.max(1))
@@ -193,7 +192,7 @@ fn announce(scheme: &str, local: SocketAddr) {
     println!("labtail listening on {scheme}://{local}");
 }
 
-async fn delete_expired_sessions(store: SqliteStore) {
+async fn delete_expired_sessions(store: sessions::Store) {
     use tower_sessions::ExpiredDeletion;
     if let Err(e) = store
         .continuously_delete_expired(tokio::time::Duration::from_secs(60))

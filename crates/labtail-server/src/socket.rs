@@ -961,14 +961,16 @@ async fn emit<T: serde::Serialize + ?Sized>(s: &SocketRef, event: &str, data: &T
     }
 }
 
-/// Ends the sockets of users that were removed or whose password changed.
-/// Runs every `auth_recheck_interval`; logout itself is immediate.
+/// Ends the sockets of users that were removed or whose password changed,
+/// and (with a shared database) of sessions another node ended.
+/// Runs every `auth_recheck_interval`; logout on this node is immediate.
 pub async fn recheck_sockets(app: AppState) {
     let mut tick = tokio::time::interval(app.cfg.auth_recheck_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
         let Some(io) = app.io() else { continue };
+        check_shared_sessions(&app, io).await;
         let mut by_user: HashMap<i64, Vec<(String, SocketRef)>> = HashMap::new();
         let max_age = app.cfg.session_max_age.as_secs() as i64;
         let now = crate::api::now_secs();
@@ -1007,5 +1009,73 @@ pub async fn recheck_sockets(app: AppState) {
                 }
             }
         }
+    }
+}
+
+/// With a database several nodes share, a logout on another node deletes
+/// the session there, and only the store says so: end its sockets here too.
+/// A session with sockets open is in use, so it is kept from expiring, as an
+/// HTTP request would keep it.
+async fn check_shared_sessions(app: &AppState, io: &SocketIo) {
+    if !app.db.is_shared() {
+        return;
+    }
+    let mut by_sid: HashMap<String, Vec<SocketRef>> = HashMap::new();
+    for s in io.sockets() {
+        if let Some(id) = s.extensions.get::<Identity>() {
+            by_sid.entry(id.session_id.clone()).or_default().push(s);
+        }
+    }
+    if by_sid.is_empty() {
+        return;
+    }
+    let ids: Vec<String> = by_sid.keys().cloned().collect();
+    let live = match app.db.live_sessions(&ids).await {
+        Ok(Some(live)) => live,
+        Ok(None) => return,
+        Err(e) => {
+            // The database is away: keep streaming rather than end every
+            // socket; the next sweep checks again.
+            tracing::warn!(error = %e, "could not check sessions in the shared store");
+            return;
+        }
+    };
+    let now = crate::api::now_secs();
+    let idle = app.cfg.session_idle_timeout;
+    let half = i64::try_from(idle.as_secs() / 2).unwrap_or(i64::MAX);
+    for (sid, sockets) in by_sid {
+        match live.get(&sid) {
+            None => {
+                tracing::info!(
+                    sockets = sockets.len(),
+                    "ending the sockets of a session that ended on another node"
+                );
+                for s in sockets {
+                    let _ = s.disconnect();
+                }
+            }
+            Some(&expiry) if expiry - now < half => keep_alive(app, &sid, idle).await,
+            Some(_) => {}
+        }
+    }
+}
+
+async fn keep_alive(app: &AppState, sid: &str, idle: Duration) {
+    use tower_sessions::SessionStore;
+    let Ok(id) = sid.parse::<tower_sessions::session::Id>() else {
+        return;
+    };
+    let record = match app.sessions.load(&id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not load a session to keep it alive");
+            return;
+        }
+    };
+    let mut record = record;
+    record.expiry_date = time::OffsetDateTime::now_utc() + idle;
+    if let Err(e) = app.sessions.save(&record).await {
+        tracing::warn!(error = %e, "could not keep a session alive");
     }
 }

@@ -18,6 +18,9 @@ pub struct AppState(Arc<Inner>);
 pub struct Inner {
     pub cfg: ServerConfig,
     pub db: Db,
+    /// The session store, to tell whether a socket's session still exists
+    /// when another node may have ended it.
+    pub sessions: crate::sessions::Store,
     pub engine: LogEngine,
     pub metrics: PrometheusHandle,
     pub throttle: LoginThrottle,
@@ -38,11 +41,18 @@ impl std::ops::Deref for AppState {
 }
 
 impl AppState {
-    pub fn new(cfg: ServerConfig, db: Db, engine: LogEngine, metrics: PrometheusHandle) -> Self {
+    pub fn new(
+        cfg: ServerConfig,
+        db: Db,
+        sessions: crate::sessions::Store,
+        engine: LogEngine,
+        metrics: PrometheusHandle,
+    ) -> Self {
         let throttle = LoginThrottle::new(cfg.throttle.clone());
         AppState(Arc::new(Inner {
             cfg,
             db,
+            sessions,
             engine,
             metrics,
             throttle,

@@ -33,7 +33,9 @@ pub struct Global {
         global = true
     )]
     pub data_dir: PathBuf,
-    /// Database URL; default: a SQLite file in the data directory.
+    /// Database URL: `sqlite://PATH` (one node) or `postgres://USER:PASS@HOST/DB`
+    /// (several nodes share users and sessions); default: a SQLite file in
+    /// the data directory.
     #[arg(long, env = "LABTAIL_DATABASE_URL", global = true)]
     pub database_url: Option<String>,
 }

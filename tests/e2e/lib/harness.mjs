@@ -42,9 +42,14 @@ export function uid() {
 
 /** One test world: its own owner label, data dir, server, containers, sockets. */
 export class World {
-  constructor() {
+  /**
+   * `opts.label` shares another world's owner label (two nodes, one lab);
+   * `opts.databaseUrl` uses that database instead of the world's SQLite.
+   */
+  constructor(opts = {}) {
     this.id = uid();
-    this.label = `labtail.e2e-${this.id}`;
+    this.label = opts.label ?? `labtail.e2e-${this.id}`;
+    this.dbArgs = opts.databaseUrl ? ['--database-url', opts.databaseUrl] : [];
     this.dataDir = mkdtempSync(join(tmpdir(), 'labtail-e2e-'));
     this.containers = [];
     this.sockets = [];
@@ -60,7 +65,7 @@ export class World {
     const listen = this.url ? new URL(this.url).host : '127.0.0.1:0';
     const recheck = extraArgs.includes('--auth-recheck-interval') ? [] : ['--auth-recheck-interval', '500ms'];
     const args = ['serve', '--listen', listen, '--owner-label', this.label,
-      '--data-dir', this.dataDir, ...recheck, ...extraArgs];
+      '--data-dir', this.dataDir, ...this.dbArgs, ...recheck, ...extraArgs];
     const proc = spawn(BIN, args, {
       env: { ...process.env, LABTAIL_LOG: 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -107,7 +112,7 @@ export class World {
 
   /** `labtail <args>` against this world's data dir. */
   cli(args, input) {
-    const r = spawnSync(BIN, [...args, '--data-dir', this.dataDir], {
+    const r = spawnSync(BIN, [...args, '--data-dir', this.dataDir, ...this.dbArgs], {
       input, encoding: 'utf8', timeout: 30_000,
     });
     return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -405,4 +410,22 @@ export async function dockerRecorder(target = '/var/run/docker.sock') {
     requests,
     close: () => new Promise((res) => { server.close(res); rmSync(dir, { recursive: true, force: true }); }),
   };
+}
+
+/**
+ * A fresh database on the test Postgres (scripts/prereqs.sh starts one and
+ * exports LABTAIL_TEST_POSTGRES_URL, a superuser URL). Returns its URL and a
+ * function that drops it.
+ */
+export function freshPostgres() {
+  const admin = process.env.LABTAIL_TEST_POSTGRES_URL;
+  if (!admin) throw new Error('LABTAIL_TEST_POSTGRES_URL is not set: run scripts/test (it starts a test Postgres)');
+  const name = `labtail_e2e_${uid()}`;
+  const psql = (sql) => {
+    const r = spawnSync('psql', [admin, '-v', 'ON_ERROR_STOP=1', '-qc', sql], { encoding: 'utf8', timeout: 30_000 });
+    if (r.status !== 0) throw new Error(`psql ${sql} failed: ${r.stderr}`);
+  };
+  psql(`CREATE DATABASE ${name}`);
+  const url = `${admin.slice(0, admin.lastIndexOf('/'))}/${name}`;
+  return { url, drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
 }

@@ -24,6 +24,6 @@ test('python-socketio: login, list, start, ordered lines, invalid payload', asyn
   const r = spawnSync(PYTHON, [script, w.url, u.name, u.password, box, '300'], {
     encoding: 'utf8', timeout: 60_000,
   });
-  assert.equal(r.status, 0, `python client failed:\n${r.stdout}\n${r.stderr}`);
+  assert.equal(r.status, 0, `python client (${JSON.stringify(PYTHON)}) failed: ${r.error ?? ''}\n${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /^ok$/m);
 });

@@ -91,6 +91,10 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
         .with_state(state.clone())
         .max_buffer_size(cfg.socket_buffer_packets.max(1))
         .max_payload(cfg.max_payload)
+        // Clients send small packets (events, acks, pongs); a big message
+        // still arrives whole, the buffer only starts smaller (4 KiB by
+        // default, per socket).
+        .ws_read_buffer_size(1024)
         // The same bound for WebSocket messages as for polling bodies.
         .ws_max_message_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
         .ws_max_frame_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
@@ -103,6 +107,7 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
     let app = api::routes()
         .merge(web::routes(cfg.web_dir.as_deref()))
         .layer(io_layer)
+        .layer(axum::middleware::from_fn(socket::prepare_request))
         .layer(axum::middleware::from_fn_with_state(
             cfg.max_payload,
             api::limit_socket_payload,
@@ -141,6 +146,14 @@ pub async fn serve(
             .local_addr()
             .map_err(|e| StartupError::Runtime(e.to_string()))?;
         announce("http", local);
+        // Log lines are small writes that must leave at once: without
+        // TCP_NODELAY, Nagle's algorithm holds them back until the client's
+        // delayed ACK (tens of milliseconds).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY");
+            }
+        });
         return axum::serve(listener, make)
             .with_graceful_shutdown(async move {
                 shutdown.await;
@@ -178,8 +191,14 @@ pub async fn serve(
         h.graceful_shutdown(Some(std::time::Duration::from_secs(10)));
     });
     announce("https", local);
-    axum_server::from_tcp_rustls(listener, rustls_config)
+    let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(rustls_config).acceptor(
+        axum_server::accept::TcpConfigAcceptor::new(
+            axum_server::accept::TcpSocketConfig::new().nodelay(true),
+        ),
+    );
+    axum_server::from_tcp(listener)
         .map_err(|e| StartupError::Runtime(e.to_string()))?
+        .acceptor(acceptor)
         .handle(handle)
         .serve(make)
         .await

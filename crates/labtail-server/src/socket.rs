@@ -112,13 +112,29 @@ impl Drop for WatchSpan {
 pub struct SocketCtx {
     pub ident: Identity,
     watches: Mutex<HashMap<String, Watch>>,
-    cmd_tx: mpsc::Sender<(Cmd, Value, Reply)>,
-    /// Rejections that found the socket's outgoing buffer full, to retry.
-    retry_tx: mpsc::Sender<(Reply, Value)>,
-    worker: Mutex<Option<tokio::task::AbortHandle>>,
+    /// The socket's worker, started by its first event: most sockets of a
+    /// class sit idle, and an idle socket should cost as little as possible.
+    worker: Mutex<WorkerSlot>,
     bucket: Mutex<Bucket>,
     /// Whether this socket has the dashboard open.
     dashboard: std::sync::atomic::AtomicBool,
+    _gauge: ConnectedGauge,
+}
+
+#[derive(Debug, Default)]
+enum WorkerSlot {
+    #[default]
+    NotStarted,
+    Running(Worker),
+    Closed,
+}
+
+#[derive(Debug)]
+struct Worker {
+    cmd_tx: mpsc::Sender<(Cmd, Value, Reply)>,
+    /// Rejections that found the socket's outgoing buffer full, to retry.
+    retry_tx: mpsc::Sender<(Reply, Value)>,
+    task: tokio::task::AbortHandle,
 }
 
 impl SocketCtx {
@@ -126,14 +142,57 @@ impl SocketCtx {
         self.watches.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Runs `f` with the socket's worker, starting it on first use; `None`
+    /// once the socket is closed.
+    fn with_worker<T>(
+        self: &Arc<Self>,
+        s: &SocketRef,
+        app: &AppState,
+        f: impl FnOnce(&Worker) -> T,
+    ) -> Option<T> {
+        let mut slot = self.worker.lock().unwrap_or_else(|p| p.into_inner());
+        if matches!(*slot, WorkerSlot::NotStarted) {
+            *slot = WorkerSlot::Running(start_worker(s, self, app));
+        }
+        match &*slot {
+            WorkerSlot::Running(w) => Some(f(w)),
+            _ => None,
+        }
+    }
+
     /// Stops every stream of the socket (on disconnect).
     fn close(&self) {
         for (_, w) in self.watches().drain() {
             w.task.abort();
         }
-        if let Some(w) = self.worker.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            w.abort();
+        let old = std::mem::replace(
+            &mut *self.worker.lock().unwrap_or_else(|p| p.into_inner()),
+            WorkerSlot::Closed,
+        );
+        if let WorkerSlot::Running(w) = old {
+            w.task.abort();
         }
+    }
+}
+
+/// Starts the worker that answers a socket's events one at a time, in order.
+fn start_worker(s: &SocketRef, ctx: &Arc<SocketCtx>, app: &AppState) -> Worker {
+    let (cmd_tx, rx) = mpsc::channel(app.cfg.socket_queue.max(1));
+    let (retry_tx, mut retry_rx) = mpsc::channel::<(Reply, Value)>(app.cfg.socket_queue.max(1));
+    let (s, ctx, app) = (s.clone(), ctx.clone(), app.clone());
+    let task = tokio::spawn(async move {
+        // Rejections retried here never hold up the worker's answers.
+        let retries = async move {
+            while let Some((reply, answer)) = retry_rx.recv().await {
+                reply.send(&answer).await;
+            }
+        };
+        tokio::join!(run_worker(s, ctx, rx, app), retries);
+    });
+    Worker {
+        cmd_tx,
+        retry_tx,
+        task: task.abort_handle(),
     }
 }
 
@@ -181,30 +240,100 @@ pub fn register(io: &SocketIo) {
     io.ns("/", on_connect.with(authenticate));
 }
 
+/// What a Socket.IO handshake needs of the HTTP session, taken from it by
+/// [`prepare_request`] before engine.io keeps the request for the life of
+/// the socket.
+#[derive(Debug, Clone)]
+pub struct HandshakeAuth {
+    user_id: i64,
+    username: String,
+    role: Role,
+    auth_hash: String,
+    session_id: String,
+    login_at: i64,
+}
+
+/// Runs on every engine.io request, after the session layers. engine.io
+/// keeps the request's parts (URI, headers, extensions) as long as the
+/// socket lives, so what it keeps should be small:
+/// - the logged-in session becomes a [`HandshakeAuth`]; the session itself
+///   (its whole record) is not kept, nor any other extension but the ones
+///   engine.io and the handshake use;
+/// - the URI and headers are copied out of hyper's read buffer: they are
+///   slices of it (so is the cookie jar's copy of the Cookie header), and
+///   would otherwise pin all of it (8-16 KiB) per socket.
+pub async fn prepare_request(
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if !req.uri().path().starts_with("/socket.io") {
+        return next.run(req).await;
+    }
+    let mut ext = std::mem::take(req.extensions_mut());
+    let kept = req.extensions_mut();
+    if let Some(upgrade) = ext.remove::<hyper::upgrade::OnUpgrade>() {
+        kept.insert(upgrade);
+    }
+    if let Some(peer) = ext.remove::<axum::extract::ConnectInfo<std::net::SocketAddr>>() {
+        kept.insert(peer);
+    }
+    if let Some(auth) = ext.remove::<AuthSession>()
+        && let (Some(user), Some(sid)) = (auth.user.as_ref(), auth.session.id())
+    {
+        let login_at: i64 = auth
+            .session
+            .get(crate::api::LOGIN_AT)
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(0);
+        req.extensions_mut().insert(HandshakeAuth {
+            user_id: user.id,
+            username: user.username.clone(),
+            role: user.role,
+            auth_hash: user.auth_hash().to_owned(),
+            session_id: sid.to_string(),
+            login_at,
+        });
+    }
+    drop(ext);
+    detach_from_read_buffer(&mut req);
+    next.run(req).await
+}
+
+fn detach_from_read_buffer(req: &mut axum::extract::Request) {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+    let mut headers = HeaderMap::with_capacity(req.headers().len());
+    for (name, value) in req.headers() {
+        let (Ok(name), Ok(mut copy)) = (
+            HeaderName::from_bytes(name.as_str().as_bytes()),
+            HeaderValue::from_bytes(value.as_bytes()),
+        ) else {
+            continue;
+        };
+        copy.set_sensitive(value.is_sensitive());
+        headers.append(name, copy);
+    }
+    *req.headers_mut() = headers;
+    if let Ok(uri) = Uri::try_from(req.uri().to_string()) {
+        *req.uri_mut() = uri;
+    }
+}
+
 async fn authenticate(
     s: SocketRef,
     io: SocketIo,
     State(app): State<AppState>,
-    MaybeHttpExtension(auth): MaybeHttpExtension<AuthSession>,
+    MaybeHttpExtension(auth): MaybeHttpExtension<HandshakeAuth>,
 ) -> Result<(), Refused> {
     let refuse = |why| {
         metrics::counter!("labtail_sockets_refused_total", "reason" => why).increment(1);
         Err(Refused(why))
     };
-    let Some(auth) = auth else {
+    let Some(user) = auth else {
         return refuse("unauthenticated");
     };
-    let (Some(user), Some(sid)) = (auth.user.as_ref(), auth.session.id()) else {
-        return refuse("unauthenticated");
-    };
-    let login_at: i64 = auth
-        .session
-        .get(crate::api::LOGIN_AT)
-        .await
-        .ok()
-        .flatten()
-        .unwrap_or(0);
-    if io.to(user_room(user.id)).sockets().len() >= app.cfg.max_sockets_per_user {
+    if io.to(user_room(user.user_id)).sockets().len() >= app.cfg.max_sockets_per_user {
         metrics::counter!("labtail_limit_hits_total", "limit" => "sockets_per_user").increment(1);
         return refuse("too_many_sockets");
     }
@@ -215,18 +344,19 @@ async fn authenticate(
         .map(|c| c.0);
     let ip = crate::state::client_ip(&parts.headers, peer, app.cfg.trust_forwarded_for);
     s.extensions.insert(Identity {
-        user_id: user.id,
-        username: user.username.clone(),
+        user_id: user.user_id,
+        username: user.username,
         role: user.role,
-        session_id: sid.to_string(),
-        auth_hash: user.auth_hash().to_owned(),
-        login_at,
+        session_id: user.session_id,
+        auth_hash: user.auth_hash,
+        login_at: user.login_at,
         ip,
     });
     Ok(())
 }
 
 /// Keeps the connected-sockets gauge right on every exit path.
+#[derive(Debug)]
 struct ConnectedGauge;
 
 impl ConnectedGauge {
@@ -256,52 +386,37 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
     if ident.role == Role::Instructor {
         s.join(crate::dashboard::INSTRUCTORS_ROOM);
     }
-    let (tx, rx) = mpsc::channel(app.cfg.socket_queue.max(1));
-    let (retry_tx, mut retry_rx) = mpsc::channel::<(Reply, Value)>(app.cfg.socket_queue.max(1));
     let ctx = Arc::new(SocketCtx {
         ident,
         watches: Mutex::new(HashMap::new()),
-        cmd_tx: tx,
-        retry_tx,
-        worker: Mutex::new(None),
+        worker: Mutex::new(WorkerSlot::NotStarted),
         bucket: Mutex::new(Bucket::new(
             app.cfg.socket_events_per_second,
             app.cfg.socket_events_burst,
         )),
         dashboard: std::sync::atomic::AtomicBool::new(false),
+        _gauge: ConnectedGauge::new(),
     });
     s.extensions.insert(ctx.clone());
-    let gauge = ConnectedGauge::new();
-    let worker = {
-        let (s, ctx, app) = (s.clone(), ctx.clone(), app.clone());
-        tokio::spawn(async move {
-            // Rejections retried here never hold up the worker's answers.
-            let retries = async move {
-                while let Some((reply, answer)) = retry_rx.recv().await {
-                    reply.send(&answer).await;
-                }
-            };
-            tokio::join!(run_worker(s, ctx, rx, app, gauge), retries);
-        })
-    };
-    *ctx.worker.lock().unwrap_or_else(|p| p.into_inner()) = Some(worker.abort_handle());
 
     for cmd in Cmd::ALL {
         let ctx = ctx.clone();
+        let app = app.clone();
         s.on(
             cmd.event(),
-            move |reply: Reply, TryData(v): TryData<Value>| {
+            move |s: SocketRef, reply: Reply, TryData(v): TryData<Value>| {
                 // Runs synchronously in arrival order; only the future is spawned.
                 let v = v.unwrap_or(Value::Null);
                 let allowed = ctx.bucket.lock().unwrap_or_else(|p| p.into_inner()).take();
                 let rejection = if allowed {
-                    match ctx.cmd_tx.try_send((cmd, v, reply)) {
-                        Ok(()) => None,
-                        Err(mpsc::error::TrySendError::Full((_, _, reply))) => Some((
+                    let sent = ctx.with_worker(&s, &app, |w| w.cmd_tx.try_send((cmd, v, reply)));
+                    match sent {
+                        Some(Ok(())) | None => None,
+                        Some(Err(mpsc::error::TrySendError::Full((_, _, reply)))) => Some((
                             reply,
                             "too many requests on this socket; wait for the answers",
                         )),
-                        Err(mpsc::error::TrySendError::Closed(_)) => None,
+                        Some(Err(mpsc::error::TrySendError::Closed(_))) => None,
                     }
                 } else {
                     metrics::counter!("labtail_limit_hits_total", "limit" => "socket_events")
@@ -314,7 +429,10 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
                     if !reply.try_send(&answer) {
                         // The outgoing buffer is full: retry from a task, as
                         // long as the retry queue has room.
-                        if ctx.retry_tx.try_send((reply, answer)).is_err() {
+                        let queued = ctx.with_worker(&s, &app, |w| {
+                            w.retry_tx.try_send((reply, answer)).is_ok()
+                        });
+                        if queued != Some(true) {
                             metrics::counter!("labtail_acks_dropped_total", "reason" => "flood")
                                 .increment(1);
                         }
@@ -348,7 +466,6 @@ async fn run_worker(
     ctx: Arc<SocketCtx>,
     mut rx: mpsc::Receiver<(Cmd, Value, Reply)>,
     app: AppState,
-    _gauge: ConnectedGauge,
 ) {
     while let Some((cmd, v, ack)) = rx.recv().await {
         let (answer, then) = match cmd {

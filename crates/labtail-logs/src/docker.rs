@@ -28,6 +28,10 @@ pub enum DockerError {
     Unreachable(String),
     #[error("Docker engine error: {0}")]
     Other(String),
+    /// Several Docker hosts have a container of that name (only from a
+    /// [`crate::Fleet`]); the names say which.
+    #[error("several Docker hosts have a container of that name: {}", .0.join(", "))]
+    Ambiguous(Vec<String>),
 }
 
 impl DockerError {
@@ -71,6 +75,9 @@ pub struct ContainerInfo {
     pub image: String,
     /// Creation time, seconds since the epoch.
     pub created: i64,
+    /// The Docker host it runs on, when labtail reads several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// What `inspect` tells about a container's current run.
@@ -138,6 +145,45 @@ impl DockerClient {
                 "cannot use Docker host {host:?} ({e}); expected unix:///path or tcp://host:port"
             ))
         })?;
+        Ok(DockerClient {
+            docker,
+            owner_label: owner_label.to_owned(),
+            host: host.to_owned(),
+        })
+    }
+
+    /// Builds a client for `tcp://host:port` speaking TLS with a client
+    /// certificate: `dir` holds `ca.pem`, `cert.pem` and `key.pem` (the
+    /// layout of Docker's `DOCKER_CERT_PATH`).
+    pub fn new_tls(
+        host: &str,
+        dir: &std::path::Path,
+        owner_label: &str,
+    ) -> Result<Self, DockerError> {
+        let (ca, cert, key) = (
+            dir.join("ca.pem"),
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+        );
+        for f in [&ca, &cert, &key] {
+            if !f.is_file() {
+                return Err(DockerError::Other(format!(
+                    "TLS for Docker host {host:?}: {} is missing (expected ca.pem, cert.pem, key.pem)",
+                    f.display()
+                )));
+            }
+        }
+        // rustls needs one process-wide crypto provider; a second install
+        // is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let docker =
+            Docker::connect_with_ssl(host, &key, &cert, &ca, 120, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| {
+                    DockerError::Other(format!(
+                        "cannot use Docker host {host:?} with the TLS files in {}: {e}",
+                        dir.display()
+                    ))
+                })?;
         Ok(DockerClient {
             docker,
             owner_label: owner_label.to_owned(),
@@ -225,6 +271,7 @@ impl DockerClient {
                     status: c.status.unwrap_or_default(),
                     image: c.image.unwrap_or_default(),
                     created: c.created.unwrap_or_default(),
+                    host: None,
                 })
             })
             .collect();

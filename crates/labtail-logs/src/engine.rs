@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::broadcast;
 
 use crate::config::EngineConfig;
-use crate::docker::DockerError;
 use crate::docker::{ContainerInfo, DockerClient};
 use crate::events::{EngineState, EventWatcher, WatchEvent};
 use crate::hub::{Hub, Phase, Resume, StartError, read_resume};
@@ -176,13 +175,7 @@ impl LogEngine {
             .collect();
         let history = read_resume(&self.inner.docker, &container.id, resume, &ring, cfg)
             .await
-            .map_err(|e| {
-                SubscribeError::Start(match e {
-                    DockerError::NotFound => StartError::NotFound,
-                    DockerError::Unreachable(m) => StartError::Unavailable(m),
-                    DockerError::Other(m) => StartError::Unreadable(m),
-                })
-            })?;
+            .map_err(|e| SubscribeError::Start(crate::hub::start_error(e)))?;
         if history.dropped > 0 {
             metrics::counter!("labtail_lines_dropped_total", "reason" => "resume_limit")
                 .increment(history.dropped);
@@ -210,11 +203,7 @@ impl LogEngine {
             n,
         )
         .await
-        .map_err(|e| match e {
-            crate::docker::DockerError::NotFound => StartError::NotFound,
-            crate::docker::DockerError::Unreachable(m) => StartError::Unavailable(m),
-            crate::docker::DockerError::Other(m) => StartError::Unreadable(m),
-        })
+        .map_err(crate::hub::start_error)
     }
 
     fn detach(inner: &EngineInner, hub: &Arc<Hub>) {

@@ -594,11 +594,13 @@ fn pending_die(ev_rx: &mut broadcast::Receiver<WatchEvent>, id: &str) -> Option<
     }
 }
 
-fn start_error(e: DockerError) -> StartError {
+pub(crate) fn start_error(e: DockerError) -> StartError {
     match e {
         DockerError::NotFound => StartError::NotFound,
         DockerError::Unreachable(m) => StartError::Unavailable(m),
         DockerError::Other(m) => StartError::Unreadable(m),
+        // Lookups by name are the fleet's; a log read takes an ID.
+        e @ DockerError::Ambiguous(_) => StartError::Unreadable(e.to_string()),
     }
 }
 

@@ -260,12 +260,7 @@ async fn containers(auth: AuthSession, State(app): State<AppState>) -> Response 
     let Some(user) = auth.user else {
         return unauthenticated();
     };
-    match app
-        .engine
-        .docker()
-        .list(&scope_for(user.role, &user.username))
-        .await
-    {
+    match app.engine.list(&scope_for(user.role, &user.username)).await {
         Ok(list) => {
             axum::Json(list.iter().map(wire::container_json).collect::<Vec<_>>()).into_response()
         }
@@ -306,11 +301,18 @@ async fn download(
         Err(e) => return error(StatusCode::BAD_REQUEST, "invalid_payload", &e.message),
     };
     let scope = scope_for(user.role, &user.username);
-    let container = match app.engine.docker().find(&scope, &name).await {
+    let container = match app.engine.find(&scope, &name).await {
         Ok(Some(c)) => c,
         Ok(None) => {
             let e = wire::WireError::forbidden_or_missing();
             return error(StatusCode::NOT_FOUND, e.code.as_str(), &e.message);
+        }
+        Err(labtail_logs::DockerError::Ambiguous(names)) => {
+            let msg = format!(
+                "several Docker hosts have a container of that name ({}); use host/name",
+                names.join(", ")
+            );
+            return error(StatusCode::BAD_REQUEST, "invalid_payload", &msg);
         }
         Err(e) => {
             return error(
@@ -463,18 +465,34 @@ async fn healthz() -> &'static str {
 /// 200 when the database and dockerd answer; 503 (with the reason) when not.
 async fn readyz(State(app): State<AppState>) -> Response {
     let db_ok = app.db.ping().await.is_ok();
-    let docker = app.engine.engine_state();
-    let docker_txt = match &docker {
+    let text = |s: &EngineState| match s {
         EngineState::Up => "up".to_owned(),
         EngineState::Unknown => "starting".to_owned(),
         EngineState::Down(why) => format!("down: {why}"),
     };
-    let ready = db_ok && docker == EngineState::Up;
-    let body = json!({
+    let hosts = app.engine.host_states();
+    let up = hosts.iter().filter(|(_, s)| *s == EngineState::Up).count();
+    // With several engines, one being down degrades the node (its
+    // containers show as unavailable) but it still serves the others.
+    let docker_txt = match (hosts.as_slice(), up) {
+        ([(_, only)], _) => text(only),
+        (all, n) if n == all.len() => "up".to_owned(),
+        (_, 0) => "down".to_owned(),
+        _ => "degraded".to_owned(),
+    };
+    let ready = db_ok && up > 0;
+    let mut body = json!({
         "status": if ready { "ready" } else { "unavailable" },
         "database": if db_ok { "up" } else { "down" },
         "docker": docker_txt,
     });
+    if hosts.len() > 1 {
+        body["dockerHosts"] = hosts
+            .iter()
+            .map(|(name, s)| (name.clone(), Value::String(text(s))))
+            .collect::<serde_json::Map<_, _>>()
+            .into();
+    }
     let status = if ready {
         StatusCode::OK
     } else {

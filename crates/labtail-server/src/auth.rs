@@ -112,10 +112,38 @@ impl Backend {
     }
 }
 
+/// How many argon2 computations run at once, process-wide. Each takes
+/// 19 MiB and a core for tens of milliseconds; unbounded, a burst of logins
+/// (a class starting) would run one per blocking thread, and the allocator
+/// keeps each thread's 19 MiB resident afterwards. Bounded, a burst queues
+/// and memory stays at `permits × 19 MiB`.
+static HASH_PERMITS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+
+/// Sets the bound (`--max-concurrent-hashes`); the default is one per core.
+/// Only the first call counts.
+pub fn set_hash_concurrency(n: usize) {
+    let _ = HASH_PERMITS.set(tokio::sync::Semaphore::new(n.max(1)));
+}
+
+async fn hash_permit() -> Result<tokio::sync::SemaphorePermit<'static>, AuthError> {
+    HASH_PERMITS
+        .get_or_init(|| {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            tokio::sync::Semaphore::new(cores)
+        })
+        .acquire()
+        .await
+        .map_err(|_| AuthError::Join)
+}
+
 /// Hashes a password with argon2id (the crate's defaults: 19 MiB, 2 passes),
 /// off the async threads.
 pub async fn hash_password(password: String) -> Result<String, AuthError> {
+    let permit = hash_permit().await?;
     tokio::task::spawn_blocking(move || {
+        // Held by the computation itself, so a cancelled caller does not
+        // free the slot early.
+        let _permit = permit;
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
@@ -147,7 +175,9 @@ pub fn random_password() -> String {
 
 /// Checks a password against a stored PHC string, off the async threads.
 pub async fn verify_password(password: String, hash: Arc<str>) -> Result<bool, AuthError> {
+    let permit = hash_permit().await?;
     tokio::task::spawn_blocking(move || {
+        let _permit = permit;
         let Ok(parsed) = PasswordHash::new(&hash) else {
             return false;
         };

@@ -11,7 +11,8 @@ use labtail_logs::EngineConfig;
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub database_url: String,
-    pub docker_host: String,
+    /// The Docker engines to read (at least one).
+    pub docker_hosts: Vec<labtail_logs::HostSpec>,
     pub owner_label: String,
     /// Origins (scheme://host[:port]) allowed besides the server's own.
     pub allowed_origins: Vec<String>,
@@ -45,6 +46,8 @@ pub struct ServerConfig {
     pub session_max_age: Duration,
     /// Login throttling (per user name and per address).
     pub throttle: crate::throttle::ThrottleConfig,
+    /// Password hashes computed at once (19 MiB each); 0: one per core.
+    pub max_concurrent_hashes: usize,
     /// Take the client address from the last `X-Forwarded-For` entry (set
     /// this only behind a proxy that sets it).
     pub trust_forwarded_for: bool,
@@ -70,7 +73,11 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             database_url: "sqlite://labtail-data/labtail.db".into(),
-            docker_host: labtail_logs::docker::DEFAULT_DOCKER_HOST.into(),
+            docker_hosts: vec![labtail_logs::HostSpec {
+                name: "local".into(),
+                url: labtail_logs::docker::DEFAULT_DOCKER_HOST.into(),
+                tls_dir: None,
+            }],
             owner_label: "labtail.owner".into(),
             allowed_origins: Vec::new(),
             web_dir: None,
@@ -87,6 +94,7 @@ impl Default for ServerConfig {
             max_wait: Duration::from_secs(300),
             session_max_age: Duration::from_secs(24 * 3600),
             throttle: crate::throttle::ThrottleConfig::default(),
+            max_concurrent_hashes: 0,
             trust_forwarded_for: false,
             socket_events_per_second: 10,
             socket_events_burst: 30,

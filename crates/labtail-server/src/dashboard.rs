@@ -175,7 +175,7 @@ async fn run(app: AppState) {
     loop {
         if refresh {
             refresh = false;
-            match app.engine.docker().list(&Scope::AllLabContainers).await {
+            match app.engine.list(&Scope::AllLabContainers).await {
                 Ok(list) => {
                     let ids: std::collections::HashSet<String> =
                         list.iter().map(|c| c.id.clone()).collect();

@@ -26,7 +26,7 @@ use std::net::SocketAddr;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum_login::AuthManagerLayerBuilder;
-use labtail_logs::{DockerClient, LogEngine};
+use labtail_logs::Fleet;
 use socketioxide::SocketIo;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
@@ -48,6 +48,9 @@ pub enum StartupError {
 /// Socket.IO, routes.
 pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError> {
     let origins = origin::OriginPolicy::new(&cfg.allowed_origins).map_err(StartupError::Config)?;
+    if cfg.max_concurrent_hashes > 0 {
+        auth::set_hash_concurrency(cfg.max_concurrent_hashes);
+    }
     let db = db::Db::connect(&cfg.database_url)
         .await
         .map_err(|e| match e {
@@ -73,9 +76,8 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
         .with_expiry(Expiry::OnInactivity(idle));
     let auth_layer = AuthManagerLayerBuilder::new(backend, sessions).build();
 
-    let docker = DockerClient::new(&cfg.docker_host, &cfg.owner_label)
+    let engine = Fleet::new(&cfg.docker_hosts, &cfg.owner_label, cfg.engine.clone())
         .map_err(|e| StartupError::Config(e.to_string()))?;
-    let engine = LogEngine::new(docker, cfg.engine.clone());
     let metrics = metrics::install();
 
     match db.audit_close_open_watches().await {

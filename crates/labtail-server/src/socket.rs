@@ -571,6 +571,18 @@ fn internal(e: impl std::fmt::Display) -> WireError {
     WireError::new(Code::Internal, "internal error; see the server log")
 }
 
+/// A failed lookup: a name several Docker hosts have is the client's to
+/// qualify (`host/name`); anything else is the engine being away.
+fn lookup_error(e: labtail_logs::DockerError) -> WireError {
+    match e {
+        labtail_logs::DockerError::Ambiguous(names) => WireError::invalid(format!(
+            "several Docker hosts have a container of that name ({}); use host/name",
+            names.join(", ")
+        )),
+        other => unavailable(other),
+    }
+}
+
 fn unavailable(e: impl std::fmt::Display) -> WireError {
     WireError::new(
         Code::Unavailable,
@@ -642,10 +654,9 @@ async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<(Value, The
     let (at, tail) = start_at(&req.from, max_tail);
     let found = app
         .engine
-        .docker()
         .find(&scope, &req.container_name)
         .await
-        .map_err(unavailable)?;
+        .map_err(lookup_error)?;
     let streams = ctx.watches().len();
     let Some(container) = found else {
         if req.wait_secs == 0 {
@@ -802,7 +813,7 @@ async fn wait_then_forward(
     let mut events = app.engine.container_events();
     let found = loop {
         // Look after subscribing to events, so a creation in between is seen.
-        if let Ok(Some(c)) = app.engine.docker().find(&plan.scope, &plan.name).await {
+        if let Ok(Some(c)) = app.engine.find(&plan.scope, &plan.name).await {
             break Some(c);
         }
         let woke = loop {
@@ -920,11 +931,22 @@ fn stop(ctx: &SocketCtx, v: &Value) -> Result<Value, WireError> {
     let name = wire::parse_stop(v)?;
     // Only this socket's own watches are looked at: no Docker call, nothing
     // to leak. Matches the name the watch was started under, or the ID.
+    // With several Docker hosts a watch is named `host/name`; a plain name
+    // stops it when no other watch of the socket has that name too.
     let mut watches = ctx.watches();
-    let key = watches
+    let exact = watches
         .iter()
         .find(|(id, w)| w.name == name || (name.len() >= 12 && id.starts_with(&name)))
         .map(|(id, _)| id.clone());
+    let key = exact.or_else(|| {
+        let mut plain = watches
+            .iter()
+            .filter(|(_, w)| w.name.split_once('/').is_some_and(|(_, n)| n == name));
+        match (plain.next(), plain.next()) {
+            (Some((id, _)), None) => Some(id.clone()),
+            _ => None,
+        }
+    });
     let was_watching = match key.and_then(|k| watches.remove(&k)) {
         Some(w) => {
             w.task.abort();
@@ -939,12 +961,7 @@ async fn list(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<Value, WireE
     wire::parse_list(v)?;
     let user = current_user(ctx, app).await?;
     let scope = scope_for(user.role, &user.username);
-    let list = app
-        .engine
-        .docker()
-        .list(&scope)
-        .await
-        .map_err(unavailable)?;
+    let list = app.engine.list(&scope).await.map_err(unavailable)?;
     let containers: Vec<Value> = list.iter().map(wire::container_json).collect();
     Ok(json!({"ok": true, "containers": containers}))
 }

@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use labtail_logs::{LogEngine, Scope};
+use labtail_logs::{Fleet, Scope};
 use metrics_exporter_prometheus::PrometheusHandle;
 use socketioxide::SocketIo;
 
@@ -21,7 +21,8 @@ pub struct Inner {
     /// The session store, to tell whether a socket's session still exists
     /// when another node may have ended it.
     pub sessions: crate::sessions::Store,
-    pub engine: LogEngine,
+    /// The Docker engines (one by default), each with its log engine.
+    pub engine: Fleet,
     pub metrics: PrometheusHandle,
     pub throttle: LoginThrottle,
     /// Who watches which container on this node.
@@ -45,7 +46,7 @@ impl AppState {
         cfg: ServerConfig,
         db: Db,
         sessions: crate::sessions::Store,
-        engine: LogEngine,
+        engine: Fleet,
         metrics: PrometheusHandle,
     ) -> Self {
         let throttle = LoginThrottle::new(cfg.throttle.clone());

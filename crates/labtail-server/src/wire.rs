@@ -89,11 +89,19 @@ pub fn parse_container_name(v: Option<&Value>) -> Result<String, WireError> {
             "containerName must be 1 to {MAX_NAME_LEN} characters"
         )));
     }
-    let mut bytes = name.bytes();
-    let first_ok = bytes.next().is_some_and(|b| b.is_ascii_alphanumeric());
-    if !first_ok || !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-')) {
+    // `name`, or `host/name` when labtail reads several Docker hosts.
+    let docker_like = |part: &str| {
+        let mut bytes = part.bytes();
+        bytes.next().is_some_and(|b| b.is_ascii_alphanumeric())
+            && bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+    };
+    let ok = match name.split_once('/') {
+        Some((host, rest)) => docker_like(host) && docker_like(rest),
+        None => docker_like(name),
+    };
+    if !ok {
         return Err(WireError::invalid(
-            "containerName may hold only letters, digits, '_', '.' and '-'",
+            "containerName may hold only letters, digits, '_', '.' and '-' (and one '/' after a host name)",
         ));
     }
     Ok(name.to_owned())
@@ -263,7 +271,10 @@ mod tests {
     fn container_names_refuse_tricks() {
         for bad in [
             json!("../etc"),
-            json!("a/b"),
+            json!("a/b/c"),
+            json!("a/"),
+            json!("a//b"),
+            json!("a/.b"),
             json!("a%2Fb"),
             json!("a?x=1"),
             json!(""),
@@ -396,11 +407,17 @@ mod props {
     }
 
     fn name_is_docker_like(n: &str) -> bool {
-        !n.is_empty()
-            && n.len() <= MAX_NAME_LEN
-            && n.as_bytes()[0].is_ascii_alphanumeric()
-            && n.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        let part = |p: &str| {
+            !p.is_empty()
+                && p.as_bytes()[0].is_ascii_alphanumeric()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'))
+        };
+        n.len() <= MAX_NAME_LEN
+            && match n.split_once('/') {
+                Some((h, rest)) => part(h) && part(rest),
+                None => part(n),
+            }
     }
 
     proptest! {
@@ -422,7 +439,11 @@ mod props {
         fn container_names_never_carry_path_or_url_syntax(s in ".{0,300}") {
             if let Ok(n) = parse_container_name(Some(&Value::String(s.clone()))) {
                 prop_assert!(name_is_docker_like(&n));
-                for bad in ['/', '%', '?', '#', ' ', '\0', '\\', ':'] {
+                // At most one '/', between two Docker-like parts: never a
+                // path ("..", a leading '/', "a/b/c").
+                prop_assert!(n.matches('/').count() <= 1);
+                prop_assert!(!n.starts_with(['/', '.']) && !n.contains("/."));
+                for bad in ['%', '?', '#', ' ', '\0', '\\', ':'] {
                     prop_assert!(!n.contains(bad));
                 }
             }

@@ -102,6 +102,52 @@ pub enum UserCommand {
     Revoke { name: String },
 }
 
+/// The engines from `--docker-host` and `--docker-tls-dir`.
+fn docker_hosts(
+    hosts: &[String],
+    tls_dirs: &[String],
+) -> Result<Vec<labtail_logs::HostSpec>, String> {
+    let mut specs = hosts
+        .iter()
+        .map(|h| labtail_logs::HostSpec::parse(h.trim()))
+        .collect::<Result<Vec<_>, _>>()?;
+    if specs.len() > 1
+        && hosts
+            .iter()
+            .any(|h| !h.contains('=') || h.find('=') > h.find("://"))
+    {
+        return Err("with several --docker-host values, name each one: NAME=URL".into());
+    }
+    for t in tls_dirs {
+        let (name, dir) = match t.split_once('=') {
+            Some((n, d)) => (Some(n), d),
+            None => (None, t.as_str()),
+        };
+        let spec = match name {
+            Some(n) => specs.iter_mut().find(|s| s.name == n),
+            None if specs.len() == 1 => specs.first_mut(),
+            None => {
+                return Err(format!(
+                    "--docker-tls-dir {t:?}: with several engines, give NAME=DIR"
+                ));
+            }
+        };
+        let Some(spec) = spec else {
+            return Err(format!(
+                "--docker-tls-dir {t:?}: no --docker-host has that name"
+            ));
+        };
+        if !spec.url.starts_with("tcp://") {
+            return Err(format!(
+                "--docker-tls-dir {t:?}: TLS needs a tcp:// engine, not {}",
+                spec.url
+            ));
+        }
+        spec.tls_dir = Some(PathBuf::from(dir));
+    }
+    Ok(specs)
+}
+
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("{s:?} is not a duration like 30s, 5m, 8h: {e}"))
@@ -112,13 +158,21 @@ pub struct ServeArgs {
     /// Address to listen on.
     #[arg(long, env = "LABTAIL_LISTEN", default_value = "127.0.0.1:3000")]
     pub listen: SocketAddr,
-    /// Docker engine: unix:///path or tcp://host:port.
+    /// Docker engine: unix:///path or tcp://host:port. Repeat it (or give a
+    /// comma-separated list) to read several engines; then name each,
+    /// NAME=URL, and containers are shown as NAME/container.
     #[arg(
         long,
         env = "DOCKER_HOST",
+        value_delimiter = ',',
         default_value = "unix:///var/run/docker.sock"
     )]
-    pub docker_host: String,
+    pub docker_host: Vec<String>,
+    /// TLS with a client certificate for a tcp:// engine: a directory with
+    /// ca.pem, cert.pem and key.pem, as NAME=DIR (or DIR alone with one
+    /// engine). Repeatable.
+    #[arg(long, env = "LABTAIL_DOCKER_TLS_DIR", value_delimiter = ',')]
+    pub docker_tls_dir: Vec<String>,
     /// Label whose value names a container's owner.
     #[arg(long, env = "LABTAIL_OWNER_LABEL", default_value = "labtail.owner")]
     pub owner_label: String,
@@ -205,6 +259,10 @@ pub struct ServeArgs {
     /// Failed logins per user name before each further one waits (backoff).
     #[arg(long, env = "LABTAIL_LOGIN_FREE_FAILURES", default_value_t = 5)]
     pub login_free_failures: u32,
+    /// Password checks computed at once (argon2id, 19 MiB and a core each);
+    /// more logins wait their turn. 0: one per core.
+    #[arg(long, env = "LABTAIL_MAX_CONCURRENT_HASHES", default_value_t = 0)]
+    pub max_concurrent_hashes: usize,
     /// Failed logins per client address before each further one waits.
     #[arg(long, env = "LABTAIL_LOGIN_IP_FREE_FAILURES", default_value_t = 30)]
     pub login_ip_free_failures: u32,
@@ -287,7 +345,7 @@ impl ServeArgs {
         Ok(ServerConfig {
             listen: self.listen,
             database_url: global.database_url()?,
-            docker_host: self.docker_host,
+            docker_hosts: docker_hosts(&self.docker_host, &self.docker_tls_dir)?,
             owner_label: self.owner_label,
             allowed_origins: self.allowed_origins,
             web_dir,
@@ -309,6 +367,7 @@ impl ServeArgs {
             max_download_lines: at_least_one("max-download-lines", self.max_download_lines)?,
             max_wait: self.max_wait,
             session_max_age: self.session_max_age,
+            max_concurrent_hashes: self.max_concurrent_hashes,
             throttle: labtail_server::throttle::ThrottleConfig {
                 free_failures: self.login_free_failures,
                 ip_free_failures: self.login_ip_free_failures,

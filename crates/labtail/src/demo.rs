@@ -86,11 +86,17 @@ pub async fn prepare(cfg: &ServerConfig) -> Result<(), String> {
 }
 
 async fn containers(cfg: &ServerConfig) -> Result<usize, String> {
-    let docker = Docker::connect_with_host(&cfg.docker_host).map_err(|e| e.to_string())?;
+    // The demo runs on the first engine.
+    let host = cfg
+        .docker_hosts
+        .first()
+        .map(|h| h.url.as_str())
+        .unwrap_or(labtail_logs::docker::DEFAULT_DOCKER_HOST);
+    let docker = Docker::connect_with_host(host).map_err(|e| e.to_string())?;
     let docker = docker
         .negotiate_version()
         .await
-        .map_err(|e| format!("Docker is not reachable at {}: {e}", cfg.docker_host))?;
+        .map_err(|e| format!("Docker is not reachable at {host}: {e}"))?;
     ensure_image(&docker).await?;
     for c in CONTAINERS {
         let _ = docker

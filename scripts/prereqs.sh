@@ -22,6 +22,9 @@ command -v node >/dev/null || need_pkgs+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
+# The deployment check validates docker-compose.yml and probes the image.
+command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
+command -v curl >/dev/null || need_pkgs+=(curl)
 # The benchmark's producer is a static C binary.
 printf 'int main(void){return 0;}' | cc -static -x c - -o /dev/null 2>/dev/null || need_pkgs+=(gcc libc6-dev)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then

@@ -45,6 +45,36 @@ pub struct Batch {
     /// Hub-local sequence number of `lines[0]`; line `i` has `first_seq + i`.
     pub first_seq: u64,
     pub lines: Vec<Line>,
+    /// The batch as the server sends it, made once by the first subscriber
+    /// that sends it whole and reused by all the others.
+    pub rendered: Rendered,
+}
+
+/// A rendering of a whole batch, shared by every subscriber: a thousand
+/// viewers of one container cost one encoding per batch, not a thousand.
+/// The engine does not know the wire format, so the value is opaque here.
+#[derive(Default)]
+pub struct Rendered(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
+
+impl Rendered {
+    /// The rendering, made by `make` if this is the first call. `None` if
+    /// an earlier call stored a value of another type.
+    pub fn get_or_init<T: std::any::Any + Send + Sync>(
+        &self,
+        make: impl FnOnce() -> T,
+    ) -> Option<&T> {
+        self.0.get_or_init(|| Box::new(make())).downcast_ref::<T>()
+    }
+}
+
+impl std::fmt::Debug for Rendered {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.get().is_some() {
+            "Rendered(..)"
+        } else {
+            "Rendered(-)"
+        })
+    }
 }
 
 impl Batch {
@@ -412,6 +442,7 @@ impl Hub {
             let batch = Arc::new(Batch {
                 first_seq: st.next_seq,
                 lines,
+                rendered: Rendered::default(),
             });
             lines = rest;
             st.next_seq += batch.lines.len() as u64;

@@ -164,6 +164,7 @@ impl Subscription {
                     batch: Arc::new(Batch {
                         first_seq: 0,
                         lines,
+                        rendered: Default::default(),
                     }),
                     start: 0,
                 }));

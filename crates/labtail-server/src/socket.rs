@@ -1016,15 +1016,28 @@ async fn forward(
         let sent = match d {
             Delivery::Lines(slice) => {
                 let lines = slice.lines();
-                let ok = emit(
-                    &s,
-                    "container-log",
-                    &ContainerLog {
-                        container_name: &name,
-                        lines,
-                    },
-                )
-                .await;
+                let event = ContainerLog {
+                    container_name: &name,
+                    lines,
+                };
+                // A whole batch is encoded once, by whichever of its
+                // subscribers sends it first; the rest send those bytes.
+                // (Every subscriber of a hub uses the hub's container name.)
+                let shared = slice
+                    .is_whole()
+                    .then(|| {
+                        slice.batch.rendered.get_or_init(|| {
+                            serde_json::to_string(&event).ok().and_then(|json| {
+                                serde_json::value::RawValue::from_string(json).ok()
+                            })
+                        })
+                    })
+                    .flatten()
+                    .and_then(|r| r.as_deref());
+                let ok = match shared {
+                    Some(raw) => emit(&s, "container-log", raw).await,
+                    None => emit(&s, "container-log", &event).await,
+                };
                 if ok {
                     metrics::counter!("labtail_lines_emitted_total").increment(lines.len() as u64);
                 }

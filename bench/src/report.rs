@@ -197,6 +197,12 @@ pub fn write(
         md,
         "![server memory against viewers](benchmarks-memory.svg)\n"
     );
+    // The why behind the figures (profiles, misses, fixes), kept by hand in
+    // bench/analysis.md: it outlives any one run.
+    let analysis = Path::new(env!("CARGO_MANIFEST_DIR")).join("analysis.md");
+    if let Ok(text) = std::fs::read_to_string(&analysis) {
+        let _ = writeln!(md, "{}", text.trim_end());
+    }
     std::fs::write(out, md)?;
     Ok(())
 }

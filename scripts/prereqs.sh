@@ -46,7 +46,9 @@ if ! docker info >/dev/null 2>&1; then
   fi
   log "starting dockerd"
   mkdir -p /var/log
-  nohup dockerd >/var/log/labtail-dockerd.log 2>&1 &
+  # 3>&-: a daemon must not keep our stdout pipe open (the caller reads it
+  # to the end).
+  nohup dockerd >/var/log/labtail-dockerd.log 2>&1 3>&- &
   for _ in $(seq 1 120); do
     docker info >/dev/null 2>&1 && break
     sleep 0.5
@@ -77,7 +79,7 @@ if ! "$pg_bin/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
   fi
   log "starting the test Postgres on 127.0.0.1:$pg_port"
   as_pg "$pg_bin/pg_ctl" -D "$pg_dir" -l "$pg_dir/server.log" -w -t 60 \
-    -o "-p $pg_port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null
+    -o "-p $pg_port -k /tmp -c listen_addresses=127.0.0.1 -c max_connections=200" start >/dev/null 3>&-
 fi
 
 # Test clients: socket.io-client (and friends) from npm, python-socketio.

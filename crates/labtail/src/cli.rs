@@ -403,6 +403,38 @@ mod tests {
     }
 
     #[test]
+    fn docker_hosts_and_tls_dirs() {
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        // One unnamed engine, TLS without a name.
+        let one = docker_hosts(&s(&["tcp://h:2376"]), &s(&["/certs"])).unwrap();
+        assert_eq!(one.len(), 1);
+        assert_eq!(one[0].name, "local");
+        assert_eq!(
+            one[0].tls_dir.as_deref(),
+            Some(std::path::Path::new("/certs"))
+        );
+        // Several: each needs a name; TLS goes to the named one.
+        let two = docker_hosts(
+            &s(&["a=unix:///var/run/docker.sock", "b=tcp://h:2376"]),
+            &s(&["b=/certs/b"]),
+        )
+        .unwrap();
+        assert_eq!(two[0].tls_dir, None);
+        assert_eq!(
+            two[1].tls_dir.as_deref(),
+            Some(std::path::Path::new("/certs/b"))
+        );
+        for (hosts, tls) in [
+            (s(&["unix:///a.sock", "b=tcp://h:1"]), s(&[])),
+            (s(&["a=tcp://h:1", "b=tcp://h:2"]), s(&["/certs"])),
+            (s(&["a=tcp://h:1"]), s(&["c=/certs"])),
+            (s(&["a=unix:///x.sock"]), s(&["a=/certs"])),
+        ] {
+            assert!(docker_hosts(&hosts, &tls).is_err(), "{hosts:?} {tls:?}");
+        }
+    }
+
+    #[test]
     fn cli_is_consistent() {
         use clap::CommandFactory;
         Cli::command().debug_assert();

@@ -46,7 +46,8 @@ log "imported $base"
 rm -rf prebuilt && mkdir -p prebuilt
 strip -o prebuilt/labtail "$bin"
 cp -r web/dist prebuilt/web
-DOCKER_BUILDKIT=0 docker build -q \
+# --force-rm: a failed step leaves no container behind.
+DOCKER_BUILDKIT=0 docker build -q --force-rm \
   --build-arg BUILD_IMAGE="$base" --build-arg WEB_IMAGE="$base" --build-arg RUNTIME_IMAGE="$base" \
   -t labtail:image-check . >/dev/null || fail "docker build"
 log "built labtail:image-check"

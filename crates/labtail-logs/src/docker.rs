@@ -110,6 +110,16 @@ pub enum Scope {
     AllLabContainers,
 }
 
+impl Scope {
+    /// Whether a container with this owner label value is in the scope.
+    pub fn covers(&self, owner: Option<&str>) -> bool {
+        match self {
+            Scope::Owner(user) => owner == Some(user.as_str()),
+            Scope::AllLabContainers => owner.is_some(),
+        }
+    }
+}
+
 /// Where a log read starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReadFrom {
@@ -259,11 +269,7 @@ impl DockerClient {
                     .cloned();
                 // Docker already filtered; this re-check makes the ownership rule
                 // hold even if a filter were ever dropped by an engine.
-                let in_scope = match scope {
-                    Scope::Owner(user) => owner.as_deref() == Some(user.as_str()),
-                    Scope::AllLabContainers => owner.is_some(),
-                };
-                in_scope.then(|| ContainerInfo {
+                scope.covers(owner.as_deref()).then(|| ContainerInfo {
                     id,
                     name,
                     owner,

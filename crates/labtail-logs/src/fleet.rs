@@ -37,10 +37,8 @@ pub struct HostSpec {
 impl HostSpec {
     /// Parses `[NAME=]URL`.
     pub fn parse(s: &str) -> Result<Self, String> {
-        let (name, url) = match s.split_once('=') {
-            Some((n, u)) if !n.contains("://") => (n.to_owned(), u.to_owned()),
-            _ => ("local".to_owned(), s.to_owned()),
-        };
+        let (name, url) = split_name(s);
+        let (name, url) = (name.unwrap_or("local").to_owned(), url.to_owned());
         validate_host_name(&name)?;
         if url.is_empty() {
             return Err(format!("Docker host {name:?} has an empty URL"));
@@ -50,6 +48,23 @@ impl HostSpec {
             url,
             tls_dir: None,
         })
+    }
+
+    /// Parses every `--docker-host` value: one may go unnamed, several
+    /// must each be `NAME=URL`.
+    pub fn parse_all(values: &[String]) -> Result<Vec<Self>, String> {
+        if values.len() > 1 && values.iter().any(|v| split_name(v.trim()).0.is_none()) {
+            return Err("with several --docker-host values, name each one: NAME=URL".into());
+        }
+        values.iter().map(|v| Self::parse(v.trim())).collect()
+    }
+}
+
+/// `NAME=URL` → (Some(NAME), URL); an `=` inside the URL is not a name.
+fn split_name(s: &str) -> (Option<&str>, &str) {
+    match s.split_once('=') {
+        Some((n, u)) if !n.contains("://") => (Some(n), u),
+        _ => (None, s),
     }
 }
 
@@ -142,21 +157,14 @@ impl Fleet {
                 engine: LogEngine::new(docker, cfg.clone()),
             });
         }
-        Ok(Self::from_engines(
-            hosts.into_iter().map(|h| (h.name, h.engine)).collect(),
-        ))
-    }
-
-    /// A fleet of engines already built (tests, and [`Fleet::new`]).
-    pub fn from_engines(engines: Vec<(String, LogEngine)>) -> Self {
         let (tx, _) = broadcast::channel(1024);
-        let multi = engines.len() > 1;
+        let multi = hosts.len() > 1;
         let mut tasks = Vec::new();
-        for (name, engine) in &engines {
+        for host in &hosts {
             // Each host's lifecycle events, named as the fleet names them.
-            let mut rx = engine.container_events();
+            let mut rx = host.engine.container_events();
             let tx = tx.clone();
-            let name = name.clone();
+            let name = host.name.clone();
             tasks.push(tokio::spawn(async move {
                 loop {
                     let ev = match rx.recv().await {
@@ -174,18 +182,15 @@ impl Fleet {
                 }
             }));
         }
-        let n = engines.len();
-        Fleet {
+        let n = hosts.len();
+        Ok(Fleet {
             inner: Arc::new(FleetInner {
-                hosts: engines
-                    .into_iter()
-                    .map(|(name, engine)| Host { name, engine })
-                    .collect(),
+                hosts,
                 events: tx,
                 last_seen: Mutex::new(vec![HashMap::new(); n]),
                 tasks,
             }),
-        }
+        })
     }
 
     fn multi(&self) -> bool {
@@ -195,11 +200,6 @@ impl Fleet {
     /// The engine configuration (the same for every host).
     pub fn config(&self) -> &EngineConfig {
         self.inner.hosts[0].engine.config()
-    }
-
-    /// The first host's client (the only one in a single-host setup).
-    pub fn primary(&self) -> &DockerClient {
-        self.inner.hosts[0].engine.docker()
     }
 
     /// Each host's name and state.
@@ -214,11 +214,6 @@ impl Fleet {
     /// Lifecycle events of lab containers on every host, names as listed.
     pub fn container_events(&self) -> broadcast::Receiver<WatchEvent> {
         self.inner.events.subscribe()
-    }
-
-    /// Containers with an open upstream right now, on all hosts.
-    pub fn open_hubs(&self) -> usize {
-        self.inner.hosts.iter().map(|h| h.engine.open_hubs()).sum()
     }
 
     fn shown(&self, idx: usize, mut c: ContainerInfo) -> ContainerInfo {
@@ -244,7 +239,7 @@ impl Fleet {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let map = &mut seen[idx];
-        map.retain(|_, c| !in_scope(c, scope));
+        map.retain(|_, c| !scope.covers(c.owner.as_deref()));
         for c in list {
             map.insert(c.id.clone(), c.clone());
         }
@@ -259,7 +254,7 @@ impl Fleet {
         let host = &self.inner.hosts[idx].name;
         seen[idx]
             .values()
-            .filter(|c| in_scope(c, scope))
+            .filter(|c| scope.covers(c.owner.as_deref()))
             .map(|c| ContainerInfo {
                 state: "unavailable".into(),
                 status: format!("Docker host {host} is unreachable"),
@@ -394,13 +389,6 @@ impl Fleet {
             .engine
             .read_tail(container, n)
             .await
-    }
-}
-
-fn in_scope(c: &ContainerInfo, scope: &Scope) -> bool {
-    match scope {
-        Scope::Owner(u) => c.owner.as_deref() == Some(u.as_str()),
-        Scope::AllLabContainers => c.owner.is_some(),
     }
 }
 

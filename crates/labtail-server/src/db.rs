@@ -180,16 +180,11 @@ impl Db {
     /// `sqlite:` URLs open the embedded database; `postgres://` (or
     /// `postgresql://`) URLs a Postgres server shared by several nodes.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
-        Self::connect_with(url, 8).await
-    }
-
-    /// As [`Db::connect`], with at most `max_connections` connections.
-    pub async fn connect_with(url: &str, max_connections: u32) -> Result<Self, DbError> {
         let bad = |reason: String| DbError::BadUrl {
             url: redact(url),
             reason,
         };
-        let max_connections = max_connections.max(1);
+        let max_connections = 8;
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
             let pool = PgPoolOptions::new()
@@ -232,14 +227,6 @@ impl Db {
 
     pub fn pool(&self) -> &Pool {
         &self.pool
-    }
-
-    /// Which database this is, for logs and `/readyz`.
-    pub fn kind(&self) -> &'static str {
-        match self.pool {
-            Pool::Sqlite(_) => "sqlite",
-            Pool::Postgres(_) => "postgres",
-        }
     }
 
     pub async fn ping(&self) -> Result<(), DbError> {

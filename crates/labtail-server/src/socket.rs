@@ -1117,8 +1117,9 @@ pub async fn recheck_sockets(app: AppState) {
     loop {
         tick.tick().await;
         let Some(io) = app.io() else { continue };
-        check_shared_sessions(&app, io).await;
+        let shared = app.db.is_shared();
         let mut by_user: HashMap<i64, Vec<(String, SocketRef)>> = HashMap::new();
+        let mut by_sid: HashMap<String, Vec<SocketRef>> = HashMap::new();
         let max_age = app.cfg.session_max_age.as_secs() as i64;
         let now = crate::api::now_secs();
         for s in io.sockets() {
@@ -1128,12 +1129,19 @@ pub async fn recheck_sockets(app: AppState) {
                     let _ = s.disconnect();
                     continue;
                 }
+                if shared {
+                    by_sid
+                        .entry(id.session_id.clone())
+                        .or_default()
+                        .push(s.clone());
+                }
                 by_user
                     .entry(id.user_id)
                     .or_default()
                     .push((id.auth_hash.clone(), s));
             }
         }
+        check_shared_sessions(&app, by_sid).await;
         if by_user.is_empty() {
             continue;
         }
@@ -1163,16 +1171,7 @@ pub async fn recheck_sockets(app: AppState) {
 /// the session there, and only the store says so: end its sockets here too.
 /// A session with sockets open is in use, so it is kept from expiring, as an
 /// HTTP request would keep it.
-async fn check_shared_sessions(app: &AppState, io: &SocketIo) {
-    if !app.db.is_shared() {
-        return;
-    }
-    let mut by_sid: HashMap<String, Vec<SocketRef>> = HashMap::new();
-    for s in io.sockets() {
-        if let Some(id) = s.extensions.get::<Identity>() {
-            by_sid.entry(id.session_id.clone()).or_default().push(s);
-        }
-    }
+async fn check_shared_sessions(app: &AppState, by_sid: HashMap<String, Vec<SocketRef>>) {
     if by_sid.is_empty() {
         return;
     }

@@ -107,17 +107,7 @@ fn docker_hosts(
     hosts: &[String],
     tls_dirs: &[String],
 ) -> Result<Vec<labtail_logs::HostSpec>, String> {
-    let mut specs = hosts
-        .iter()
-        .map(|h| labtail_logs::HostSpec::parse(h.trim()))
-        .collect::<Result<Vec<_>, _>>()?;
-    if specs.len() > 1
-        && hosts
-            .iter()
-            .any(|h| !h.contains('=') || h.find('=') > h.find("://"))
-    {
-        return Err("with several --docker-host values, name each one: NAME=URL".into());
-    }
+    let mut specs = labtail_logs::HostSpec::parse_all(hosts)?;
     for t in tls_dirs {
         let (name, dir) = match t.split_once('=') {
             Some((n, d)) => (Some(n), d),

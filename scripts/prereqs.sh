@@ -22,6 +22,8 @@ command -v node >/dev/null || need_pkgs+=(nodejs npm)
 [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
+# Several-node tests start (and restart) their own Redis on loopback.
+command -v redis-server >/dev/null || need_pkgs+=(redis-server)
 # The deployment check validates docker-compose.yml and probes the image.
 command -v docker-compose >/dev/null || need_pkgs+=(docker-compose)
 command -v curl >/dev/null || need_pkgs+=(curl)
@@ -95,3 +97,4 @@ fi
 echo "LABTAIL_TEST_PYTHON=$venv/bin/python" >&3
 # A superuser URL: each test creates (and drops) its own database.
 echo "LABTAIL_TEST_POSTGRES_URL=postgres://labtail@127.0.0.1:$pg_port/postgres" >&3
+echo "LABTAIL_TEST_REDIS_SERVER=$(command -v redis-server)" >&3

@@ -463,6 +463,8 @@ async fn healthz() -> &'static str {
 }
 
 /// 200 when the database and dockerd answer; 503 (with the reason) when not.
+/// A part this node can do without for a while (one of several engines,
+/// Redis) makes it `"status": "degraded"`, still 200.
 async fn readyz(State(app): State<AppState>) -> Response {
     let db_ok = app.db.ping().await.is_ok();
     let text = |s: &EngineState| match s {
@@ -481,11 +483,20 @@ async fn readyz(State(app): State<AppState>) -> Response {
         _ => "degraded".to_owned(),
     };
     let ready = db_ok && up > 0;
+    let redis = app.redis_up();
+    let degraded = up < hosts.len() || redis == Some(false);
     let mut body = json!({
-        "status": if ready { "ready" } else { "unavailable" },
+        "status": match (ready, degraded) {
+            (false, _) => "unavailable",
+            (true, true) => "degraded",
+            (true, false) => "ready",
+        },
         "database": if db_ok { "up" } else { "down" },
         "docker": docker_txt,
     });
+    if let Some(r) = redis {
+        body["redis"] = json!(if r { "up" } else { "down" });
+    }
     if hosts.len() > 1 {
         body["dockerHosts"] = hosts
             .iter()

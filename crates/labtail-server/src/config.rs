@@ -58,6 +58,12 @@ pub struct ServerConfig {
     pub max_sockets_per_user: usize,
     /// Containers one user may watch at once, over all their sockets on this node.
     pub max_streams_per_user: usize,
+    /// Share Socket.IO rooms with the other nodes through this Redis
+    /// (`redis://host:port`, Redis 7 or newer); `None`: this node is alone.
+    pub redis_url: Option<String>,
+    /// How long a cross-node operation waits for Redis before giving up
+    /// (local operations never wait for it).
+    pub redis_timeout: Duration,
     /// Serve HTTPS/WSS with this certificate chain and key (PEM).
     pub tls: Option<TlsFiles>,
 }
@@ -100,6 +106,8 @@ impl Default for ServerConfig {
             socket_events_burst: 30,
             max_sockets_per_user: 20,
             max_streams_per_user: 50,
+            redis_url: None,
+            redis_timeout: Duration::from_secs(2),
             tls: None,
         }
     }

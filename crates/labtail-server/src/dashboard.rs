@@ -9,10 +9,12 @@
 //!   `dashboard`: state, lines per second, stderr counts and who is watching.
 //!   When the last dashboard closes, those upstreams close too.
 //!
-//! Both are per node (`io.local()`): each node watches its own Docker event
-//! stream and its own upstreams, so nothing is sent twice in a cluster.
+//! Both are sent per node (`io.local()`): each node watches its own Docker
+//! event stream and its own upstreams, so nothing is sent twice in a cluster.
+//! "Who is watching" is the exception: it is read from the `watching:` rooms
+//! of every node (through the Redis adapter when there is one).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -30,44 +32,16 @@ pub fn owner_room(owner: &str) -> String {
     format!("owner:{owner}")
 }
 
-/// Who watches which container on this node (for the dashboard).
-#[derive(Debug, Default)]
-pub struct Watchers {
-    by_container: Mutex<HashMap<String, BTreeMap<String, usize>>>,
+/// The room a socket is in while it watches a container: the adapter knows
+/// every node's rooms, so these say who watches what across nodes.
+pub fn watching_room(container_id: &str, user: &str) -> String {
+    format!("watching:{container_id}:{user}")
 }
 
-impl Watchers {
-    pub fn add(&self, container_id: &str, user: &str) {
-        let mut m = self.by_container.lock().unwrap_or_else(|p| p.into_inner());
-        *m.entry(container_id.to_owned())
-            .or_default()
-            .entry(user.to_owned())
-            .or_insert(0) += 1;
-    }
-
-    pub fn remove(&self, container_id: &str, user: &str) {
-        let mut m = self.by_container.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(users) = m.get_mut(container_id) {
-            if let Some(n) = users.get_mut(user) {
-                *n = n.saturating_sub(1);
-                if *n == 0 {
-                    users.remove(user);
-                }
-            }
-            if users.is_empty() {
-                m.remove(container_id);
-            }
-        }
-    }
-
-    pub fn of(&self, container_id: &str) -> Vec<String> {
-        self.by_container
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(container_id)
-            .map(|u| u.keys().cloned().collect())
-            .unwrap_or_default()
-    }
+/// `(container ID, user)` of a [`watching_room`]. IDs are hex, so the first
+/// `:` after the prefix ends the ID, whatever the user name holds.
+pub fn parse_watching_room(room: &str) -> Option<(&str, &str)> {
+    room.strip_prefix("watching:")?.split_once(':')
 }
 
 /// The dashboard's viewers on this node and its stats task.
@@ -232,6 +206,7 @@ async fn run(app: AppState) {
 async fn send(app: &AppState, tracked: &HashMap<String, Tracked>) {
     let mut rows: Vec<&Tracked> = tracked.values().collect();
     rows.sort_by(|a, b| (&a.info.owner, &a.info.name).cmp(&(&b.info.owner, &b.info.name)));
+    let watching = app.watching().await;
     let containers: Vec<Value> = rows
         .iter()
         .map(|t| {
@@ -240,7 +215,7 @@ async fn send(app: &AppState, tracked: &HashMap<String, Tracked>) {
             v["stderrPerSecond"] = json!((t.stderr_per_second * 10.0).round() / 10.0);
             v["lines"] = json!(t.counters.lines.load(Ordering::Relaxed));
             v["stderrLines"] = json!(t.counters.stderr.load(Ordering::Relaxed));
-            v["watchers"] = json!(app.watchers.of(&t.info.id));
+            v["watchers"] = json!(watching.get(&t.info.id).cloned().unwrap_or_default());
             v
         })
         .collect();
@@ -250,11 +225,9 @@ async fn send(app: &AppState, tracked: &HashMap<String, Tracked>) {
     });
     app.dashboard.set_latest(snapshot.clone());
     if let Some(io) = app.io() {
-        let _ = io
-            .local()
-            .to(DASHBOARD_ROOM)
-            .emit("dashboard", &snapshot)
-            .await;
+        crate::cluster::with_io!(io, io => {
+            let _ = io.local().to(DASHBOARD_ROOM).emit("dashboard", &snapshot).await;
+        });
     }
 }
 
@@ -287,11 +260,13 @@ pub async fn push_container_updates(app: AppState) {
             "exitCode": ev.exit_code,
         });
         if let Some(io) = app.io() {
-            let _ = io
-                .local()
-                .to([owner_room(&owner), INSTRUCTORS_ROOM.to_owned()])
-                .emit("container-update", &update)
-                .await;
+            crate::cluster::with_io!(io, io => {
+                let _ = io
+                    .local()
+                    .to([owner_room(&owner), INSTRUCTORS_ROOM.to_owned()])
+                    .emit("container-update", &update)
+                    .await;
+            });
         }
     }
 }

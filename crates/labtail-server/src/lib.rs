@@ -4,10 +4,12 @@
 //! login ([`auth`], tower-sessions + axum-login) → Socket.IO ([`socket`]) or
 //! the HTTP routes ([`api`], [`web`]). The log engine (`labtail-logs`) does
 //! the Docker side; this crate decides who may see what and speaks the wire
-//! contract ([`wire`]).
+//! contract ([`wire`]). With several nodes, [`cluster`] holds what must
+//! reach every node (through Redis) and what must not (log lines).
 
 pub mod api;
 pub mod auth;
+pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod db;
@@ -89,7 +91,7 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
         Err(e) => tracing::warn!(error = %e, "could not close open audit records"),
     }
     let state = AppState::new(cfg.clone(), db, session_store, engine, metrics);
-    let (io_layer, io) = SocketIo::builder()
+    let builder = SocketIo::builder()
         .with_state(state.clone())
         .max_buffer_size(cfg.socket_buffer_packets.max(1))
         .max_payload(cfg.max_payload)
@@ -99,16 +101,36 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
         .ws_read_buffer_size(1024)
         // The same bound for WebSocket messages as for polling bodies.
         .ws_max_message_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
-        .ws_max_frame_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
-        .build_layer();
-    socket::register(&io);
-    state.set_io(io);
+        .ws_max_frame_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX));
+    let routes = api::routes().merge(web::routes(cfg.web_dir.as_deref()));
+    let (routes, io, redis) = match &cfg.redis_url {
+        None => {
+            let (layer, io) = builder.build_layer();
+            (routes.layer(layer), cluster::Io::Local(io), None)
+        }
+        Some(url) => {
+            let cluster::Redis { client, adapter } =
+                cluster::Redis::connect(url, cfg.redis_timeout)
+                    .await
+                    .map_err(|e| StartupError::Config(e.to_string()))?;
+            let (layer, io) = builder
+                .with_adapter::<cluster::RedisAdapter>(adapter)
+                .build_layer();
+            (routes.layer(layer), cluster::Io::Redis(io), Some(client))
+        }
+    };
+    socket::register(&io)
+        .await
+        .map_err(|e| StartupError::Config(format!("Redis: {e}")))?;
+    if let Some(client) = &redis {
+        // Only now, with the namespace's channels subscribed.
+        cluster::keep_subscribed(client.clone());
+    }
+    state.set_io(io, redis);
     tokio::spawn(socket::recheck_sockets(state.clone()));
     tokio::spawn(dashboard::push_container_updates(state.clone()));
 
-    let app = api::routes()
-        .merge(web::routes(cfg.web_dir.as_deref()))
-        .layer(io_layer)
+    let app = routes
         .layer(axum::middleware::from_fn(socket::prepare_request))
         .layer(axum::middleware::from_fn_with_state(
             cfg.max_payload,

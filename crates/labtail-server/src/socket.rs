@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use labtail_logs::{Delivery, RunStatus, StartAt, StartError, SubscribeError, Subscription};
 use serde_json::{Value, json};
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, MaybeHttpExtension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::handler::FromMessageParts;
@@ -91,9 +92,27 @@ struct WatchSpan {
     username: String,
 }
 
+/// Membership of a `watching:` room for the life of one watch.
+struct WatchingRoom<A: Adapter> {
+    s: SocketRef<A>,
+    room: String,
+}
+
+impl<A: Adapter> WatchingRoom<A> {
+    fn join(s: &SocketRef<A>, room: String) -> Self {
+        s.join(room.clone());
+        WatchingRoom { s: s.clone(), room }
+    }
+}
+
+impl<A: Adapter> Drop for WatchingRoom<A> {
+    fn drop(&mut self) {
+        self.s.leave(std::mem::take(&mut self.room));
+    }
+}
+
 impl Drop for WatchSpan {
     fn drop(&mut self) {
-        self.app.watchers.remove(&self.container_id, &self.username);
         if let Some(id) = self.audit_id {
             let db = self.app.db.clone();
             if let Ok(rt) = tokio::runtime::Handle::try_current() {
@@ -144,9 +163,9 @@ impl SocketCtx {
 
     /// Runs `f` with the socket's worker, starting it on first use; `None`
     /// once the socket is closed.
-    fn with_worker<T>(
+    fn with_worker<T, A: Adapter>(
         self: &Arc<Self>,
-        s: &SocketRef,
+        s: &SocketRef<A>,
         app: &AppState,
         f: impl FnOnce(&Worker) -> T,
     ) -> Option<T> {
@@ -176,7 +195,7 @@ impl SocketCtx {
 }
 
 /// Starts the worker that answers a socket's events one at a time, in order.
-fn start_worker(s: &SocketRef, ctx: &Arc<SocketCtx>, app: &AppState) -> Worker {
+fn start_worker<A: Adapter>(s: &SocketRef<A>, ctx: &Arc<SocketCtx>, app: &AppState) -> Worker {
     let (cmd_tx, rx) = mpsc::channel(app.cfg.socket_queue.max(1));
     let (retry_tx, mut retry_rx) = mpsc::channel::<(Reply, Value)>(app.cfg.socket_queue.max(1));
     let (s, ctx, app) = (s.clone(), ctx.clone(), app.clone());
@@ -236,8 +255,19 @@ impl std::fmt::Display for Refused {
 
 /// Registers the default namespace. Handshakes without a logged-in session
 /// are refused with `connect_error` `{message: "unauthenticated"}`.
-pub fn register(io: &SocketIo) {
-    io.ns("/", on_connect.with(authenticate));
+pub async fn register(io: &crate::cluster::Io) -> Result<(), crate::cluster::RedisError> {
+    match io {
+        crate::cluster::Io::Local(io) => {
+            io.ns("/", on_connect.with(authenticate));
+            Ok(())
+        }
+        // With Redis, the namespace's adapter subscribes to its channels
+        // here; a failure is a start-up error.
+        crate::cluster::Io::Redis(io) => io
+            .ns("/", on_connect.with(authenticate))
+            .await
+            .map_err(|e| crate::cluster::RedisError(e.to_string())),
+    }
 }
 
 /// What a Socket.IO handshake needs of the HTTP session, taken from it by
@@ -320,9 +350,9 @@ fn detach_from_read_buffer(req: &mut axum::extract::Request) {
     }
 }
 
-async fn authenticate(
-    s: SocketRef,
-    io: SocketIo,
+async fn authenticate<A: Adapter>(
+    s: SocketRef<A>,
+    io: SocketIo<A>,
     State(app): State<AppState>,
     MaybeHttpExtension(auth): MaybeHttpExtension<HandshakeAuth>,
 ) -> Result<(), Refused> {
@@ -372,7 +402,7 @@ impl Drop for ConnectedGauge {
     }
 }
 
-async fn on_connect(s: SocketRef, State(app): State<AppState>) {
+async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<AppState>) {
     let Some(ident) = s.extensions.get::<Identity>() else {
         // Cannot happen: the middleware put it there. Refuse rather than guess.
         let _ = s.disconnect();
@@ -404,7 +434,7 @@ async fn on_connect(s: SocketRef, State(app): State<AppState>) {
         let app = app.clone();
         s.on(
             cmd.event(),
-            move |s: SocketRef, reply: Reply, TryData(v): TryData<Value>| {
+            move |s: SocketRef<A>, reply: Reply, TryData(v): TryData<Value>| {
                 // Runs synchronously in arrival order; only the future is spawned.
                 let v = v.unwrap_or(Value::Null);
                 let allowed = ctx.bucket.lock().unwrap_or_else(|p| p.into_inner()).take();
@@ -461,8 +491,8 @@ fn count_event(cmd: Cmd, result: &'static str) {
         .increment(1);
 }
 
-async fn run_worker(
-    s: SocketRef,
+async fn run_worker<A: Adapter>(
+    s: SocketRef<A>,
     ctx: Arc<SocketCtx>,
     mut rx: mpsc::Receiver<(Cmd, Value, Reply)>,
     app: AppState,
@@ -515,8 +545,30 @@ async fn run_worker(
 /// is spent by one attempt) it can be retried: when the socket's outgoing
 /// buffer is full, the answer waits for room instead of being lost.
 pub struct Reply {
-    socket: Arc<socketioxide::socket::Socket>,
+    socket: Box<dyn AckTarget>,
     ack_id: Option<i64>,
+}
+
+/// The socket a [`Reply`] answers on, whatever the adapter (local or Redis).
+trait AckTarget: Send + Sync {
+    /// One attempt; false when the outgoing buffer was full.
+    fn try_ack(&self, ack_id: &Option<i64>, answer: &Value) -> bool;
+    fn connected(&self) -> bool;
+}
+
+impl<A: Adapter> AckTarget for Arc<socketioxide::socket::Socket<A>> {
+    fn try_ack(&self, ack_id: &Option<i64>, answer: &Value) -> bool {
+        let mut dummy = socketioxide::handler::Value::Bytes(Default::default());
+        let Ok(ack) = AckSender::from_message_parts(self, &mut dummy, ack_id);
+        !matches!(
+            ack.send(answer),
+            Err(SendError::Socket(SocketError::InternalChannelFull))
+        )
+    }
+
+    fn connected(&self) -> bool {
+        socketioxide::socket::Socket::connected(self.as_ref())
+    }
 }
 
 impl std::fmt::Debug for Reply {
@@ -527,16 +579,16 @@ impl std::fmt::Debug for Reply {
     }
 }
 
-impl FromMessageParts<socketioxide::adapter::LocalAdapter> for Reply {
+impl<A: Adapter> FromMessageParts<A> for Reply {
     type Error = std::convert::Infallible;
 
     fn from_message_parts(
-        s: &Arc<socketioxide::socket::Socket>,
+        s: &Arc<socketioxide::socket::Socket<A>>,
         _: &mut socketioxide::handler::Value,
         ack_id: &Option<i64>,
     ) -> Result<Self, Self::Error> {
         Ok(Reply {
-            socket: s.clone(),
+            socket: Box::new(s.clone()),
             ack_id: *ack_id,
         })
     }
@@ -545,12 +597,7 @@ impl FromMessageParts<socketioxide::adapter::LocalAdapter> for Reply {
 impl Reply {
     /// One attempt; false when the outgoing buffer was full.
     fn try_send(&self, answer: &Value) -> bool {
-        let mut dummy = socketioxide::handler::Value::Bytes(Default::default());
-        let Ok(ack) = AckSender::from_message_parts(&self.socket, &mut dummy, &self.ack_id);
-        !matches!(
-            ack.send(answer),
-            Err(SendError::Socket(SocketError::InternalChannelFull))
-        )
+        self.socket.try_ack(&self.ack_id, answer)
     }
 
     /// Sends, waiting while the buffer is full, until sent or the socket is gone.
@@ -735,7 +782,6 @@ async fn watch_span(
         None,
     )
     .await;
-    app.watchers.add(&container.id, &ctx.ident.username);
     WatchSpan {
         _slot: slot,
         audit_id,
@@ -770,8 +816,8 @@ fn too_many_streams(app: &AppState) -> WireError {
 /// Waits (bounded) for a container to appear in the user's scope, then
 /// streams it like any other. The watch is registered under `wait:<name>`
 /// until then, so `stop-container-logs` cancels the wait.
-fn spawn_waiter(
-    s: &SocketRef,
+fn spawn_waiter<A: Adapter>(
+    s: &SocketRef<A>,
     ctx: &Arc<SocketCtx>,
     app: &AppState,
     plan: WaitPlan,
@@ -799,8 +845,8 @@ fn spawn_waiter(
     );
 }
 
-async fn wait_then_forward(
-    s: SocketRef,
+async fn wait_then_forward<A: Adapter>(
+    s: SocketRef<A>,
     ctx: std::sync::Weak<SocketCtx>,
     app: AppState,
     plan: WaitPlan,
@@ -886,8 +932,8 @@ async fn wait_then_forward(
     forward(s, ctx, sub, span).await;
 }
 
-async fn watch_dashboard(
-    s: &SocketRef,
+async fn watch_dashboard<A: Adapter>(
+    s: &SocketRef<A>,
     ctx: &SocketCtx,
     app: &AppState,
     v: &Value,
@@ -910,8 +956,8 @@ async fn watch_dashboard(
     Ok(json!({"ok": true}))
 }
 
-fn stop_dashboard(
-    s: &SocketRef,
+fn stop_dashboard<A: Adapter>(
+    s: &SocketRef<A>,
     ctx: &SocketCtx,
     app: &AppState,
     v: &Value,
@@ -975,7 +1021,12 @@ pub fn status_name(s: &RunStatus) -> &'static str {
     }
 }
 
-fn spawn_forwarder(s: &SocketRef, ctx: &Arc<SocketCtx>, sub: Subscription, span: WatchSpan) {
+fn spawn_forwarder<A: Adapter>(
+    s: &SocketRef<A>,
+    ctx: &Arc<SocketCtx>,
+    sub: Subscription,
+    span: WatchSpan,
+) {
     let id = sub.container().id.clone();
     let name = sub.container().name.clone();
     let task = tokio::spawn(forward(s.clone(), Arc::downgrade(ctx), sub, span));
@@ -1003,13 +1054,20 @@ impl Drop for WatchGauge {
     }
 }
 
-async fn forward(
-    s: SocketRef,
+async fn forward<A: Adapter>(
+    s: SocketRef<A>,
     ctx: std::sync::Weak<SocketCtx>,
     mut sub: Subscription,
-    _span: WatchSpan,
+    span: WatchSpan,
 ) {
     let _gauge = WatchGauge::new();
+    // The room says who watches what, on every node (the dashboard's
+    // "watching" column); the guard leaves it however the watch ends.
+    let _room = WatchingRoom::join(
+        &s,
+        crate::dashboard::watching_room(&span.container_id, &span.username),
+    );
+    let _span = span;
     let name = sub.container().name.clone();
     let id = sub.container().id.clone();
     while let Some(d) = sub.next().await {
@@ -1090,7 +1148,11 @@ async fn forward(
 /// never slows anyone else: meanwhile this subscription's own bounded queue
 /// fills, and past its bound it drops its oldest lines (reported as a gap).
 /// False when the socket is gone.
-async fn emit<T: serde::Serialize + ?Sized>(s: &SocketRef, event: &str, data: &T) -> bool {
+async fn emit<T: serde::Serialize + ?Sized, A: Adapter>(
+    s: &SocketRef<A>,
+    event: &str,
+    data: &T,
+) -> bool {
     let mut delay = Duration::from_millis(1);
     loop {
         match s.emit(event, data) {
@@ -1116,52 +1178,58 @@ pub async fn recheck_sockets(app: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let Some(io) = app.io() else { continue };
-        let shared = app.db.is_shared();
-        let mut by_user: HashMap<i64, Vec<(String, SocketRef)>> = HashMap::new();
-        let mut by_sid: HashMap<String, Vec<SocketRef>> = HashMap::new();
-        let max_age = app.cfg.session_max_age.as_secs() as i64;
-        let now = crate::api::now_secs();
-        for s in io.sockets() {
-            if let Some(id) = s.extensions.get::<Identity>() {
-                if now - id.login_at > max_age {
-                    tracing::info!(user = %id.username, "ending socket of a session past its maximum age");
-                    let _ = s.disconnect();
-                    continue;
-                }
-                if shared {
-                    by_sid
-                        .entry(id.session_id.clone())
-                        .or_default()
-                        .push(s.clone());
-                }
-                by_user
-                    .entry(id.user_id)
-                    .or_default()
-                    .push((id.auth_hash.clone(), s));
-            }
+        if let Some(io) = app.io() {
+            crate::cluster::with_io!(io, io => sweep(&app, io.sockets()).await);
         }
-        check_shared_sessions(&app, by_sid).await;
-        if by_user.is_empty() {
-            continue;
-        }
-        let ids: Vec<i64> = by_user.keys().copied().collect();
-        let current = match app.db.auth_hashes(&ids).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not re-check socket users");
+    }
+}
+
+/// One re-check of this node's sockets.
+async fn sweep<A: Adapter>(app: &AppState, sockets: Vec<SocketRef<A>>) {
+    let shared = app.db.is_shared();
+    let mut by_user: HashMap<i64, Vec<(String, SocketRef<A>)>> = HashMap::new();
+    let mut by_sid: HashMap<String, Vec<SocketRef<A>>> = HashMap::new();
+    let max_age = app.cfg.session_max_age.as_secs() as i64;
+    let now = crate::api::now_secs();
+    for s in sockets {
+        if let Some(id) = s.extensions.get::<Identity>() {
+            if now - id.login_at > max_age {
+                tracing::info!(user = %id.username, "ending socket of a session past its maximum age");
+                let _ = s.disconnect();
                 continue;
             }
-        };
-        for (uid, sockets) in by_user {
-            for (hash, s) in sockets {
-                if current.get(&uid) != Some(&hash) {
-                    tracing::info!(
-                        user_id = uid,
-                        "ending socket of removed user or old password"
-                    );
-                    let _ = s.disconnect();
-                }
+            if shared {
+                by_sid
+                    .entry(id.session_id.clone())
+                    .or_default()
+                    .push(s.clone());
+            }
+            by_user
+                .entry(id.user_id)
+                .or_default()
+                .push((id.auth_hash.clone(), s));
+        }
+    }
+    check_shared_sessions(app, by_sid).await;
+    if by_user.is_empty() {
+        return;
+    }
+    let ids: Vec<i64> = by_user.keys().copied().collect();
+    let current = match app.db.auth_hashes(&ids).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not re-check socket users");
+            return;
+        }
+    };
+    for (uid, sockets) in by_user {
+        for (hash, s) in sockets {
+            if current.get(&uid) != Some(&hash) {
+                tracing::info!(
+                    user_id = uid,
+                    "ending socket of removed user or old password"
+                );
+                let _ = s.disconnect();
             }
         }
     }
@@ -1171,7 +1239,10 @@ pub async fn recheck_sockets(app: AppState) {
 /// the session there, and only the store says so: end its sockets here too.
 /// A session with sockets open is in use, so it is kept from expiring, as an
 /// HTTP request would keep it.
-async fn check_shared_sessions(app: &AppState, by_sid: HashMap<String, Vec<SocketRef>>) {
+async fn check_shared_sessions<A: Adapter>(
+    app: &AppState,
+    by_sid: HashMap<String, Vec<SocketRef<A>>>,
+) {
     if by_sid.is_empty() {
         return;
     }

@@ -6,7 +6,6 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use labtail_logs::{Fleet, Scope};
 use metrics_exporter_prometheus::PrometheusHandle;
-use socketioxide::SocketIo;
 
 use crate::config::ServerConfig;
 use crate::db::{Db, Role};
@@ -25,13 +24,13 @@ pub struct Inner {
     pub engine: Fleet,
     pub metrics: PrometheusHandle,
     pub throttle: LoginThrottle,
-    /// Who watches which container on this node.
-    pub watchers: crate::dashboard::Watchers,
     /// The instructors' dashboard feed on this node.
     pub dashboard: crate::dashboard::Dashboard,
     /// Watches per user on this node, for `max_streams_per_user`.
     streams: Mutex<HashMap<i64, usize>>,
-    io: OnceLock<SocketIo>,
+    io: OnceLock<crate::cluster::Io>,
+    /// The Redis connection behind the Socket.IO adapter, when there is one.
+    redis: OnceLock<fred::clients::SubscriberClient>,
 }
 
 impl std::ops::Deref for AppState {
@@ -57,10 +56,10 @@ impl AppState {
             engine,
             metrics,
             throttle,
-            watchers: Default::default(),
             dashboard: Default::default(),
             streams: Mutex::new(HashMap::new()),
             io: OnceLock::new(),
+            redis: OnceLock::new(),
         }))
     }
 
@@ -79,21 +78,49 @@ impl AppState {
         })
     }
 
-    pub(crate) fn set_io(&self, io: SocketIo) {
+    pub(crate) fn set_io(
+        &self,
+        io: crate::cluster::Io,
+        redis: Option<fred::clients::SubscriberClient>,
+    ) {
         let _ = self.0.io.set(io);
+        if let Some(r) = redis {
+            let _ = self.0.redis.set(r);
+        }
     }
 
-    pub fn io(&self) -> Option<&SocketIo> {
+    pub fn io(&self) -> Option<&crate::cluster::Io> {
         self.0.io.get()
     }
 
-    /// Ends every socket in a room (`user:<id>` or `session:<id>`).
+    /// `None` without Redis; else whether Redis is reachable now.
+    pub fn redis_up(&self) -> Option<bool> {
+        self.0.redis.get().map(crate::cluster::redis_up)
+    }
+
+    /// Ends every socket in a room (`user:<id>` or `session:<id>`), on
+    /// every node.
     pub async fn disconnect_room(&self, room: String) {
-        if let Some(io) = self.io()
-            && let Err(e) = io.to(room.clone()).disconnect().await
-        {
-            tracing::warn!(%room, error = %e, "could not disconnect sockets");
+        if let Some(io) = self.io() {
+            io.disconnect_room(&room, self.cfg.redis_timeout).await;
         }
+    }
+
+    /// Who watches which container, on every node: container ID → users.
+    pub async fn watching(&self) -> HashMap<String, std::collections::BTreeSet<String>> {
+        let mut out: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+        let Some(io) = self.io() else {
+            return out;
+        };
+        let remote = self.redis_up() != Some(false);
+        for room in io.rooms(remote, self.cfg.redis_timeout).await {
+            if let Some((id, user)) = crate::dashboard::parse_watching_room(&room) {
+                out.entry(id.to_owned())
+                    .or_default()
+                    .insert(user.to_owned());
+            }
+        }
+        out
     }
 }
 

@@ -277,6 +277,16 @@ pub struct ServeArgs {
     /// Containers one user may watch at once over all their sockets (on this node).
     #[arg(long, env = "LABTAIL_MAX_STREAMS_PER_USER", default_value_t = 50)]
     pub max_streams_per_user: usize,
+    /// Share Socket.IO rooms with other labtail nodes through this Redis
+    /// (redis://[user:password@]host:port, Redis 7 or newer): logout ends a
+    /// session's sockets on every node at once, and the dashboard shows who
+    /// watches on every node. Without it, this node is alone.
+    #[arg(long, env = "LABTAIL_REDIS_URL")]
+    pub redis_url: Option<String>,
+    /// How long a cross-node operation waits for Redis before giving up
+    /// (streams never wait for Redis).
+    #[arg(long, env = "LABTAIL_REDIS_TIMEOUT", default_value = "2s", value_parser = parse_duration)]
+    pub redis_timeout: Duration,
     /// Serve HTTPS/WSS with this PEM certificate chain (needs --tls-key).
     #[arg(long, env = "LABTAIL_TLS_CERT", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
@@ -370,6 +380,8 @@ impl ServeArgs {
             socket_events_burst: self.socket_events_burst.max(1),
             max_sockets_per_user: at_least_one("max-sockets-per-user", self.max_sockets_per_user)?,
             max_streams_per_user: at_least_one("max-streams-per-user", self.max_streams_per_user)?,
+            redis_url: self.redis_url.filter(|u| !u.trim().is_empty()),
+            redis_timeout: self.redis_timeout.max(Duration::from_millis(100)),
             tls: match (self.tls_cert, self.tls_key) {
                 (Some(cert), Some(key)) => Some(labtail_server::config::TlsFiles { cert, key }),
                 _ => None,

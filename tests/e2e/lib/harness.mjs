@@ -6,7 +6,8 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { io } from 'socket.io-client';
 
@@ -428,4 +429,65 @@ export function freshPostgres() {
   psql(`CREATE DATABASE ${name}`);
   const url = `${admin.slice(0, admin.lastIndexOf('/'))}/${name}`;
   return { url, drop: () => psql(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`) };
+}
+
+/**
+ * A Redis of the test's own on a loopback port (scripts/prereqs.sh installs
+ * redis-server and exports LABTAIL_TEST_REDIS_SERVER), so a test can kill and
+ * restart it without touching anything else. No persistence: a restart is
+ * an empty Redis, as after a crash.
+ */
+export class TestRedis {
+  constructor() {
+    this.bin = process.env.LABTAIL_TEST_REDIS_SERVER;
+    if (!this.bin) throw new Error('LABTAIL_TEST_REDIS_SERVER is not set: run scripts/test (prereqs installs redis-server)');
+  }
+
+  get url() {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start() {
+    this.port ??= await freePort();
+    this.proc = spawn(this.bin, ['--port', String(this.port), '--bind', '127.0.0.1',
+      '--save', '', '--appendonly', 'no', '--daemonize', 'no'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let log = '';
+    const ready = new Promise((res, rej) => {
+      this.proc.stdout.on('data', (d) => {
+        log = (log + d).slice(-4000);
+        if (log.includes('Ready to accept connections')) res();
+      });
+      this.proc.on('exit', (code) => rej(new Error(`redis-server exited with ${code}: ${log}`)));
+    });
+    await deadline(ready, 15_000, 'redis-server to accept connections');
+  }
+
+  /** Kills Redis (SIGKILL: no goodbye to its clients, as in a crash). */
+  async kill() {
+    const p = this.proc;
+    if (!p || p.exitCode !== null || p.signalCode !== null) return;
+    const exited = new Promise((r) => p.on('exit', r));
+    p.kill('SIGKILL');
+    await deadline(exited, 10_000, 'redis-server to exit');
+  }
+
+  /** `redis-cli` against this Redis; its trimmed output. */
+  cli(...args) {
+    const r = spawnSync(join(dirname(this.bin), 'redis-cli'), ['-p', String(this.port), ...args],
+      { encoding: 'utf8', timeout: 10_000 });
+    if (r.status !== 0) throw new Error(`redis-cli ${args.join(' ')}: ${r.stderr}`);
+    return r.stdout.trim();
+  }
+}
+
+/** A TCP port free on loopback now. */
+export function freePort() {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once('error', rej);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => res(port));
+    });
+  });
 }

@@ -16,6 +16,11 @@ bin="${1:-${CARGO_TARGET_DIR:-target}/debug/labtail}"
 
 # 1. The compose file is valid.
 docker-compose -f docker-compose.yml config -q || fail "docker-compose.yml does not validate"
+# Both nodes share the one Postgres and the one Redis.
+resolved="$(docker-compose -f docker-compose.yml config)"
+for want in 'LABTAIL_DATABASE_URL: postgres://labtail:labtail@postgres/labtail' 'LABTAIL_REDIS_URL: redis://redis:6379'; do
+  [ "$(grep -cF "$want" <<<"$resolved")" = 2 ] || fail "both labtail nodes should have $want"
+done
 log "docker-compose.yml validates"
 
 # 2. A base image from this machine: busybox for the build stages' shell,

@@ -57,6 +57,16 @@ macro_rules! with_io {
 }
 pub(crate) use with_io;
 
+/// The default namespace's operators. Every server-wide operation goes
+/// through this: socketioxide's `io.to()`, `io.local()`, `io.sockets()`
+/// panic once `close()` has removed the namespace (at shutdown, while
+/// background tasks and requests may still run); this is `None` then.
+macro_rules! default_ns {
+    ($io:expr) => {
+        $io.of("/")
+    };
+}
+
 impl Io {
     /// Ends every socket in a room (`session:<id>`, `user:<id>`) on this
     /// node at once and, with Redis, on the others (in the background, so a
@@ -65,15 +75,20 @@ impl Io {
         // Local first: it needs nothing but this process, and must not wait
         // for Redis (the adapter publishes before it acts locally, and gives
         // up on both when the publish fails).
-        let local = with_io!(self, io => io.local().to(room.to_owned()).disconnect().await);
+        let local = with_io!(self, io => match default_ns!(io) {
+            Some(ns) => ns.local().to(room.to_owned()).disconnect().await,
+            None => Ok(()),
+        });
         if let Err(e) = local {
             tracing::warn!(%room, error = %e, "could not disconnect sockets");
         }
-        if let Io::Redis(io) = self {
-            let (io, room) = (io.clone(), room.to_owned());
+        if let Io::Redis(io) = self
+            && let Some(ns) = default_ns!(io)
+        {
+            let room = room.to_owned();
             tokio::spawn(async move {
                 let why =
-                    match tokio::time::timeout(timeout, io.to(room.clone()).disconnect()).await {
+                    match tokio::time::timeout(timeout, ns.to(room.clone()).disconnect()).await {
                         Ok(Ok(())) => return,
                         Ok(Err(e)) => e.to_string(),
                         Err(_) => format!("no answer within {timeout:?}"),
@@ -82,6 +97,27 @@ impl Io {
                 tracing::warn!(%room, error = %why, "could not reach the other nodes through Redis; the shared-session re-check will end their sockets");
             });
         }
+    }
+
+    /// Sends an event to rooms of this node only.
+    pub async fn emit_local<T: serde::Serialize + ?Sized>(
+        &self,
+        rooms: Vec<String>,
+        event: &str,
+        data: &T,
+    ) {
+        let sent = with_io!(self, io => match default_ns!(io) {
+            Some(ns) => ns.local().to(rooms).emit(event, data).await,
+            None => Ok(()),
+        });
+        if let Err(e) = sent {
+            tracing::debug!(event, error = %e, "could not send to a room");
+        }
+    }
+
+    /// How many of this node's sockets are in `room`.
+    pub fn local_count(&self, room: String) -> usize {
+        with_io!(self, io => default_ns!(io).map_or(0, |ns| ns.local().to(room).sockets().len()))
     }
 
     /// The rooms of every node; this node's only when Redis is known to be
@@ -93,22 +129,27 @@ impl Io {
                 .map(|r| r.into_owned())
                 .collect::<Vec<_>>()
         };
-        match self {
-            Io::Local(io) => io.rooms().await.map(to_strings).unwrap_or_default(),
-            Io::Redis(io) if !remote => {
-                io.local().rooms().await.map(to_strings).unwrap_or_default()
-            }
-            Io::Redis(io) => match tokio::time::timeout(timeout, io.rooms()).await {
-                Ok(Ok(rooms)) => to_strings(rooms),
-                other => {
-                    if let Ok(Err(e)) = other {
-                        tracing::debug!(error = %e, "cannot list the other nodes' rooms");
-                    }
-                    metrics::counter!("labtail_redis_errors_total").increment(1);
-                    io.local().rooms().await.map(to_strings).unwrap_or_default()
-                }
+        let rooms = match self {
+            Io::Local(io) => match default_ns!(io) {
+                Some(ns) => ns.rooms().await.map(to_strings).ok(),
+                None => None,
             },
-        }
+            Io::Redis(io) => match default_ns!(io) {
+                None => None,
+                Some(ns) if !remote => ns.local().rooms().await.map(to_strings).ok(),
+                Some(ns) => match tokio::time::timeout(timeout, ns.clone().rooms()).await {
+                    Ok(Ok(rooms)) => Some(to_strings(rooms)),
+                    other => {
+                        if let Ok(Err(e)) = other {
+                            tracing::debug!(error = %e, "cannot list the other nodes' rooms");
+                        }
+                        metrics::counter!("labtail_redis_errors_total").increment(1);
+                        ns.local().rooms().await.map(to_strings).ok()
+                    }
+                },
+            },
+        };
+        rooms.unwrap_or_default()
     }
 
     /// Closes every socket of this node (on shutdown).

@@ -225,9 +225,8 @@ async fn send(app: &AppState, tracked: &HashMap<String, Tracked>) {
     });
     app.dashboard.set_latest(snapshot.clone());
     if let Some(io) = app.io() {
-        crate::cluster::with_io!(io, io => {
-            let _ = io.local().to(DASHBOARD_ROOM).emit("dashboard", &snapshot).await;
-        });
+        io.emit_local(vec![DASHBOARD_ROOM.to_owned()], "dashboard", &snapshot)
+            .await;
     }
 }
 
@@ -260,13 +259,12 @@ pub async fn push_container_updates(app: AppState) {
             "exitCode": ev.exit_code,
         });
         if let Some(io) = app.io() {
-            crate::cluster::with_io!(io, io => {
-                let _ = io
-                    .local()
-                    .to([owner_room(&owner), INSTRUCTORS_ROOM.to_owned()])
-                    .emit("container-update", &update)
-                    .await;
-            });
+            io.emit_local(
+                vec![owner_room(&owner), INSTRUCTORS_ROOM.to_owned()],
+                "container-update",
+                &update,
+            )
+            .await;
         }
     }
 }

@@ -19,7 +19,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, MaybeHttpExtension, SocketRef, State, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::handler::FromMessageParts;
-use socketioxide::{SendError, SocketError, SocketIo};
+use socketioxide::{SendError, SocketError};
 use tokio::sync::mpsc;
 
 use crate::auth::AuthSession;
@@ -352,7 +352,6 @@ fn detach_from_read_buffer(req: &mut axum::extract::Request) {
 
 async fn authenticate<A: Adapter>(
     s: SocketRef<A>,
-    io: SocketIo<A>,
     State(app): State<AppState>,
     MaybeHttpExtension(auth): MaybeHttpExtension<HandshakeAuth>,
 ) -> Result<(), Refused> {
@@ -363,7 +362,10 @@ async fn authenticate<A: Adapter>(
     let Some(user) = auth else {
         return refuse("unauthenticated");
     };
-    if io.to(user_room(user.user_id)).sockets().len() >= app.cfg.max_sockets_per_user {
+    let open = app
+        .io()
+        .map_or(0, |io| io.local_count(user_room(user.user_id)));
+    if open >= app.cfg.max_sockets_per_user {
         metrics::counter!("labtail_limit_hits_total", "limit" => "sockets_per_user").increment(1);
         return refuse("too_many_sockets");
     }
@@ -1179,7 +1181,11 @@ pub async fn recheck_sockets(app: AppState) {
     loop {
         tick.tick().await;
         if let Some(io) = app.io() {
-            crate::cluster::with_io!(io, io => sweep(&app, io.sockets()).await);
+            crate::cluster::with_io!(io, io => {
+                if let Some(ns) = io.of("/") {
+                    sweep(&app, ns.local().sockets()).await;
+                }
+            });
         }
     }
 }

@@ -173,4 +173,22 @@ describe('two nodes, one Redis', () => {
       assert.ok(!c.events.some((e) => e.event === 'container-log-gap'), 'no gap');
     }
   });
+
+  test('a node stops cleanly while Redis is away (exit 0, no panic)', async () => {
+    // A third node re-checking often: its sweeps run while shutdown waits
+    // for Redis, after the namespace is gone.
+    const c = new World({ databaseUrl: pg.url, label: a.label });
+    try {
+      await c.start(['--redis-url', redis.url, '--auth-recheck-interval', '50ms', '--redis-timeout', '1s']);
+      const sc = await c.connect(await c.login(alice.name, alice.password));
+      assert.ok(sc.connected);
+      await redis.kill();
+      await readyzUntil(c, (x) => x.redis === 'down', 'readyz to report Redis down');
+      await c.stop();
+      assert.equal(c.proc.exitCode, 0, c.stderr());
+      assert.doesNotMatch(c.stderr(), /panicked/);
+    } finally {
+      await c.cleanup();
+    }
+  });
 });

@@ -136,6 +136,9 @@ impl Drop for Containers {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
     Labtail,
+    /// labtail with the Socket.IO Redis adapter (a Redis of its own): the
+    /// streaming path should not notice.
+    LabtailRedis,
     Baseline,
 }
 
@@ -143,17 +146,37 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Labtail => "labtail",
+            Kind::LabtailRedis => "labtail+redis",
             Kind::Baseline => "node design",
         }
     }
 }
 
-/// A running server, killed on drop.
+/// A running server, killed on drop (with its Redis, if any).
 pub struct Server {
     pub addr: String,
     pub pid: u32,
     child: Child,
+    _redis: Option<Child>,
     _dir: TempDir,
+}
+
+/// A Redis of the benchmark's own on a free loopback port, no persistence.
+/// The binary: `LABTAIL_TEST_REDIS_SERVER` (scripts/prereqs.sh sets it), or
+/// `redis-server` on the PATH.
+async fn start_redis() -> Result<(Child, String), BoxError> {
+    let bin = std::env::var("LABTAIL_TEST_REDIS_SERVER").unwrap_or_else(|_| "redis-server".into());
+    let port = free_port()?;
+    let mut child = Command::new(&bin)
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| format!("cannot start {bin}: {e}"))?;
+    wait_for_line(&mut child, "Ready to accept connections").await?;
+    Ok((child, format!("redis://127.0.0.1:{port}")))
 }
 
 struct TempDir(PathBuf);
@@ -193,7 +216,16 @@ async fn wait_for_line(child: &mut Child, needle: &str) -> Result<(), BoxError> 
 impl Server {
     /// labtail with limits opened up for load (every other setting default).
     /// `users` are (name, role) pairs, all with the bench password.
-    pub async fn labtail(paths: &Paths, users: &[(String, &str)]) -> Result<Self, BoxError> {
+    pub async fn labtail(
+        paths: &Paths,
+        users: &[(String, &str)],
+        with_redis: bool,
+    ) -> Result<Self, BoxError> {
+        let redis = if with_redis {
+            Some(start_redis().await?)
+        } else {
+            None
+        };
         let dir = paths.work.join(format!("labtail-{}", free_port()?));
         std::fs::create_dir_all(&dir)?;
         for (name, role) in users {
@@ -248,6 +280,12 @@ impl Server {
                 "--login-ip-free-failures",
                 "1000000",
             ])
+            .args(
+                redis
+                    .as_ref()
+                    .map(|(_, url)| vec!["--redis-url", url.as_str()])
+                    .unwrap_or_default(),
+            )
             .env("LABTAIL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -259,6 +297,7 @@ impl Server {
             addr,
             pid,
             child,
+            _redis: redis.map(|(c, _)| c),
             _dir: TempDir(dir),
         })
     }
@@ -288,6 +327,7 @@ impl Server {
             addr,
             pid,
             child,
+            _redis: None,
             _dir: TempDir(dir),
         })
     }
@@ -298,7 +338,8 @@ impl Server {
         users: &[(String, &str)],
     ) -> Result<Self, BoxError> {
         match kind {
-            Kind::Labtail => Self::labtail(paths, users).await,
+            Kind::Labtail => Self::labtail(paths, users, false).await,
+            Kind::LabtailRedis => Self::labtail(paths, users, true).await,
             Kind::Baseline => Self::baseline(paths, users).await,
         }
     }

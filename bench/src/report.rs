@@ -179,6 +179,24 @@ pub fn write(
                 ratio(&|o| Some(o.dockerd_cpu)),
             );
         }
+        let redis: Vec<&Outcome> = rows
+            .iter()
+            .copied()
+            .filter(|o| o.server == "labtail+redis")
+            .collect();
+        if !lab.is_empty() && !redis.is_empty() {
+            let ratio = |f: &dyn Fn(&Outcome) -> Option<f64>| match (med(&redis, f), med(&lab, f)) {
+                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+                _ => "—".into(),
+            };
+            let _ = writeln!(
+                md,
+                "\nRatio labtail+redis / labtail (medians; Redis is not on the streaming path, so ~1): p99 latency {}, server CPU {}, server RSS {}.",
+                ratio(&|o| o.p99_ms),
+                ratio(&|o| Some(o.server_cpu)),
+                ratio(&|o| Some(o.server_rss_mb)),
+            );
+        }
         let notes: Vec<String> = rows
             .iter()
             .filter_map(|o| o.note.as_ref().map(|n| format!("{}: {n}", o.server)))

@@ -19,6 +19,8 @@
 //! channels once it is back). The shared database's re-check sweep still
 //! ends the sockets of sessions ended on another node, a little later.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use fred::clients::SubscriberClient;
@@ -204,29 +206,53 @@ impl Redis {
     }
 }
 
-/// Re-subscribes the adapter's channels after every reconnection, for the
-/// life of the process. Call it once the namespaces have subscribed. (A
-/// fresh Redis knows nobody's subscriptions: without this the adapter stays
-/// deaf after a Redis restart. fred's own `manage_subscriptions` cannot be
-/// used: in fred 10.1 it first sends a `SUBSCRIBE` with no channel, which
-/// Redis refuses, and stops there.)
-pub fn keep_subscribed(client: SubscriberClient) {
-    let mut reconnects = client.reconnect_rx();
-    tokio::spawn(async move {
-        loop {
-            match reconnects.recv().await {
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
-                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+/// The node's link to Redis once the adapter is set up: the client and
+/// whether the adapter's channels are subscribed on the current connection.
+#[derive(Clone)]
+pub struct RedisLink {
+    client: SubscriberClient,
+    subscribed: Arc<AtomicBool>,
+}
+
+impl RedisLink {
+    /// Call once the namespaces have subscribed: from then on the link
+    /// re-subscribes the adapter's channels after every reconnection, for
+    /// the life of the process. (A fresh Redis knows nobody's subscriptions:
+    /// without this the adapter stays deaf after a Redis restart. fred's own
+    /// `manage_subscriptions` cannot be used: in fred 10.1 it first sends a
+    /// `SUBSCRIBE` with no channel, which Redis refuses, and stops there.)
+    pub fn keep_subscribed(client: SubscriberClient) -> RedisLink {
+        let link = RedisLink {
+            client,
+            subscribed: Arc::new(AtomicBool::new(true)),
+        };
+        let me = link.clone();
+        let mut reconnects = me.client.reconnect_rx();
+        tokio::spawn(async move {
+            loop {
+                match reconnects.recv().await {
+                    Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                }
+                me.subscribed.store(false, Ordering::SeqCst);
+                // Until it works (Redis may go again meanwhile; then the
+                // next reconnection starts over).
+                while let Err(e) = resubscribe(&me.client).await {
+                    tracing::warn!(error = %e, "could not re-subscribe after a Redis reconnection; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                me.subscribed.store(true, Ordering::SeqCst);
+                tracing::info!("reconnected to Redis; cross-node events flow again");
             }
-            // Until it works (Redis may go again meanwhile; then the next
-            // reconnection starts over).
-            while let Err(e) = resubscribe(&client).await {
-                tracing::warn!(error = %e, "could not re-subscribe after a Redis reconnection; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            tracing::info!("reconnected to Redis; cross-node events flow again");
-        }
-    });
+        });
+        link
+    }
+
+    /// Whether cross-node operations work now (for `/readyz`): connected,
+    /// and the adapter's channels subscribed on this connection.
+    pub fn up(&self) -> bool {
+        self.client.is_connected() && self.subscribed.load(Ordering::SeqCst)
+    }
 }
 
 async fn resubscribe(client: &SubscriberClient) -> Result<(), fred::error::Error> {
@@ -235,11 +261,6 @@ async fn resubscribe(client: &SubscriberClient) -> Result<(), fred::error::Error
         client.ssubscribe(channel.to_string()).await?;
     }
     Ok(())
-}
-
-/// Whether Redis is reachable now, for `/readyz`.
-pub fn redis_up(client: &SubscriberClient) -> bool {
-    client.is_connected()
 }
 
 #[cfg(test)]

@@ -109,6 +109,11 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
             (routes.layer(layer), cluster::Io::Local(io), None)
         }
         Some(url) => {
+            if !state.db.is_shared() {
+                tracing::warn!(
+                    "--redis-url with a SQLite database: other nodes cannot share this node's users and sessions; use Postgres for several nodes"
+                );
+            }
             let cluster::Redis { client, adapter } =
                 cluster::Redis::connect(url, cfg.redis_timeout)
                     .await
@@ -122,10 +127,8 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
     socket::register(&io)
         .await
         .map_err(|e| StartupError::Config(format!("Redis: {e}")))?;
-    if let Some(client) = &redis {
-        // Only now, with the namespace's channels subscribed.
-        cluster::keep_subscribed(client.clone());
-    }
+    // Only now, with the namespace's channels subscribed.
+    let redis = redis.map(cluster::RedisLink::keep_subscribed);
     state.set_io(io, redis);
     tokio::spawn(socket::recheck_sockets(state.clone()));
     tokio::spawn(dashboard::push_container_updates(state.clone()));

@@ -30,7 +30,7 @@ pub struct Inner {
     streams: Mutex<HashMap<i64, usize>>,
     io: OnceLock<crate::cluster::Io>,
     /// The Redis connection behind the Socket.IO adapter, when there is one.
-    redis: OnceLock<fred::clients::SubscriberClient>,
+    redis: OnceLock<crate::cluster::RedisLink>,
 }
 
 impl std::ops::Deref for AppState {
@@ -78,11 +78,7 @@ impl AppState {
         })
     }
 
-    pub(crate) fn set_io(
-        &self,
-        io: crate::cluster::Io,
-        redis: Option<fred::clients::SubscriberClient>,
-    ) {
+    pub(crate) fn set_io(&self, io: crate::cluster::Io, redis: Option<crate::cluster::RedisLink>) {
         let _ = self.0.io.set(io);
         if let Some(r) = redis {
             let _ = self.0.redis.set(r);
@@ -95,7 +91,7 @@ impl AppState {
 
     /// `None` without Redis; else whether Redis is reachable now.
     pub fn redis_up(&self) -> Option<bool> {
-        self.0.redis.get().map(crate::cluster::redis_up)
+        self.0.redis.get().map(crate::cluster::RedisLink::up)
     }
 
     /// Ends every socket in a room (`user:<id>` or `session:<id>`), on

@@ -8,6 +8,14 @@ use plotters::prelude::*;
 
 use crate::scenarios::Outcome;
 
+/// `a / b` of the medians of `f`, for a report line.
+fn ratio_of(a: &[&Outcome], b: &[&Outcome], f: &dyn Fn(&Outcome) -> Option<f64>) -> String {
+    match (med(a, f), med(b, f)) {
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
+        _ => "—".into(),
+    }
+}
+
 fn median(mut v: Vec<f64>) -> Option<f64> {
     v.retain(|x| x.is_finite());
     if v.is_empty() {
@@ -154,21 +162,15 @@ pub fn write(
                 cell(&r, |o| o.per_socket_kb, 1),
             );
         }
-        let lab: Vec<&Outcome> = rows
-            .iter()
-            .copied()
-            .filter(|o| o.server == "labtail")
-            .collect();
-        let base: Vec<&Outcome> = rows
-            .iter()
-            .copied()
-            .filter(|o| o.server == "node design")
-            .collect();
+        let of = |server: &str| -> Vec<&Outcome> {
+            rows.iter()
+                .copied()
+                .filter(|o| o.server == server)
+                .collect()
+        };
+        let (lab, base, redis) = (of("labtail"), of("node design"), of("labtail+redis"));
         if !lab.is_empty() && !base.is_empty() {
-            let ratio = |f: &dyn Fn(&Outcome) -> Option<f64>| match (med(&lab, f), med(&base, f)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-                _ => "—".into(),
-            };
+            let ratio = |f: &dyn Fn(&Outcome) -> Option<f64>| ratio_of(&lab, &base, f);
             let _ = writeln!(
                 md,
                 "\nRatio labtail / node design (medians): lines/s {}, p99 latency {}, server CPU {}, server RSS {}, dockerd CPU {}.",
@@ -179,16 +181,8 @@ pub fn write(
                 ratio(&|o| Some(o.dockerd_cpu)),
             );
         }
-        let redis: Vec<&Outcome> = rows
-            .iter()
-            .copied()
-            .filter(|o| o.server == "labtail+redis")
-            .collect();
         if !lab.is_empty() && !redis.is_empty() {
-            let ratio = |f: &dyn Fn(&Outcome) -> Option<f64>| match (med(&redis, f), med(&lab, f)) {
-                (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
-                _ => "—".into(),
-            };
+            let ratio = |f: &dyn Fn(&Outcome) -> Option<f64>| ratio_of(&redis, &lab, f);
             let _ = writeln!(
                 md,
                 "\nRatio labtail+redis / labtail (medians; Redis is not on the streaming path, so ~1): p99 latency {}, server CPU {}, server RSS {}.",

@@ -59,16 +59,10 @@ macro_rules! with_io {
 }
 pub(crate) use with_io;
 
-/// The default namespace's operators. Every server-wide operation goes
-/// through this: socketioxide's `io.to()`, `io.local()`, `io.sockets()`
-/// panic once `close()` has removed the namespace (at shutdown, while
-/// background tasks and requests may still run); this is `None` then.
-macro_rules! default_ns {
-    ($io:expr) => {
-        $io.of("/")
-    };
-}
-
+/// Every server-wide operation reaches sockets through `io.of("/")`, never
+/// `io.to()`, `io.local()` or `io.sockets()`: those panic once `close()`
+/// has removed the namespace (at shutdown, while background tasks and
+/// requests may still run), where `of` gives `None`.
 impl Io {
     /// Ends every socket in a room (`session:<id>`, `user:<id>`) on this
     /// node at once and, with Redis, on the others (in the background, so a
@@ -77,7 +71,7 @@ impl Io {
         // Local first: it needs nothing but this process, and must not wait
         // for Redis (the adapter publishes before it acts locally, and gives
         // up on both when the publish fails).
-        let local = with_io!(self, io => match default_ns!(io) {
+        let local = with_io!(self, io => match io.of("/") {
             Some(ns) => ns.local().to(room.to_owned()).disconnect().await,
             None => Ok(()),
         });
@@ -85,7 +79,7 @@ impl Io {
             tracing::warn!(%room, error = %e, "could not disconnect sockets");
         }
         if let Io::Redis(io) = self
-            && let Some(ns) = default_ns!(io)
+            && let Some(ns) = io.of("/")
         {
             let room = room.to_owned();
             tokio::spawn(async move {
@@ -108,7 +102,7 @@ impl Io {
         event: &str,
         data: &T,
     ) {
-        let sent = with_io!(self, io => match default_ns!(io) {
+        let sent = with_io!(self, io => match io.of("/") {
             Some(ns) => ns.local().to(rooms).emit(event, data).await,
             None => Ok(()),
         });
@@ -119,7 +113,7 @@ impl Io {
 
     /// How many of this node's sockets are in `room`.
     pub fn local_count(&self, room: String) -> usize {
-        with_io!(self, io => default_ns!(io).map_or(0, |ns| ns.local().to(room).sockets().len()))
+        with_io!(self, io => io.of("/").map_or(0, |ns| ns.local().to(room).sockets().len()))
     }
 
     /// The rooms of every node; this node's only when Redis is known to be
@@ -132,11 +126,11 @@ impl Io {
                 .collect::<Vec<_>>()
         };
         let rooms = match self {
-            Io::Local(io) => match default_ns!(io) {
+            Io::Local(io) => match io.of("/") {
                 Some(ns) => ns.rooms().await.map(to_strings).ok(),
                 None => None,
             },
-            Io::Redis(io) => match default_ns!(io) {
+            Io::Redis(io) => match io.of("/") {
                 None => None,
                 Some(ns) if !remote => ns.local().rooms().await.map(to_strings).ok(),
                 Some(ns) => match tokio::time::timeout(timeout, ns.clone().rooms()).await {

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { createServer } from 'node:net';
+import { connect, createServer } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { io } from 'socket.io-client';
 
@@ -381,12 +381,11 @@ export async function rawSocket(url, cookie) {
  * unix://<proxy.path>` and inspect `proxy.requests`.
  */
 export async function dockerRecorder(target = '/var/run/docker.sock') {
-  const net = await import('node:net');
   const dir = mkdtempSync(join(tmpdir(), 'labtail-docker-proxy-'));
   const path = join(dir, 'docker.sock');
   const requests = [];
-  const server = net.createServer((client) => {
-    const upstream = net.connect(target);
+  const server = createServer((client) => {
+    const upstream = connect(target);
     let buf = '';
     client.on('data', (d) => {
       buf += d.toString('latin1');

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use labtail_logs::frame::{Frame, Framer};
+use labtail_logs::{Frame, Framer};
 use labtail_logs::Stream;
 
 fuzz_target!(|data: &[u8]| {
@@ -25,6 +25,6 @@ fuzz_target!(|data: &[u8]| {
     }
 });
 
-fn bytes_of(piece: &[u8]) -> labtail_logs::frame::Bytes {
-    labtail_logs::frame::Bytes::copy_from_slice(piece)
+fn bytes_of(piece: &[u8]) -> labtail_logs::Bytes {
+    labtail_logs::Bytes::copy_from_slice(piece)
 }

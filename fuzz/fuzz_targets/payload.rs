@@ -8,8 +8,8 @@ use labtail_server::wire::{self, MAX_NAME_LEN};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(text) = std::str::from_utf8(data) {
-        let _ = text.parse::<labtail_logs::Cursor>();
-        let _ = labtail_logs::line::parse_rfc3339_nanos(text);
+        let _ = text.parse::<labtail_logs::Mark>();
+        let _ = labtail_logs::parse_rfc3339_nanos(text);
     }
     let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) else {
         return;

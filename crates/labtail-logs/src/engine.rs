@@ -1,28 +1,34 @@
-//! The registry of hubs and the subscribe API the server uses.
+//! The registry of hubs of one Docker engine, and the subscribe API.
+//!
+//! At most one hub (so one upstream) per container: the first subscriber
+//! of a container starts its hub, the last one to leave closes it.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
 
 use tokio::sync::broadcast;
 
 use crate::config::EngineConfig;
-use crate::docker::{ContainerInfo, DockerClient};
+use crate::docker::{ContainerInfo, Docker, DockerId, ReadFrom};
 use crate::events::{EngineState, EventWatcher, WatchEvent};
-use crate::hub::{Hub, Phase, Resume, StartError, read_resume};
-use crate::line::Cursor;
+use crate::hub::{Hub, Lease, Phase, Start, StartError};
+use crate::line::{Line, Mark};
+use crate::reread::{Resume, read_lines, read_resume};
 use crate::subscription::Subscription;
+use crate::upstream::start_error;
 
 /// Where a new subscriber starts reading.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StartAt {
     /// The last `n` lines (bounded by the backlog), then live.
     Tail(usize),
-    /// Exactly the lines after this cursor, then live: from the in-memory
-    /// backlog when it reaches back that far, else read back from Docker (at
-    /// most `max_resume_lines`; older ones are reported as a gap).
-    After(Cursor),
-    /// Every line stamped at or after this time (nanoseconds since the
-    /// epoch), then live.
+    /// Exactly the lines after this mark's line, in Docker's order, then
+    /// live: from the in-memory backlog when it holds the line, else read
+    /// back from Docker (at most `max_resume_lines`; older ones are reported
+    /// as a gap).
+    After(Mark),
+    /// From the first line stamped at or after this time (nanoseconds since
+    /// the epoch), then live.
     Since(i64),
 }
 
@@ -35,14 +41,21 @@ pub enum SubscribeError {
     Timeout,
 }
 
-pub(crate) struct EngineInner {
-    pub(crate) docker: DockerClient,
-    pub(crate) cfg: EngineConfig,
-    pub(crate) events: Arc<EventWatcher>,
-    hubs: Mutex<HashMap<String, Arc<Hub>>>,
+struct EngineInner {
+    docker: Docker,
+    cfg: EngineConfig,
+    events: Arc<EventWatcher>,
+    hubs: Mutex<HashMap<DockerId, Arc<Hub>>>,
 }
 
-/// labtail's log engine: knows Docker, knows nothing of Socket.IO.
+impl EngineInner {
+    fn hubs(&self) -> std::sync::MutexGuard<'_, HashMap<DockerId, Arc<Hub>>> {
+        self.hubs.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// labtail's log engine for one Docker engine: knows Docker, knows nothing
+/// of Socket.IO.
 #[derive(Clone)]
 pub struct LogEngine {
     inner: Arc<EngineInner>,
@@ -60,7 +73,7 @@ impl LogEngine {
     /// Starts the engine: spawns the Docker event watcher. Must run inside a
     /// Tokio runtime. The engine being down is not an error here: it is
     /// retried forever and reported by [`LogEngine::engine_state`].
-    pub fn new(docker: DockerClient, cfg: EngineConfig) -> Self {
+    pub fn new(docker: Docker, cfg: EngineConfig) -> Self {
         let events = EventWatcher::spawn(docker.clone(), cfg.reconnect_max_delay);
         LogEngine {
             inner: Arc::new(EngineInner {
@@ -72,7 +85,7 @@ impl LogEngine {
         }
     }
 
-    pub fn docker(&self) -> &DockerClient {
+    pub fn docker(&self) -> &Docker {
         &self.inner.docker
     }
 
@@ -91,11 +104,7 @@ impl LogEngine {
 
     /// Containers with an open upstream right now.
     pub fn open_hubs(&self) -> usize {
-        self.inner
-            .hubs
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .len()
+        self.inner.hubs().len()
     }
 
     /// Joins the container's stream, opening its upstream if no one watches it
@@ -106,14 +115,15 @@ impl LogEngine {
         start: StartAt,
     ) -> Result<Subscription, SubscribeError> {
         let hub = {
-            let mut hubs = self.inner.hubs.lock().unwrap_or_else(|p| p.into_inner());
+            let mut hubs = self.inner.hubs();
             let hub = match hubs.get(&container.id) {
                 Some(h) if h.is_usable() => h.clone(),
                 _ => {
-                    let h = Hub::new(container.clone(), &self.inner.cfg);
-                    h.start(
+                    let h = Hub::new(container.clone());
+                    crate::upstream::spawn(
+                        &h,
                         self.inner.docker.clone(),
-                        self.inner.events.clone(),
+                        &self.inner.events,
                         self.inner.cfg.clone(),
                     );
                     hubs.insert(container.id.clone(), h.clone());
@@ -123,10 +133,10 @@ impl LogEngine {
             hub.add_watcher();
             hub
         };
-        // From here the watcher is counted; the guard undoes it on every path.
-        let guard = WatchGuard {
-            engine: Arc::downgrade(&self.inner),
-            hub: hub.clone(),
+        // From here the watcher is counted; the lease gives it back on every path.
+        let lease = {
+            let (engine, hub) = (Arc::downgrade(&self.inner), hub.clone());
+            Lease::new(move || detach(&engine, &hub))
         };
         // Copy the phase out: the watch guard must not live across an await.
         let phase = {
@@ -148,45 +158,37 @@ impl LogEngine {
             return Err(SubscribeError::Start(e));
         }
         let cfg = &self.inner.cfg;
-        let max = cfg.backlog_lines;
-        let resume = match start {
-            StartAt::Tail(n) => {
-                let a = hub.attach(n.min(max), cfg);
-                return Ok(Subscription::new(hub, guard, a, None, None));
-            }
-            StartAt::After(c) => Resume::After(c),
-            StartAt::Since(t) => Resume::Since(t),
+        let (start, resume) = match start {
+            StartAt::Tail(n) => (Start::Tail(n.min(cfg.backlog_lines)), None),
+            StartAt::After(m) => (Start::Resume(Resume::After(m)), Some(Resume::After(m))),
+            StartAt::Since(t) => (Start::Resume(Resume::Since(t)), Some(Resume::Since(t))),
         };
-        let resumed_from = match resume {
-            Resume::After(c) => Some(c),
-            Resume::Since(_) => None,
+        let mark = match resume {
+            Some(Resume::After(m)) => Some(m),
+            _ => None,
         };
-        if let Some(a) = hub.attach_resume(resume, cfg) {
-            return Ok(Subscription::new(hub, guard, a, resumed_from, None));
-        }
-        // The backlog starts after the resume point: attach to all of it now
-        // (so nothing published meanwhile is missed), then read the older
-        // part from Docker, stopping where the backlog begins.
-        let a = hub.attach(max, cfg);
-        let ring: HashSet<Cursor> = a
-            .backlog
-            .iter()
-            .flat_map(|s| s.lines().iter().map(|l| l.cursor))
-            .collect();
-        let history = read_resume(&self.inner.docker, &container.id, resume, &ring, cfg)
-            .await
-            .map_err(|e| SubscribeError::Start(crate::hub::start_error(e)))?;
+        let a = hub.attach(start, cfg);
+        let (Some(resume), true) = (resume, a.needs_history) else {
+            return Ok(Subscription::new(hub, lease, a, mark, None));
+        };
+        // The ring starts after the resume point: the subscriber is attached
+        // to all of it (so nothing published meanwhile is missed); read the
+        // older part from Docker, stopping where the ring begins.
+        let ring = a.backlog_cursors();
+        let history = read_resume(
+            self.inner.docker.as_ref(),
+            &container.id,
+            resume,
+            &ring,
+            cfg,
+        )
+        .await
+        .map_err(|e| SubscribeError::Start(start_error(e)))?;
         if history.dropped > 0 {
-            metrics::counter!("labtail_lines_dropped_total", "reason" => "resume_limit")
+            metrics::counter!(crate::metrics::LINES_DROPPED, "reason" => "resume_limit")
                 .increment(history.dropped);
         }
-        Ok(Subscription::new(
-            hub,
-            guard,
-            a,
-            resumed_from,
-            Some(history),
-        ))
+        Ok(Subscription::new(hub, lease, a, mark, Some(history)))
     }
 
     /// The last `n` lines of a container's log, read once (no follow).
@@ -194,43 +196,32 @@ impl LogEngine {
         &self,
         container: &ContainerInfo,
         n: usize,
-    ) -> Result<Vec<crate::line::Line>, StartError> {
-        crate::hub::read_lines(
-            &self.inner.docker,
+    ) -> Result<Vec<Line>, StartError> {
+        read_lines(
+            self.inner.docker.as_ref(),
             &container.id,
-            crate::docker::ReadFrom::Tail(n as u64),
+            ReadFrom::Tail(n as u64),
             &self.inner.cfg,
             n,
         )
         .await
-        .map_err(crate::hub::start_error)
-    }
-
-    fn detach(inner: &EngineInner, hub: &Arc<Hub>) {
-        let mut hubs = inner.hubs.lock().unwrap_or_else(|p| p.into_inner());
-        if hub.remove_watcher()
-            && hubs
-                .get(&hub.container.id)
-                .is_some_and(|h| Arc::ptr_eq(h, hub))
-        {
-            hubs.remove(&hub.container.id);
-        }
+        .map_err(start_error)
     }
 }
 
-/// Counts one watcher on a hub while alive.
-pub(crate) struct WatchGuard {
-    engine: Weak<EngineInner>,
-    hub: Arc<Hub>,
-}
-
-impl Drop for WatchGuard {
-    fn drop(&mut self) {
-        match self.engine.upgrade() {
-            Some(inner) => LogEngine::detach(&inner, &self.hub),
-            None => {
-                self.hub.remove_watcher();
-            }
-        }
+/// A watcher left `hub`: with the last one, the hub closes and leaves the
+/// registry (unless a newer hub for the container took its place).
+fn detach(engine: &Weak<EngineInner>, hub: &Arc<Hub>) {
+    let Some(inner) = engine.upgrade() else {
+        hub.remove_watcher();
+        return;
+    };
+    let mut hubs = inner.hubs();
+    if hub.remove_watcher()
+        && hubs
+            .get(&hub.container.id)
+            .is_some_and(|h| Arc::ptr_eq(h, hub))
+    {
+        hubs.remove(&hub.container.id);
     }
 }

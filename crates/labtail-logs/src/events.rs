@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use tokio::sync::{broadcast, watch};
 
-use crate::docker::{Backoff, ContainerEvent, DockerClient};
+use crate::docker::{Backoff, ContainerEvent, Docker};
 
 /// Is dockerd answering?
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ impl Drop for EventWatcher {
 }
 
 impl EventWatcher {
-    pub fn spawn(docker: DockerClient, max_delay: std::time::Duration) -> Arc<Self> {
+    pub fn spawn(docker: Docker, max_delay: std::time::Duration) -> Arc<Self> {
         let (tx, _) = broadcast::channel(1024);
         let (state_tx, state) = watch::channel(EngineState::Unknown);
         let task = tokio::spawn(run(docker, tx.clone(), state_tx, max_delay));
@@ -56,14 +56,10 @@ impl EventWatcher {
     pub fn state(&self) -> EngineState {
         self.state.borrow().clone()
     }
-
-    pub fn state_watch(&self) -> watch::Receiver<EngineState> {
-        self.state.clone()
-    }
 }
 
 async fn run(
-    docker: DockerClient,
+    docker: Docker,
     tx: broadcast::Sender<WatchEvent>,
     state: watch::Sender<EngineState>,
     max_delay: std::time::Duration,
@@ -75,7 +71,7 @@ async fn run(
             tokio::time::sleep(backoff.next_delay()).await;
             continue;
         }
-        let mut events = Box::pin(docker.events());
+        let mut events = docker.events();
         // The stream is open once Docker answered; `ping` confirms it before
         // we tell anyone the engine is up and ask waiters to look again.
         if let Err(e) = docker.ping().await {
@@ -120,7 +116,7 @@ fn set_state(tx: &watch::Sender<EngineState>, new: EngineState) {
             EngineState::Down(why) => tracing::warn!(%why, "Docker engine is down"),
             EngineState::Unknown => {}
         }
-        metrics::gauge!("labtail_docker_engine_up").set(if new == EngineState::Up {
+        metrics::gauge!(crate::metrics::DOCKER_ENGINE_UP).set(if new == EngineState::Up {
             1.0
         } else {
             0.0

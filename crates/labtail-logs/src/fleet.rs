@@ -15,7 +15,7 @@ use futures_util::future::join_all;
 use tokio::sync::broadcast;
 
 use crate::config::EngineConfig;
-use crate::docker::{ContainerInfo, DockerClient, DockerError, Scope};
+use crate::docker::{BollardDocker, ContainerInfo, Docker, DockerError, Scope, find};
 use crate::engine::{LogEngine, StartAt, SubscribeError};
 use crate::events::{EngineState, WatchEvent};
 use crate::hub::StartError;
@@ -85,13 +85,31 @@ pub fn validate_host_name(name: &str) -> Result<(), String> {
     }
 }
 
+/// At least one host, each with its own name.
+fn check_names<'a>(names: impl Iterator<Item = &'a str>) -> Result<(), DockerError> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(DockerError::Other(format!(
+                "two Docker hosts are named {name:?}; give each its own name (NAME=URL)"
+            )));
+        }
+    }
+    if seen.is_empty() {
+        return Err(DockerError::Other("no Docker host configured".into()));
+    }
+    Ok(())
+}
+
 struct Host {
     name: String,
     engine: LogEngine,
 }
 
 struct FleetInner {
+    /// Never empty.
     hosts: Vec<Host>,
+    cfg: EngineConfig,
     events: broadcast::Sender<WatchEvent>,
     /// Per host, the containers its last listings showed (by ID): what is
     /// shown as `unavailable` while the host is down.
@@ -134,29 +152,32 @@ impl Fleet {
         owner_label: &str,
         cfg: EngineConfig,
     ) -> Result<Self, DockerError> {
-        if specs.is_empty() {
-            return Err(DockerError::Other("no Docker host configured".into()));
-        }
-        let mut seen = std::collections::HashSet::new();
+        check_names(specs.iter().map(|s| s.name.as_str()))?;
+        let mut dockers = Vec::new();
         for s in specs {
-            if !seen.insert(s.name.as_str()) {
-                return Err(DockerError::Other(format!(
-                    "two Docker hosts are named {:?}; give each its own name (NAME=URL)",
-                    s.name
-                )));
-            }
-        }
-        let mut hosts = Vec::new();
-        for s in specs {
-            let docker = match &s.tls_dir {
-                Some(dir) => DockerClient::new_tls(&s.url, dir, owner_label)?,
-                None => DockerClient::new(&s.url, owner_label)?,
+            let docker: Docker = match &s.tls_dir {
+                Some(dir) => Arc::new(BollardDocker::new_tls(&s.url, dir, owner_label)?),
+                None => Arc::new(BollardDocker::new(&s.url, owner_label)?),
             };
-            hosts.push(Host {
-                name: s.name.clone(),
-                engine: LogEngine::new(docker, cfg.clone()),
-            });
+            dockers.push((s.name.clone(), docker));
         }
+        Self::from_dockers(dockers, cfg)
+    }
+
+    /// A fleet over Docker engines already made (real ones, or scripted ones
+    /// in tests), named as given. Must run inside a Tokio runtime.
+    pub fn from_dockers(
+        dockers: Vec<(String, Docker)>,
+        cfg: EngineConfig,
+    ) -> Result<Self, DockerError> {
+        check_names(dockers.iter().map(|(n, _)| n.as_str()))?;
+        let hosts: Vec<Host> = dockers
+            .into_iter()
+            .map(|(name, docker)| Host {
+                name,
+                engine: LogEngine::new(docker, cfg.clone()),
+            })
+            .collect();
         let (tx, _) = broadcast::channel(1024);
         let multi = hosts.len() > 1;
         let mut tasks = Vec::new();
@@ -186,6 +207,7 @@ impl Fleet {
         Ok(Fleet {
             inner: Arc::new(FleetInner {
                 hosts,
+                cfg,
                 events: tx,
                 last_seen: Mutex::new(vec![HashMap::new(); n]),
                 tasks,
@@ -199,7 +221,7 @@ impl Fleet {
 
     /// The engine configuration (the same for every host).
     pub fn config(&self) -> &EngineConfig {
-        self.inner.hosts[0].engine.config()
+        &self.inner.cfg
     }
 
     /// Each host's name and state.
@@ -225,11 +247,14 @@ impl Fleet {
         c
     }
 
-    fn host_of(&self, c: &ContainerInfo) -> usize {
-        c.host
-            .as_deref()
-            .and_then(|h| self.inner.hosts.iter().position(|x| x.name == h))
-            .unwrap_or(0)
+    /// The engine a container was listed by. `None` for a container this
+    /// fleet did not list (a host name it does not have): never a guess.
+    fn host_of(&self, c: &ContainerInfo) -> Option<&Host> {
+        match c.host.as_deref() {
+            None if !self.multi() => self.inner.hosts.first(),
+            Some(h) if self.multi() => self.inner.hosts.iter().find(|x| x.name == h),
+            _ => None,
+        }
     }
 
     fn remember(&self, idx: usize, scope: &Scope, list: &[ContainerInfo]) {
@@ -241,7 +266,7 @@ impl Fleet {
         let map = &mut seen[idx];
         map.retain(|_, c| !scope.covers(c.owner.as_deref()));
         for c in list {
-            map.insert(c.id.clone(), c.clone());
+            map.insert(c.id.as_str().to_owned(), c.clone());
         }
     }
 
@@ -315,28 +340,20 @@ impl Fleet {
     ) -> Result<Option<ContainerInfo>, DockerError> {
         let wanted = name_or_id.trim_start_matches('/');
         if !self.multi() {
-            return self.inner.hosts[0]
-                .engine
-                .docker()
-                .find(scope, wanted)
-                .await;
+            return find(self.inner.hosts[0].engine.docker().as_ref(), scope, wanted).await;
         }
         if let Some((host, name)) = wanted.split_once('/') {
             let Some(idx) = self.inner.hosts.iter().position(|h| h.name == host) else {
                 return Ok(None);
             };
-            let found = self.inner.hosts[idx]
-                .engine
-                .docker()
-                .find(scope, name)
-                .await?;
+            let found = find(self.inner.hosts[idx].engine.docker().as_ref(), scope, name).await?;
             return Ok(found.map(|c| self.shown(idx, c)));
         }
         let answers = join_all(
             self.inner
                 .hosts
                 .iter()
-                .map(|h| h.engine.docker().find(scope, wanted)),
+                .map(|h| find(h.engine.docker().as_ref(), scope, wanted)),
         )
         .await;
         let mut hits = Vec::new();
@@ -373,10 +390,10 @@ impl Fleet {
         container: &ContainerInfo,
         start: StartAt,
     ) -> Result<Subscription, SubscribeError> {
-        self.inner.hosts[self.host_of(container)]
-            .engine
-            .subscribe(container, start)
-            .await
+        let host = self
+            .host_of(container)
+            .ok_or(SubscribeError::Start(StartError::NotFound))?;
+        host.engine.subscribe(container, start).await
     }
 
     /// The last `n` lines of a container's log, read once.
@@ -385,10 +402,8 @@ impl Fleet {
         container: &ContainerInfo,
         n: usize,
     ) -> Result<Vec<Line>, StartError> {
-        self.inner.hosts[self.host_of(container)]
-            .engine
-            .read_tail(container, n)
-            .await
+        let host = self.host_of(container).ok_or(StartError::NotFound)?;
+        host.engine.read_tail(container, n).await
     }
 }
 

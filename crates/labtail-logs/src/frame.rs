@@ -7,10 +7,15 @@
 //! joins them back into one line, up to `max_line_bytes` (the rest is counted
 //! in [`Line::truncated`] and dropped, so one endless line cannot grow memory).
 //!
-//! Ordinals: consecutive complete lines with the same timestamp get ordinals
-//! 0, 1, 2, … in the order Docker delivers them. That order is the order of
-//! Docker's log file, so any read that starts at a second boundary (which is
-//! what `since` gives) assigns the same ordinals to the same lines.
+//! Ordinals: the lines of one stream that carry the same timestamp get
+//! ordinals 0, 1, 2, … in the order Docker delivers them (see
+//! [`Cursor`](crate::line::Cursor)). Within one stream Docker's stamps never
+//! go back, so those lines are adjacent in that stream; a line of the other
+//! stream in between (with the very same stamp or not) changes nothing. That
+//! order is the order of Docker's log file, so any read that starts at a
+//! second boundary (which is what `since` gives) assigns the same ordinals
+//! to the same lines. A read that starts at a `tail` may begin inside a run
+//! of equal stamps: see [`Framer::first_runs`].
 
 pub use bytes::Bytes;
 
@@ -58,16 +63,19 @@ pub struct Framer {
     max_line_bytes: usize,
     /// Unfinished line per stream (stdout, stderr, console).
     partial: [Option<Partial>; 3],
+    /// Per stream, the timestamp and ordinal of its last complete line.
+    last: [Option<(i64, u32)>; 3],
+    /// Timestamp of the last message of any stream: a TTY chunk without a
+    /// timestamp of its own takes it.
     last_ts: Option<i64>,
-    ordinal: u32,
+    /// Per stream, the timestamp of its first line in this read.
+    first: [Option<i64>; 3],
+    /// Messages (timestamp prefixes) seen.
+    messages: u64,
 }
 
 fn slot(stream: Stream) -> usize {
-    match stream {
-        Stream::Stdout => 0,
-        Stream::Stderr => 1,
-        Stream::Console => 2,
-    }
+    stream.index()
 }
 
 /// Longest timestamp prefix labtail accepts (`2026-11-22T22:46:37.958016664Z`
@@ -79,9 +87,26 @@ impl Framer {
         Framer {
             max_line_bytes: max_line_bytes.max(1),
             partial: Default::default(),
+            last: [None; 3],
             last_ts: None,
-            ordinal: 0,
+            first: [None; 3],
+            messages: 0,
         }
+    }
+
+    /// Docker log messages seen so far (a line longer than 16 KiB is
+    /// several): what Docker's `tail` counts.
+    pub fn messages(&self) -> u64 {
+        self.messages
+    }
+
+    /// Whether `line` is in the first run of equal timestamps of its
+    /// stream in this read. When a read starts at a `tail` rather than at a
+    /// whole second, such a line may have lost its first part (a long line)
+    /// or the lines before it with the same timestamp, and so its ordinal:
+    /// its cursor may differ from the one any other read gives it.
+    pub fn in_first_run(&self, line: &Line) -> bool {
+        self.first[slot(line.stream)] == Some(line.cursor.ts_nanos)
     }
 
     /// Feeds one frame, appending every line it completes to `out`.
@@ -93,6 +118,7 @@ impl Framer {
             let ts = match split_timestamp(rest) {
                 Some((ts, after)) => {
                     rest = after;
+                    self.messages += 1;
                     Some(ts)
                 }
                 None => None,
@@ -120,6 +146,9 @@ impl Framer {
 
     fn append(&mut self, stream: Stream, ts: Option<i64>, body: &[u8]) {
         let fallback_ts = self.last_ts.unwrap_or(0);
+        if ts.is_some() {
+            self.last_ts = ts;
+        }
         let p = self.partial[slot(stream)].get_or_insert_with(|| Partial {
             // A line takes the timestamp of its first message.
             ts_nanos: ts.unwrap_or(fallback_ts),
@@ -138,18 +167,19 @@ impl Framer {
         if p.text.last() == Some(&b'\r') && p.truncated == 0 {
             p.text.pop();
         }
-        if self.last_ts == Some(p.ts_nanos) {
-            self.ordinal = self.ordinal.saturating_add(1);
-        } else {
-            self.last_ts = Some(p.ts_nanos);
-            self.ordinal = 0;
-        }
+        let i = slot(stream);
+        let ordinal = match self.last[i] {
+            Some((ts, ord)) if ts == p.ts_nanos => ord.saturating_add(1),
+            _ => 0,
+        };
+        self.last[i] = Some((p.ts_nanos, ordinal));
+        self.first[i].get_or_insert(p.ts_nanos);
         let text = match String::from_utf8(p.text) {
             Ok(s) => s,
             Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
         };
         out.push(Line {
-            cursor: Cursor::new(p.ts_nanos, self.ordinal),
+            cursor: Cursor::new(p.ts_nanos, stream, ordinal),
             stream,
             text,
             truncated: p.truncated,
@@ -267,6 +297,47 @@ mod tests {
         assert_eq!(lines[0].text.len(), 30);
         assert_eq!(lines[0].truncated, 70);
         assert_eq!(lines[1].text, "next");
+    }
+
+    #[test]
+    fn equal_timestamps_on_two_streams_get_distinct_cursors_adjacent_or_not() {
+        // dockerd's two copiers stamp apart: stderr 1 at T1, stderr 3 at a
+        // later T3, stdout 2 at T1 again, and then two stdout lines at T2.
+        let lines = frame_all(
+            &[
+                f(Stream::Stderr, &format!("{T1} 1\n")),
+                f(Stream::Stderr, &format!("{T3} 3\n")),
+                f(Stream::Stdout, &format!("{T1} 2\n")),
+                f(Stream::Stdout, &format!("{T2} 4\n")),
+                f(Stream::Stderr, &format!("{T3} 5\n")),
+                f(Stream::Stdout, &format!("{T2} 6\n")),
+            ],
+            100,
+        );
+        let cursors: Vec<String> = lines.iter().map(|l| l.cursor.to_string()).collect();
+        let unique: std::collections::HashSet<&String> = cursors.iter().collect();
+        assert_eq!(unique.len(), 6, "{cursors:?}");
+        let ords: Vec<_> = lines.iter().map(|l| l.cursor.ordinal).collect();
+        assert_eq!(ords, [0, 0, 0, 0, 1, 1]);
+    }
+
+    #[test]
+    fn the_first_run_of_each_stream_is_known_and_messages_are_counted() {
+        let long = "x".repeat(10);
+        let mut fr = Framer::new(100);
+        let mut out = Vec::new();
+        for frame in [
+            f(Stream::Stdout, &format!("{T1} a\n{T1} b\n")),
+            f(Stream::Stderr, &format!("{T1} {long}")),
+            f(Stream::Stderr, &format!("{T1} {long}\n")),
+            f(Stream::Stdout, &format!("{T2} c\n")),
+            f(Stream::Stderr, &format!("{T2} d\n")),
+        ] {
+            fr.push(&frame, &mut out);
+        }
+        let first: Vec<bool> = out.iter().map(|l| fr.in_first_run(l)).collect();
+        assert_eq!(first, [true, true, true, false, false]);
+        assert_eq!(fr.messages(), 6);
     }
 
     #[test]

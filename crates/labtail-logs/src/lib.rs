@@ -3,30 +3,50 @@
 //! Knows Docker and nothing of Socket.IO. The path of a line through it:
 //!
 //! ```text
-//! dockerd ──follow stream──▶ docker::DockerClient::logs   (frames, with timestamps)
-//!         ──▶ frame::Framer         (frames → lines, cursor = Docker ts + ordinal)
-//!         ──▶ hub::Hub::publish     (batch, ring backlog, broadcast)
+//! dockerd ──follow stream──▶ docker::DockerApi::logs      (frames, with timestamps)
+//!         ──▶ frame::Framer          (frames → lines, cursor = ts + stream + ordinal)
+//!         ──▶ upstream::follow       (re-reads cut at the exact line: reread)
+//!         ──▶ hub::Hub::publish      (batch, ring backlog, every subscriber's queue)
 //!         ──▶ subscription::Subscription::next   (per subscriber: backlog, live, gaps)
 //! ```
 //!
-//! One [`hub`] per watched container holds the only upstream for it; see
-//! `ARCHITECTURE.md` at the repository root for the invariants.
+//! Modules, in the order they depend on each other (each uses only those
+//! above it): `line`, `config`, `metrics` → `frame` → `docker` → `events`,
+//! `batch` → `queue` → `reread` → `hub` → `upstream`, `subscription` →
+//! `engine` → `fleet`. One hub per watched container holds the only
+//! upstream for it; see `ARCHITECTURE.md` at the repository root for the
+//! invariants. This file is the crate's whole public API.
 
-pub mod config;
-pub mod docker;
-pub mod engine;
-pub mod events;
-pub mod fleet;
-pub mod frame;
-pub mod hub;
-pub mod line;
-pub mod subscription;
+mod batch;
+mod config;
+mod docker;
+mod engine;
+mod events;
+mod fleet;
+mod frame;
+mod hub;
+mod line;
+pub mod metrics;
+mod queue;
+mod reread;
+mod subscription;
+mod upstream;
 
+#[cfg(test)]
+mod seam_tests;
+
+pub use batch::{LineSlice, RunStatus};
 pub use config::EngineConfig;
-pub use docker::{ContainerInfo, DockerClient, DockerError, Scope};
+pub use docker::{
+    Action, BollardDocker, ContainerEvent, ContainerInfo, DEFAULT_DOCKER_HOST, Docker, DockerApi,
+    DockerError, DockerId, ReadFrom, RunInfo, Scope, find,
+};
+#[cfg(any(test, feature = "scripted"))]
+pub use docker::{Request, ScriptedDocker};
 pub use engine::{LogEngine, StartAt, SubscribeError};
 pub use events::{EngineState, WatchEvent};
 pub use fleet::{Fleet, HostSpec};
-pub use hub::{LineSlice, RunStatus, StartError};
-pub use line::{Cursor, Line, Stream};
+pub use frame::{Bytes, Frame, Framer};
+pub use hub::StartError;
+pub use line::{BadCursor, Cursor, Line, Mark, Stream, format_rfc3339_nanos, parse_rfc3339_nanos};
 pub use subscription::{Delivery, Subscription};

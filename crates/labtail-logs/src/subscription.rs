@@ -1,15 +1,20 @@
-//! One subscriber's view of a hub: its backlog, then the live batches, with
-//! gaps accounted for exactly.
+//! One subscriber's view of a hub: the lines read back from Docker (when it
+//! resumes from further back than the ring), its backlog, then the live
+//! batches, with gaps accounted for exactly.
+//!
+//! Exactness: the backlog and the queue are taken in one step under the
+//! hub's lock (`Hub::attach`), and live batches carry sequence numbers, so
+//! a batch the queue dropped is a hole of known size, reported as a gap.
 
 use std::collections::{HashSet, VecDeque};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use tokio::sync::Notify;
-
+use crate::batch::{Batch, HubEvent, LineSlice, RunStatus};
 use crate::docker::ContainerInfo;
-use crate::engine::WatchGuard;
-use crate::hub::{Attachment, Batch, History, Hub, HubEvent, LineSlice, RunStatus};
-use crate::line::Cursor;
+use crate::hub::{Attachment, Hub, Lease};
+use crate::line::{Cursor, Mark};
+use crate::queue::SubQueue;
+use crate::reread::History;
 
 /// What a subscriber is handed next, in order.
 #[derive(Debug, Clone)]
@@ -27,84 +32,9 @@ pub enum Delivery {
     Status(RunStatus),
 }
 
-/// A subscriber's bounded inbox, filled by the hub, drained by
-/// [`Subscription::next`]. When it holds more than its bound, the oldest
-/// batches go; status events are never dropped (they are rare and small).
-#[derive(Debug)]
-pub(crate) struct SubQueue {
-    state: Mutex<QueueState>,
-    notify: Notify,
-    max_lines: usize,
-    max_bytes: usize,
-}
-
-#[derive(Debug, Default)]
-struct QueueState {
-    items: VecDeque<HubEvent>,
-    lines: usize,
-    bytes: usize,
-}
-
-impl SubQueue {
-    pub(crate) fn new(max_lines: usize, max_bytes: usize) -> Self {
-        SubQueue {
-            state: Mutex::new(QueueState::default()),
-            notify: Notify::new(),
-            max_lines: max_lines.max(1),
-            max_bytes: max_bytes.max(1),
-        }
-    }
-
-    pub(crate) fn push(&self, ev: HubEvent) {
-        {
-            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-            if let HubEvent::Lines(b) = &ev {
-                st.lines += b.lines.len();
-                st.bytes += b.text_bytes();
-            }
-            st.items.push_back(ev);
-            // Drop the oldest batches, but always keep the newest one.
-            while st.lines > self.max_lines || st.bytes > self.max_bytes {
-                let Some(i) = st
-                    .items
-                    .iter()
-                    .position(|e| matches!(e, HubEvent::Lines(_)))
-                else {
-                    break;
-                };
-                if i + 1 == st.items.len() {
-                    break;
-                }
-                if let Some(HubEvent::Lines(b)) = st.items.remove(i) {
-                    st.lines -= b.lines.len();
-                    st.bytes -= b.text_bytes();
-                }
-            }
-        }
-        self.notify.notify_one();
-    }
-
-    async fn pop(&self) -> HubEvent {
-        loop {
-            {
-                let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(ev) = st.items.pop_front() {
-                    if let HubEvent::Lines(b) = &ev {
-                        st.lines -= b.lines.len();
-                        st.bytes -= b.text_bytes();
-                    }
-                    return ev;
-                }
-            }
-            // A push between the check and here leaves a permit: no lost wake-up.
-            self.notify.notified().await;
-        }
-    }
-}
-
 pub struct Subscription {
     hub: Arc<Hub>,
-    _guard: WatchGuard,
+    _lease: Lease,
     sub_id: u64,
     queue: Arc<SubQueue>,
     pending: VecDeque<Delivery>,
@@ -129,31 +59,50 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// `resumed_from` is the cursor a resuming subscriber gave. `history`
+    /// `resumed_from` is the mark a resuming subscriber gave. `history`
     /// holds the lines read back from Docker when the in-memory backlog did
     /// not reach back to the resume point; they come first, after a gap
-    /// notice if some did not fit.
+    /// notice if some did not fit or the mark was not in Docker's log.
     pub(crate) fn new(
         hub: Arc<Hub>,
-        guard: WatchGuard,
+        lease: Lease,
         a: Attachment,
-        resumed_from: Option<Cursor>,
+        resumed_from: Option<Mark>,
         history: Option<History>,
     ) -> Self {
         let mut pending = VecDeque::new();
-        let mut last = resumed_from;
+        let mut last = resumed_from.and_then(|m| m.cursor());
         let mut skip = None;
+        let mut backlog = a.backlog;
         if let Some(h) = history {
-            if h.dropped > 0 {
+            if h.mark_missing {
+                // The mark is in neither the ring nor Docker's log (rotated
+                // away, another container of that name, made up): what
+                // follows it is taken by cursor, and the client is told
+                // that lines may be missing, how many is not known.
+                if let Some(mark) = resumed_from {
+                    trim_before(&mut backlog, &mark);
+                }
+                let to = h
+                    .lines
+                    .first()
+                    .or_else(|| backlog.first().and_then(|s| s.lines().first()))
+                    .map(|l| l.cursor);
                 pending.push_back(Delivery::Gap {
-                    from: resumed_from,
+                    from: last,
+                    to,
+                    count: None,
+                });
+            } else if h.dropped > 0 {
+                pending.push_back(Delivery::Gap {
+                    from: last,
                     to: h.lines.first().map(|l| l.cursor),
                     count: Some(h.dropped),
                 });
             }
             // With an empty backlog, lines published after the attach may
             // also be in what was read back: skip those once.
-            if a.backlog.is_empty() && !h.lines.is_empty() {
+            if backlog.is_empty() && !h.lines.is_empty() {
                 skip = Some(h.lines.iter().map(|l| l.cursor).collect::<HashSet<_>>());
             }
             let mut lines = h.lines;
@@ -161,17 +110,13 @@ impl Subscription {
                 let rest = lines.split_off(lines.len().min(HISTORY_CHUNK));
                 last = lines.last().map(|l| l.cursor).or(last);
                 pending.push_back(Delivery::Lines(LineSlice {
-                    batch: Arc::new(Batch {
-                        first_seq: 0,
-                        lines,
-                        rendered: Default::default(),
-                    }),
+                    batch: Arc::new(Batch::new(0, lines)),
                     start: 0,
                 }));
                 lines = rest;
             }
         }
-        for slice in a.backlog {
+        for slice in backlog {
             if let Some(l) = slice.lines().last() {
                 last = Some(l.cursor);
             }
@@ -183,7 +128,7 @@ impl Subscription {
         }
         Subscription {
             hub,
-            _guard: guard,
+            _lease: lease,
             sub_id: a.sub_id,
             queue: a.queue,
             pending,
@@ -222,7 +167,7 @@ impl Subscription {
                     let start = self.next_seq.saturating_sub(batch.first_seq) as usize;
                     if batch.first_seq > self.next_seq {
                         let count = batch.first_seq - self.next_seq;
-                        metrics::counter!("labtail_lines_dropped_total", "reason" => "slow_client")
+                        metrics::counter!(crate::metrics::LINES_DROPPED, "reason" => "slow_client")
                             .increment(count);
                         self.pending.push_back(Delivery::Gap {
                             from: self.last,
@@ -260,6 +205,21 @@ impl Subscription {
         if s != self.status {
             self.status = s.clone();
             self.pending.push_back(Delivery::Status(s));
+        }
+    }
+}
+
+/// Drops the backlog's lines up to the first one that sorts after `mark`.
+fn trim_before(backlog: &mut Vec<LineSlice>, mark: &Mark) {
+    while let Some(first) = backlog.first_mut() {
+        match first.lines().iter().position(|l| mark.is_before(&l.cursor)) {
+            Some(i) => {
+                first.start += i;
+                return;
+            }
+            None => {
+                backlog.remove(0);
+            }
         }
     }
 }

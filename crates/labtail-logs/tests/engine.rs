@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use labtail_logs::{
-    Delivery, DockerClient, EngineConfig, LogEngine, RunStatus, Scope, StartAt, Stream,
+    BollardDocker, Delivery, EngineConfig, LogEngine, Mark, RunStatus, Scope, StartAt, Stream,
     Subscription,
 };
 
@@ -84,15 +84,13 @@ impl Drop for TestContainer {
 }
 
 fn engine(cfg: EngineConfig) -> LogEngine {
-    let docker = DockerClient::new(&docker_host(), LABEL).expect("docker client");
-    LogEngine::new(docker, cfg)
+    let docker = BollardDocker::new(&docker_host(), LABEL).expect("docker client");
+    LogEngine::new(std::sync::Arc::new(docker), cfg)
 }
 
 async fn find(engine: &LogEngine, owner: &str, name: &str) -> labtail_logs::ContainerInfo {
     engine.docker().negotiate().await.expect("engine reachable");
-    engine
-        .docker()
-        .find(&Scope::Owner(owner.into()), name)
+    labtail_logs::find(engine.docker().as_ref(), &Scope::Owner(owner.into()), name)
         .await
         .expect("list")
         .expect("container visible to its owner")
@@ -397,7 +395,7 @@ async fn resume_after_a_cursor_in_the_backlog_is_exact() {
         }
     }
     let mut resumed = engine
-        .subscribe(&info, StartAt::After(cursors["60"]))
+        .subscribe(&info, StartAt::After(Mark::Cursor(cursors["60"])))
         .await
         .unwrap();
     let (lines, other) = collect_until(&mut resumed, 20, |l, _| l.len() >= 40).await;

@@ -154,7 +154,7 @@ async fn login(
     }
     let addr = ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     if let Err(wait) = app.throttle.check(username, addr) {
-        metrics::counter!("labtail_limit_hits_total", "limit" => "login_attempts").increment(1);
+        metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "login_attempts").increment(1);
         let secs = wait.as_secs() + 1;
         let mut resp = error(
             StatusCode::TOO_MANY_REQUESTS,
@@ -198,14 +198,14 @@ async fn login(
                     "session error",
                 );
             }
-            metrics::counter!("labtail_logins_total").increment(1);
+            metrics::counter!(crate::metrics::LOGINS).increment(1);
             tracing::info!(user = %user.username, "login");
             audit(&app, "login", &user.username, ip, None, None).await;
             axum::Json(json!({"username": user.username, "role": user.role})).into_response()
         }
         Ok(None) => {
             app.throttle.failed(username, addr);
-            metrics::counter!("labtail_login_failures_total").increment(1);
+            metrics::counter!(crate::metrics::LOGIN_FAILURES).increment(1);
             tracing::info!(user = %username, "login failed");
             audit(&app, "login_failed", username, ip, None, None).await;
             error(
@@ -447,7 +447,7 @@ pub async fn limit_socket_payload(
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok());
         if len.is_some_and(|l| l > max) {
-            metrics::counter!("labtail_limit_hits_total", "limit" => "payload").increment(1);
+            metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "payload").increment(1);
             return error(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload_too_large",

@@ -89,7 +89,7 @@ impl Io {
                         Ok(Err(e)) => e.to_string(),
                         Err(_) => format!("no answer within {timeout:?}"),
                     };
-                metrics::counter!("labtail_redis_errors_total").increment(1);
+                metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
                 tracing::warn!(%room, error = %why, "could not reach the other nodes through Redis; the shared-session re-check will end their sockets");
             });
         }
@@ -139,7 +139,7 @@ impl Io {
                         if let Ok(Err(e)) = other {
                             tracing::debug!(error = %e, "cannot list the other nodes' rooms");
                         }
-                        metrics::counter!("labtail_redis_errors_total").increment(1);
+                        metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
                         ns.local().rooms().await.map(to_strings).ok()
                     }
                 },

@@ -81,7 +81,7 @@ impl Default for ServerConfig {
             database_url: "sqlite://labtail-data/labtail.db".into(),
             docker_hosts: vec![labtail_logs::HostSpec {
                 name: "local".into(),
-                url: labtail_logs::docker::DEFAULT_DOCKER_HOST.into(),
+                url: labtail_logs::DEFAULT_DOCKER_HOST.into(),
                 tls_dir: None,
             }],
             owner_label: "labtail.owner".into(),

@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use labtail_logs::{ContainerInfo, Delivery, Scope, StartAt, Stream, WatchEvent};
+use labtail_logs::{Action, ContainerInfo, Delivery, DockerId, Scope, StartAt, Stream, WatchEvent};
 use serde_json::{Value, json};
 use tokio::sync::broadcast::error::RecvError;
 
@@ -141,7 +141,7 @@ async fn count(app: AppState, info: ContainerInfo, counters: Arc<Counters>) {
 
 async fn run(app: AppState) {
     let mut events = app.engine.container_events();
-    let mut tracked: HashMap<String, Tracked> = HashMap::new();
+    let mut tracked: HashMap<DockerId, Tracked> = HashMap::new();
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_tick = Instant::now();
@@ -151,7 +151,7 @@ async fn run(app: AppState) {
             refresh = false;
             match app.engine.list(&Scope::AllLabContainers).await {
                 Ok(list) => {
-                    let ids: std::collections::HashSet<String> =
+                    let ids: std::collections::HashSet<DockerId> =
                         list.iter().map(|c| c.id.clone()).collect();
                     tracked.retain(|id, _| ids.contains(id));
                     for c in list {
@@ -203,7 +203,7 @@ async fn run(app: AppState) {
     }
 }
 
-async fn send(app: &AppState, tracked: &HashMap<String, Tracked>) {
+async fn send(app: &AppState, tracked: &HashMap<DockerId, Tracked>) {
     let mut rows: Vec<&Tracked> = tracked.values().collect();
     rows.sort_by(|a, b| (&a.info.owner, &a.info.name).cmp(&(&b.info.owner, &b.info.name)));
     let watching = app.watching().await;
@@ -215,12 +215,17 @@ async fn send(app: &AppState, tracked: &HashMap<String, Tracked>) {
             v["stderrPerSecond"] = json!((t.stderr_per_second * 10.0).round() / 10.0);
             v["lines"] = json!(t.counters.lines.load(Ordering::Relaxed));
             v["stderrLines"] = json!(t.counters.stderr.load(Ordering::Relaxed));
-            v["watchers"] = json!(watching.get(&t.info.id).cloned().unwrap_or_default());
+            v["watchers"] = json!(
+                watching
+                    .get(t.info.id.as_str())
+                    .cloned()
+                    .unwrap_or_default()
+            );
             v
         })
         .collect();
     let snapshot = json!({
-        "at": labtail_logs::line::format_rfc3339_nanos(crate::api::now_secs() * 1_000_000_000),
+        "at": labtail_logs::format_rfc3339_nanos(crate::api::now_secs() * 1_000_000_000),
         "containers": containers,
     });
     app.dashboard.set_latest(snapshot.clone());
@@ -240,12 +245,12 @@ pub async fn push_container_updates(app: AppState) {
             Ok(WatchEvent::Resync) | Err(RecvError::Lagged(_)) => continue,
             Err(RecvError::Closed) => return,
         };
-        let state = match ev.action.as_str() {
-            "create" => "created",
-            "start" | "restart" | "unpause" => "running",
-            "die" => "exited",
-            "pause" => "paused",
-            "destroy" => "removed",
+        let state = match ev.action {
+            Action::Create => "created",
+            Action::Start | Action::Restart | Action::Unpause => "running",
+            Action::Die => "exited",
+            Action::Pause => "paused",
+            Action::Destroy => "removed",
             _ => continue,
         };
         let Some(owner) = ev.owner.clone() else {
@@ -253,7 +258,7 @@ pub async fn push_container_updates(app: AppState) {
         };
         let update = json!({
             "name": ev.name.clone().unwrap_or_default(),
-            "id": ev.id.chars().take(12).collect::<String>(),
+            "id": ev.id.short(),
             "owner": owner,
             "state": state,
             "exitCode": ev.exit_code,

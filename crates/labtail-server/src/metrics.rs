@@ -1,7 +1,34 @@
-//! Prometheus metrics. Names are part of the operator contract: see
-//! `docs/operations.md` before renaming one.
+//! Prometheus metrics: every name labtail records, in one place. Names are
+//! part of the operator contract: `docs/operations.md` lists each with what
+//! it means; never rename one. The engine's own are in
+//! `labtail_logs::metrics`.
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+pub use labtail_logs::metrics::{
+    DOCKER_ENGINE_UP, DOCKER_REQUESTS, GaugeGuard, LINES_DROPPED, LINES_READ, UPSTREAM_STREAMS_OPEN,
+};
+
+/// Socket.IO sockets connected now.
+pub const SOCKETS_CONNECTED: &str = "labtail_sockets_connected";
+/// Socket subscriptions to containers now.
+pub const WATCHES_ACTIVE: &str = "labtail_watches_active";
+/// Lines sent to sockets (a line sent to 3 sockets counts 3).
+pub const LINES_EMITTED: &str = "labtail_lines_emitted_total";
+pub const LOGINS: &str = "labtail_logins_total";
+pub const LOGIN_FAILURES: &str = "labtail_login_failures_total";
+/// Client events handled, by `event` and `result` (`ok` or an error code).
+pub const SOCKET_EVENTS: &str = "labtail_socket_events_total";
+/// Handshakes refused, by `reason`.
+pub const SOCKETS_REFUSED: &str = "labtail_sockets_refused_total";
+/// Requests refused by a limit, by `limit`.
+pub const LIMIT_HITS: &str = "labtail_limit_hits_total";
+/// Answers to a flooding client's excess events that could not be sent.
+pub const ACKS_DROPPED: &str = "labtail_acks_dropped_total";
+/// HTTP requests refused before routing, by `reason`.
+pub const REQUESTS_REFUSED: &str = "labtail_requests_refused_total";
+/// Failed Redis operations, by `op`.
+pub const REDIS_ERRORS: &str = "labtail_redis_errors_total";
 
 /// Installs the process-wide recorder and describes every metric labtail
 /// records, so `/metrics` lists them (at zero) from the start.
@@ -17,60 +44,43 @@ pub fn install() -> PrometheusHandle {
 
 fn describe() {
     use metrics::{describe_counter, describe_gauge};
+    describe_gauge!(SOCKETS_CONNECTED, "Socket.IO sockets connected now");
     describe_gauge!(
-        "labtail_sockets_connected",
-        "Socket.IO sockets connected now"
-    );
-    describe_gauge!(
-        "labtail_upstream_streams_open",
+        UPSTREAM_STREAMS_OPEN,
         "Follow streams open to dockerd now (one per watched container)"
     );
-    describe_gauge!("labtail_docker_engine_up", "1 when dockerd answers");
-    describe_gauge!(
-        "labtail_watches_active",
-        "Socket subscriptions to containers now"
-    );
-    describe_counter!("labtail_lines_read_total", "Lines read from dockerd");
+    describe_gauge!(DOCKER_ENGINE_UP, "1 when dockerd answers");
+    describe_gauge!(WATCHES_ACTIVE, "Socket subscriptions to containers now");
+    describe_counter!(LINES_READ, "Lines read from dockerd");
     describe_counter!(
-        "labtail_lines_emitted_total",
+        LINES_EMITTED,
         "Lines sent to sockets (a line sent to 3 sockets counts 3)"
     );
+    describe_counter!(LINES_DROPPED, "Lines not delivered to a socket, by reason");
+    describe_counter!(LOGIN_FAILURES, "Failed logins");
+    describe_counter!(LOGINS, "Successful logins");
     describe_counter!(
-        "labtail_lines_dropped_total",
-        "Lines not delivered to a socket, by reason"
-    );
-    describe_counter!("labtail_login_failures_total", "Failed logins");
-    describe_counter!("labtail_logins_total", "Successful logins");
-    describe_counter!(
-        "labtail_socket_events_total",
+        SOCKET_EVENTS,
         "Client events handled, by event and result code"
     );
+    describe_counter!(SOCKETS_REFUSED, "Socket connections refused, by reason");
+    describe_counter!(DOCKER_REQUESTS, "Requests labtail made to dockerd, by call");
+    describe_counter!(LIMIT_HITS, "Requests refused by a limit, by limit");
     describe_counter!(
-        "labtail_sockets_refused_total",
-        "Socket connections refused, by reason"
-    );
-    describe_counter!(
-        "labtail_docker_requests_total",
-        "Requests labtail made to dockerd, by call"
-    );
-    describe_counter!(
-        "labtail_limit_hits_total",
-        "Requests refused by a limit, by limit"
-    );
-    describe_counter!(
-        "labtail_acks_dropped_total",
+        ACKS_DROPPED,
         "Answers to a flooding client's excess events that could not be sent"
     );
     describe_counter!(
-        "labtail_requests_refused_total",
+        REQUESTS_REFUSED,
         "HTTP requests refused before routing, by reason"
     );
+    describe_counter!(REDIS_ERRORS, "Failed Redis operations, by operation");
     // Make the key series exist before the first event.
-    metrics::gauge!("labtail_sockets_connected").set(0.0);
-    metrics::gauge!("labtail_upstream_streams_open").set(0.0);
-    metrics::gauge!("labtail_watches_active").set(0.0);
-    metrics::counter!("labtail_lines_read_total").absolute(0);
-    metrics::counter!("labtail_lines_emitted_total").absolute(0);
-    metrics::counter!("labtail_lines_dropped_total", "reason" => "slow_client").absolute(0);
-    metrics::counter!("labtail_login_failures_total").absolute(0);
+    metrics::gauge!(SOCKETS_CONNECTED).set(0.0);
+    metrics::gauge!(UPSTREAM_STREAMS_OPEN).set(0.0);
+    metrics::gauge!(WATCHES_ACTIVE).set(0.0);
+    metrics::counter!(LINES_READ).absolute(0);
+    metrics::counter!(LINES_EMITTED).absolute(0);
+    metrics::counter!(LINES_DROPPED, "reason" => "slow_client").absolute(0);
+    metrics::counter!(LOGIN_FAILURES).absolute(0);
 }

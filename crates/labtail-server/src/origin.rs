@@ -80,7 +80,7 @@ pub async fn check_origin(
 ) -> Response {
     if let Some(bad) = policy.check(req.headers()) {
         tracing::info!(origin = %bad, path = %req.uri().path(), "refused cross-origin request");
-        metrics::counter!("labtail_requests_refused_total", "reason" => "origin").increment(1);
+        metrics::counter!(crate::metrics::REQUESTS_REFUSED, "reason" => "origin").increment(1);
         return (
             StatusCode::FORBIDDEN,
             axum::Json(serde_json::json!({

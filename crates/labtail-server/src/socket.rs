@@ -13,7 +13,10 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use labtail_logs::{Delivery, RunStatus, StartAt, StartError, SubscribeError, Subscription};
+use labtail_logs::metrics::GaugeGuard;
+use labtail_logs::{
+    Action, Delivery, RunStatus, StartAt, StartError, SubscribeError, Subscription,
+};
 use serde_json::{Value, json};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, MaybeHttpExtension, SocketRef, State, TryData};
@@ -88,7 +91,7 @@ struct WatchSpan {
     _slot: crate::state::StreamSlot,
     audit_id: Option<i64>,
     app: AppState,
-    container_id: String,
+    container_id: labtail_logs::DockerId,
     username: String,
 }
 
@@ -137,7 +140,7 @@ pub struct SocketCtx {
     bucket: Mutex<Bucket>,
     /// Whether this socket has the dashboard open.
     dashboard: std::sync::atomic::AtomicBool,
-    _gauge: ConnectedGauge,
+    _gauge: GaugeGuard,
 }
 
 #[derive(Debug, Default)]
@@ -356,7 +359,7 @@ async fn authenticate<A: Adapter>(
     MaybeHttpExtension(auth): MaybeHttpExtension<HandshakeAuth>,
 ) -> Result<(), Refused> {
     let refuse = |why| {
-        metrics::counter!("labtail_sockets_refused_total", "reason" => why).increment(1);
+        metrics::counter!(crate::metrics::SOCKETS_REFUSED, "reason" => why).increment(1);
         Err(Refused(why))
     };
     let Some(user) = auth else {
@@ -366,7 +369,7 @@ async fn authenticate<A: Adapter>(
         .io()
         .map_or(0, |io| io.local_count(user_room(user.user_id)));
     if open >= app.cfg.max_sockets_per_user {
-        metrics::counter!("labtail_limit_hits_total", "limit" => "sockets_per_user").increment(1);
+        metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "sockets_per_user").increment(1);
         return refuse("too_many_sockets");
     }
     let parts = s.req_parts();
@@ -385,23 +388,6 @@ async fn authenticate<A: Adapter>(
         ip,
     });
     Ok(())
-}
-
-/// Keeps the connected-sockets gauge right on every exit path.
-#[derive(Debug)]
-struct ConnectedGauge;
-
-impl ConnectedGauge {
-    fn new() -> Self {
-        metrics::gauge!("labtail_sockets_connected").increment(1.0);
-        ConnectedGauge
-    }
-}
-
-impl Drop for ConnectedGauge {
-    fn drop(&mut self) {
-        metrics::gauge!("labtail_sockets_connected").decrement(1.0);
-    }
 }
 
 async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<AppState>) {
@@ -427,7 +413,7 @@ async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<AppState>) {
             app.cfg.socket_events_burst,
         )),
         dashboard: std::sync::atomic::AtomicBool::new(false),
-        _gauge: ConnectedGauge::new(),
+        _gauge: GaugeGuard::new(crate::metrics::SOCKETS_CONNECTED),
     });
     s.extensions.insert(ctx.clone());
 
@@ -451,7 +437,7 @@ async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<AppState>) {
                         Some(Err(mpsc::error::TrySendError::Closed(_))) => None,
                     }
                 } else {
-                    metrics::counter!("labtail_limit_hits_total", "limit" => "socket_events")
+                    metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "socket_events")
                         .increment(1);
                     Some((reply, "too many events on this socket; slow down"))
                 };
@@ -465,7 +451,7 @@ async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<AppState>) {
                             w.retry_tx.try_send((reply, answer)).is_ok()
                         });
                         if queued != Some(true) {
-                            metrics::counter!("labtail_acks_dropped_total", "reason" => "flood")
+                            metrics::counter!(crate::metrics::ACKS_DROPPED, "reason" => "flood")
                                 .increment(1);
                         }
                     }
@@ -489,7 +475,7 @@ async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<AppState>) {
 }
 
 fn count_event(cmd: Cmd, result: &'static str) {
-    metrics::counter!("labtail_socket_events_total", "event" => cmd.event(), "result" => result)
+    metrics::counter!(crate::metrics::SOCKET_EVENTS, "event" => cmd.event(), "result" => result)
         .increment(1);
 }
 
@@ -679,7 +665,7 @@ fn start_at(from: &StartFrom, max_tail: u64) -> (StartAt, Option<u64>) {
             let n = n.min(max_tail);
             (StartAt::Tail(n as usize), Some(n))
         }
-        StartFrom::After(c) => (StartAt::After(c), None),
+        StartFrom::After(m) => (StartAt::After(m), None),
         StartFrom::Since(t) => (StartAt::Since(t), None),
     }
 }
@@ -739,7 +725,7 @@ async fn start(ctx: &SocketCtx, app: &AppState, v: &Value) -> Result<(Value, The
             ),
         ));
     };
-    if ctx.watches().contains_key(&container.id) {
+    if ctx.watches().contains_key(container.id.as_str()) {
         return Ok((
             json!({"ok": true, "containerName": container.name, "alreadyWatching": true}),
             Then::Nothing,
@@ -794,7 +780,7 @@ async fn watch_span(
 }
 
 fn too_many_user_streams(app: &AppState) -> WireError {
-    metrics::counter!("labtail_limit_hits_total", "limit" => "streams_per_user").increment(1);
+    metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "streams_per_user").increment(1);
     WireError::new(
         Code::TooManyStreams,
         format!(
@@ -805,7 +791,7 @@ fn too_many_user_streams(app: &AppState) -> WireError {
 }
 
 fn too_many_streams(app: &AppState) -> WireError {
-    metrics::counter!("labtail_limit_hits_total", "limit" => "streams_per_socket").increment(1);
+    metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "streams_per_socket").increment(1);
     WireError::new(
         Code::TooManyStreams,
         format!(
@@ -869,7 +855,7 @@ async fn wait_then_forward<A: Adapter>(
                 _ = tokio::time::sleep_until(plan.until) => break false,
                 ev = events.recv() => match ev {
                     Ok(WatchEvent::Container(e))
-                        if matches!(e.action.as_str(), "create" | "start" | "rename") => break true,
+                        if matches!(e.action, Action::Create | Action::Start | Action::Rename) => break true,
                     Ok(WatchEvent::Resync) | Err(RecvError::Lagged(_)) => break true,
                     Err(RecvError::Closed) => break false,
                     Ok(_) => {}
@@ -913,7 +899,7 @@ async fn wait_then_forward<A: Adapter>(
         let mut w = ctx.watches();
         w.remove(&key);
         w.insert(
-            container.id.clone(),
+            container.id.as_str().to_owned(),
             Watch {
                 name: container.name.clone(),
                 task: handle.clone(),
@@ -1029,7 +1015,7 @@ fn spawn_forwarder<A: Adapter>(
     sub: Subscription,
     span: WatchSpan,
 ) {
-    let id = sub.container().id.clone();
+    let id = sub.container().id.as_str().to_owned();
     let name = sub.container().name.clone();
     let task = tokio::spawn(forward(s.clone(), Arc::downgrade(ctx), sub, span));
     ctx.watches().insert(
@@ -1041,37 +1027,22 @@ fn spawn_forwarder<A: Adapter>(
     );
 }
 
-struct WatchGauge;
-
-impl WatchGauge {
-    fn new() -> Self {
-        metrics::gauge!("labtail_watches_active").increment(1.0);
-        WatchGauge
-    }
-}
-
-impl Drop for WatchGauge {
-    fn drop(&mut self) {
-        metrics::gauge!("labtail_watches_active").decrement(1.0);
-    }
-}
-
 async fn forward<A: Adapter>(
     s: SocketRef<A>,
     ctx: std::sync::Weak<SocketCtx>,
     mut sub: Subscription,
     span: WatchSpan,
 ) {
-    let _gauge = WatchGauge::new();
+    let _gauge = GaugeGuard::new(crate::metrics::WATCHES_ACTIVE);
     // The room says who watches what, on every node (the dashboard's
     // "watching" column); the guard leaves it however the watch ends.
     let _room = WatchingRoom::join(
         &s,
-        crate::dashboard::watching_room(&span.container_id, &span.username),
+        crate::dashboard::watching_room(span.container_id.as_str(), &span.username),
     );
     let _span = span;
     let name = sub.container().name.clone();
-    let id = sub.container().id.clone();
+    let id = sub.container().id.as_str().to_owned();
     while let Some(d) = sub.next().await {
         let sent = match d {
             Delivery::Lines(slice) => {
@@ -1099,7 +1070,7 @@ async fn forward<A: Adapter>(
                     None => emit(&s, "container-log", &event).await,
                 };
                 if ok {
-                    metrics::counter!("labtail_lines_emitted_total").increment(lines.len() as u64);
+                    metrics::counter!(crate::metrics::LINES_EMITTED).increment(lines.len() as u64);
                 }
                 ok
             }

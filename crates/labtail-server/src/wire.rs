@@ -4,7 +4,7 @@
 //! bad payload becomes an `invalid_payload` answer with a message that says
 //! which field is wrong, and never a panic or a silently ignored event.
 
-use labtail_logs::{ContainerInfo, Cursor, Line};
+use labtail_logs::{ContainerInfo, Line, Mark};
 use serde::Serialize;
 use serde::ser::{SerializeMap, SerializeSeq};
 use serde_json::{Value, json};
@@ -116,7 +116,7 @@ fn as_object(v: &Value) -> Result<&serde_json::Map<String, Value>, WireError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StartFrom {
     Tail(u64),
-    After(Cursor),
+    After(Mark),
     /// Nanoseconds since the epoch.
     Since(i64),
 }
@@ -136,7 +136,7 @@ pub fn parse_start(v: &Value, default_tail: u64) -> Result<StartRequest, WireErr
     let since = match obj.get("since") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if s.len() <= 64 => {
-            Some(labtail_logs::line::parse_rfc3339_nanos(s).ok_or_else(|| {
+            Some(labtail_logs::parse_rfc3339_nanos(s).ok_or_else(|| {
                 WireError::invalid("since must be an RFC 3339 time, e.g. 2026-11-22T10:00:00Z")
             })?)
         }
@@ -160,7 +160,7 @@ pub fn parse_start(v: &Value, default_tail: u64) -> Result<StartRequest, WireErr
     };
     let after = match obj.get("after") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) => Some(s.parse::<Cursor>().map_err(|e| {
+        Some(Value::String(s)) => Some(s.parse::<Mark>().map_err(|e| {
             WireError::invalid(format!("after is not a cursor labtail gave out: {e}"))
         })?),
         Some(_) => return Err(WireError::invalid("after must be a cursor string")),
@@ -201,7 +201,7 @@ pub fn parse_list(v: &Value) -> Result<(), WireError> {
 pub fn container_json(c: &ContainerInfo) -> Value {
     json!({
         "name": c.name,
-        "id": c.id.chars().take(12).collect::<String>(),
+        "id": c.id.short(),
         "owner": c.owner,
         "state": c.state,
         "status": c.status,
@@ -265,7 +265,7 @@ impl Serialize for ContainerLog<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labtail_logs::Stream;
+    use labtail_logs::{Cursor, Stream};
 
     #[test]
     fn container_names_refuse_tricks() {
@@ -341,13 +341,13 @@ mod tests {
     fn container_log_keeps_the_node_shape() {
         let lines = vec![
             Line {
-                cursor: Cursor::new(1_000_000_000, 0),
+                cursor: Cursor::new(1_000_000_000, Stream::Stdout, 0),
                 stream: Stream::Stdout,
                 text: "a".into(),
                 truncated: 0,
             },
             Line {
-                cursor: Cursor::new(1_000_000_001, 0),
+                cursor: Cursor::new(1_000_000_001, Stream::Stderr, 0),
                 stream: Stream::Stderr,
                 text: "<b>".into(),
                 truncated: 3,
@@ -360,7 +360,7 @@ mod tests {
         .unwrap();
         assert_eq!(v["containerName"], "c");
         assert_eq!(v["log"], "a\n<b>\n");
-        assert_eq!(v["lines"][0]["cursor"], "0000000001000000000-000000");
+        assert_eq!(v["lines"][0]["cursor"], "0000000001000000000-o000000");
         assert_eq!(v["lines"][0]["ts"], "1970-01-01T00:00:01.000000000Z");
         assert_eq!(v["lines"][1]["stream"], "stderr");
         assert_eq!(v["lines"][1]["truncated"], 3);
@@ -373,6 +373,7 @@ mod tests {
 #[cfg(test)]
 mod props {
     use super::*;
+    use labtail_logs::{Cursor, Stream};
     use proptest::prelude::*;
 
     fn any_json() -> impl Strategy<Value = Value> {
@@ -450,9 +451,9 @@ mod props {
         }
 
         #[test]
-        fn cursors_round_trip_and_order_as_text(a in 0..i64::MAX, ao in 0u32..1_000_000,
-                                                 b in 0..i64::MAX, bo in 0u32..1_000_000) {
-            let (ca, cb) = (Cursor::new(a, ao), Cursor::new(b, bo));
+        fn cursors_round_trip_and_order_as_text(a in 0..i64::MAX, ao in 0u32..1_000_000, sa in 0usize..3,
+                                                 b in 0..i64::MAX, bo in 0u32..1_000_000, sb in 0usize..3) {
+            let (ca, cb) = (Cursor::new(a, Stream::ALL[sa], ao), Cursor::new(b, Stream::ALL[sb], bo));
             prop_assert_eq!(ca.to_string().parse::<Cursor>(), Ok(ca));
             prop_assert_eq!(ca.cmp(&cb), ca.to_string().cmp(&cb.to_string()));
         }

@@ -91,7 +91,7 @@ async fn containers(cfg: &ServerConfig) -> Result<usize, String> {
         .docker_hosts
         .first()
         .map(|h| h.url.as_str())
-        .unwrap_or(labtail_logs::docker::DEFAULT_DOCKER_HOST);
+        .unwrap_or(labtail_logs::DEFAULT_DOCKER_HOST);
     let docker = Docker::connect_with_host(host).map_err(|e| e.to_string())?;
     let docker = docker
         .negotiate_version()

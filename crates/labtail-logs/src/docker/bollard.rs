@@ -1,0 +1,271 @@
+//! [`DockerApi`] over bollard: the real Docker engine (unix socket, TCP, TLS
+//! with a client certificate).
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
+};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+
+use super::{
+    Action, ContainerEvent, ContainerInfo, DockerApi, DockerError, DockerId, ReadFrom, RunInfo,
+    Scope,
+};
+use crate::frame::Frame;
+
+fn from_bollard(e: bollard::errors::Error) -> DockerError {
+    use bollard::errors::Error as E;
+    match e {
+        E::DockerResponseServerError {
+            status_code: 404, ..
+        } => DockerError::NotFound,
+        E::DockerResponseServerError {
+            status_code,
+            message,
+        } => DockerError::Other(format!("{status_code}: {message}")),
+        E::HyperResponseError { .. }
+        | E::IOError { .. }
+        | E::RequestTimeoutError
+        | E::SocketNotFoundError(_)
+        | E::HyperLegacyError { .. } => DockerError::Unreachable(e.to_string()),
+        other => DockerError::Other(other.to_string()),
+    }
+}
+
+/// A real Docker engine.
+#[derive(Clone)]
+pub struct BollardDocker {
+    docker: Docker,
+    owner_label: String,
+    host: String,
+}
+
+impl std::fmt::Debug for BollardDocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BollardDocker")
+            .field("host", &self.host)
+            .finish()
+    }
+}
+
+pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
+
+impl BollardDocker {
+    /// Builds a client for `host` (`unix:///path`, `tcp://h:p`, `http://h:p`).
+    /// Nothing is sent until the first call, so this works with the engine down.
+    pub fn new(host: &str, owner_label: &str) -> Result<Self, DockerError> {
+        let docker = Docker::connect_with_host(host).map_err(|e| {
+            DockerError::Other(format!(
+                "cannot use Docker host {host:?} ({e}); expected unix:///path or tcp://host:port"
+            ))
+        })?;
+        Ok(BollardDocker {
+            docker,
+            owner_label: owner_label.to_owned(),
+            host: host.to_owned(),
+        })
+    }
+
+    /// Builds a client for `tcp://host:port` speaking TLS with a client
+    /// certificate: `dir` holds `ca.pem`, `cert.pem` and `key.pem` (the
+    /// layout of Docker's `DOCKER_CERT_PATH`).
+    pub fn new_tls(
+        host: &str,
+        dir: &std::path::Path,
+        owner_label: &str,
+    ) -> Result<Self, DockerError> {
+        let (ca, cert, key) = (
+            dir.join("ca.pem"),
+            dir.join("cert.pem"),
+            dir.join("key.pem"),
+        );
+        for f in [&ca, &cert, &key] {
+            if !f.is_file() {
+                return Err(DockerError::Other(format!(
+                    "TLS for Docker host {host:?}: {} is missing (expected ca.pem, cert.pem, key.pem)",
+                    f.display()
+                )));
+            }
+        }
+        // rustls needs one process-wide crypto provider; a second install
+        // is harmless.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let docker =
+            Docker::connect_with_ssl(host, &key, &cert, &ca, 120, bollard::API_DEFAULT_VERSION)
+                .map_err(|e| {
+                    DockerError::Other(format!(
+                        "cannot use Docker host {host:?} with the TLS files in {}: {e}",
+                        dir.display()
+                    ))
+                })?;
+        Ok(BollardDocker {
+            docker,
+            owner_label: owner_label.to_owned(),
+            host: host.to_owned(),
+        })
+    }
+
+    fn label_filter(&self, scope: &Scope) -> String {
+        match scope {
+            Scope::Owner(user) => format!("{}={}", self.owner_label, user),
+            Scope::AllLabContainers => self.owner_label.clone(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DockerApi for BollardDocker {
+    fn host(&self) -> &str {
+        &self.host
+    }
+
+    fn owner_label(&self) -> &str {
+        &self.owner_label
+    }
+
+    /// bollard speaks a newer API version by default than e.g. Docker 20.10
+    /// accepts. All clones share the result.
+    async fn negotiate(&self) -> Result<(), DockerError> {
+        self.docker
+            .clone()
+            .negotiate_version()
+            .await
+            .map(|_| ())
+            .map_err(from_bollard)
+    }
+
+    async fn ping(&self) -> Result<(), DockerError> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "ping").increment(1);
+        self.docker.ping().await.map(|_| ()).map_err(from_bollard)
+    }
+
+    async fn list(&self, scope: &Scope) -> Result<Vec<ContainerInfo>, DockerError> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "list").increment(1);
+        let mut filters = HashMap::new();
+        filters.insert("label".to_owned(), vec![self.label_filter(scope)]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(from_bollard)?;
+        let mut out: Vec<ContainerInfo> = list
+            .into_iter()
+            .filter_map(|c| {
+                let id = DockerId::from_docker(c.id?)?;
+                let name = c
+                    .names
+                    .unwrap_or_default()
+                    .into_iter()
+                    .next()
+                    .map(|n| n.trim_start_matches('/').to_owned())
+                    .unwrap_or_else(|| id.short().to_owned());
+                let owner = c
+                    .labels
+                    .as_ref()
+                    .and_then(|l| l.get(&self.owner_label))
+                    .cloned();
+                // Docker already filtered; this re-check makes the ownership rule
+                // hold even if a filter were ever dropped by an engine.
+                scope.covers(owner.as_deref()).then(|| ContainerInfo {
+                    id,
+                    name,
+                    owner,
+                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                    status: c.status.unwrap_or_default(),
+                    image: c.image.unwrap_or_default(),
+                    created: c.created.unwrap_or_default(),
+                    host: None,
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn inspect_run(&self, id: &DockerId) -> Result<RunInfo, DockerError> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "inspect").increment(1);
+        let c = self
+            .docker
+            .inspect_container(id.as_str(), None::<InspectContainerOptions>)
+            .await
+            .map_err(from_bollard)?;
+        let st = c.state.unwrap_or_default();
+        Ok(RunInfo {
+            running: st.running.unwrap_or(false),
+            restarting: st.restarting.unwrap_or(false),
+            exit_code: st.exit_code,
+            state: st.status.map(|s| s.to_string()).unwrap_or_default(),
+        })
+    }
+
+    fn logs(
+        &self,
+        id: &DockerId,
+        from: ReadFrom,
+        follow: bool,
+    ) -> BoxStream<'static, Result<Frame, DockerError>> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "logs").increment(1);
+        let mut b = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .follow(follow);
+        b = match from {
+            ReadFrom::Tail(n) => b.tail(&n.to_string()),
+            // Docker reads `since=0` as "no limit", which is also right for 0.
+            ReadFrom::SinceSecs(s) => b
+                .tail("all")
+                .since(i32::try_from(s.max(0)).unwrap_or(i32::MAX)),
+        };
+        self.docker
+            .logs(id.as_str(), Some(b.build()))
+            .filter_map(|item| async move {
+                match item {
+                    Ok(out) => Frame::from_bollard(out).map(Ok),
+                    Err(e) => Some(Err(from_bollard(e))),
+                }
+            })
+            .boxed()
+    }
+
+    fn events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "events").increment(1);
+        let mut filters = HashMap::new();
+        filters.insert("type".to_owned(), vec!["container".to_owned()]);
+        filters.insert("label".to_owned(), vec![self.owner_label.clone()]);
+        let opts = EventsOptionsBuilder::default().filters(&filters).build();
+        let owner_label = self.owner_label.clone();
+        self.docker
+            .events(Some(opts))
+            .filter_map(move |item| {
+                let owner_label = owner_label.clone();
+                async move {
+                    match item {
+                        Ok(ev) => {
+                            let actor = ev.actor.unwrap_or_default();
+                            let attrs = actor.attributes.unwrap_or_default();
+                            // An event without a proper ID is no event of a container.
+                            let id = DockerId::from_docker(actor.id?)?;
+                            Some(Ok(ContainerEvent {
+                                id,
+                                name: attrs.get("name").cloned(),
+                                owner: attrs.get(&owner_label).cloned(),
+                                action: Action::parse(ev.action.as_deref().unwrap_or_default()),
+                                exit_code: attrs.get("exitCode").and_then(|c| c.parse().ok()),
+                                time_nanos: ev.time_nano.unwrap_or_default(),
+                            }))
+                        }
+                        Err(e) => Some(Err(from_bollard(e))),
+                    }
+                }
+            })
+            .boxed()
+    }
+}

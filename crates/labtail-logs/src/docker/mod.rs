@@ -1,0 +1,332 @@
+//! The Docker boundary: everything the engine asks of a Docker engine, as a
+//! trait, and the types that cross it.
+//!
+//! labtail sits on a Docker socket, which is root on the host. [`DockerApi`]
+//! is the whole of what labtail asks of it, all read-only: version/ping,
+//! list containers, inspect one, read its logs, watch events. Two
+//! implementations:
+//! - [`BollardDocker`] talks to a real dockerd (unix socket, TCP, TLS);
+//! - `ScriptedDocker` (feature `scripted`, and in this crate's tests) plays
+//!   a Docker engine from a script, for the seams a real engine cannot be
+//!   made to produce on demand (two streams stamped with the same
+//!   nanosecond, a follow stream cut at an exact line, an engine outage).
+//!
+//! No client string ever reaches a Docker URL: logs and inspect take a
+//! [`DockerId`], which only this module can make, from what Docker itself
+//! listed (bollard puts the argument into the path unescaped).
+
+mod bollard;
+#[cfg(any(test, feature = "scripted"))]
+mod scripted;
+
+use std::fmt;
+use std::sync::Arc;
+
+use futures_util::stream::BoxStream;
+
+use crate::frame::Frame;
+
+pub use self::bollard::{BollardDocker, DEFAULT_DOCKER_HOST};
+#[cfg(any(test, feature = "scripted"))]
+pub use self::scripted::{Request, ScriptedDocker};
+
+/// A Docker engine as the log engine uses it. Shared by every hub of one
+/// engine, hence `Arc<dyn DockerApi>`.
+#[async_trait::async_trait]
+pub trait DockerApi: Send + Sync + fmt::Debug + 'static {
+    /// The address of the engine, for messages.
+    fn host(&self) -> &str;
+
+    /// The label whose value names a container's owner.
+    fn owner_label(&self) -> &str;
+
+    /// Agrees on an API version with the engine. Called again after the
+    /// engine came back: it may have been upgraded.
+    async fn negotiate(&self) -> Result<(), DockerError>;
+
+    async fn ping(&self) -> Result<(), DockerError>;
+
+    /// Lab containers in `scope`, running or not, sorted by name.
+    async fn list(&self, scope: &Scope) -> Result<Vec<ContainerInfo>, DockerError>;
+
+    /// The current run of a container.
+    async fn inspect_run(&self, id: &DockerId) -> Result<RunInfo, DockerError>;
+
+    /// The log of a container as frames with timestamps, in the order of
+    /// Docker's log; with `follow`, then new frames as they come, until the
+    /// container stops.
+    fn logs(
+        &self,
+        id: &DockerId,
+        from: ReadFrom,
+        follow: bool,
+    ) -> BoxStream<'static, Result<Frame, DockerError>>;
+
+    /// Lifecycle events of labelled containers, from now on.
+    fn events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>>;
+}
+
+/// How the engine holds a Docker engine.
+pub type Docker = Arc<dyn DockerApi>;
+
+/// Finds the container a user means by `name_or_id` among those in `scope`.
+/// `None` covers "does not exist" and "not yours" alike, on purpose. The
+/// string is only compared with what Docker listed, never sent to it.
+pub async fn find(
+    docker: &dyn DockerApi,
+    scope: &Scope,
+    name_or_id: &str,
+) -> Result<Option<ContainerInfo>, DockerError> {
+    let wanted = name_or_id.trim_start_matches('/');
+    let list = docker.list(scope).await?;
+    if let Some(c) = list.iter().find(|c| c.name == wanted) {
+        return Ok(Some(c.clone()));
+    }
+    // An ID or an unambiguous ID prefix of at least 12 hex digits, as
+    // `docker ps` prints them.
+    if wanted.len() >= 12 && wanted.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut hits = list.iter().filter(|c| c.id.as_str().starts_with(wanted));
+        if let (Some(c), None) = (hits.next(), hits.next()) {
+            return Ok(Some(c.clone()));
+        }
+    }
+    Ok(None)
+}
+
+/// A container ID as Docker gave it: 64 lowercase hex digits. Only this
+/// module makes one, from Docker's own answers, so a Docker URL can only
+/// ever hold an ID Docker listed; the compiler checks that rule.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DockerId(String);
+
+impl DockerId {
+    /// From Docker's answer; `None` for anything that is not an ID.
+    fn from_docker(s: String) -> Option<Self> {
+        let ok = s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+        ok.then_some(DockerId(s))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The 12-digit form `docker ps` shows.
+    pub fn short(&self) -> &str {
+        &self.0[..12]
+    }
+}
+
+impl fmt::Debug for DockerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DockerId({})", self.short())
+    }
+}
+
+impl fmt::Display for DockerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl serde::Serialize for DockerId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// Errors from dockerd, reduced to what labtail acts on.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("container not found")]
+    NotFound,
+    #[error("Docker engine unreachable: {0}")]
+    Unreachable(String),
+    #[error("Docker engine error: {0}")]
+    Other(String),
+    /// Several Docker hosts have a container of that name (only from a
+    /// [`crate::Fleet`]); the names say which.
+    #[error("several Docker hosts have a container of that name: {}", .0.join(", "))]
+    Ambiguous(Vec<String>),
+}
+
+impl DockerError {
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, DockerError::Unreachable(_))
+    }
+}
+
+/// A container as labtail shows it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ContainerInfo {
+    /// Docker's full ID.
+    pub id: DockerId,
+    /// Docker's name without the leading `/` (with several Docker hosts,
+    /// `host/name`).
+    pub name: String,
+    /// Value of the owner label; `None` means "not a lab container".
+    pub owner: Option<String>,
+    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`,
+    /// `dead`; `unavailable` while its Docker host does not answer.
+    pub state: String,
+    /// Docker's human summary, e.g. `Up 5 minutes`.
+    pub status: String,
+    pub image: String,
+    /// Creation time, seconds since the epoch.
+    pub created: i64,
+    /// The Docker host it runs on, when labtail reads several.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+}
+
+/// What `inspect` tells about a container's current run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunInfo {
+    pub running: bool,
+    pub restarting: bool,
+    pub exit_code: Option<i64>,
+    pub state: String,
+}
+
+/// What happened to a container, from Docker's event `action`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Create,
+    Start,
+    Restart,
+    Die,
+    Destroy,
+    Pause,
+    Unpause,
+    Rename,
+    Oom,
+    /// Anything else (`exec_start: …`, `attach`, `kill`, …).
+    Other,
+}
+
+impl Action {
+    pub fn parse(s: &str) -> Action {
+        match s {
+            "create" => Action::Create,
+            "start" => Action::Start,
+            "restart" => Action::Restart,
+            "die" => Action::Die,
+            "destroy" => Action::Destroy,
+            "pause" => Action::Pause,
+            "unpause" => Action::Unpause,
+            "rename" => Action::Rename,
+            "oom" => Action::Oom,
+            _ => Action::Other,
+        }
+    }
+
+    /// Docker's word for it (`other` for the rest).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Start => "start",
+            Action::Restart => "restart",
+            Action::Die => "die",
+            Action::Destroy => "destroy",
+            Action::Pause => "pause",
+            Action::Unpause => "unpause",
+            Action::Rename => "rename",
+            Action::Oom => "oom",
+            Action::Other => "other",
+        }
+    }
+}
+
+/// A lifecycle event of a labelled container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    pub id: DockerId,
+    pub name: Option<String>,
+    pub owner: Option<String>,
+    pub action: Action,
+    pub exit_code: Option<i64>,
+    pub time_nanos: i64,
+}
+
+/// Which containers a listing covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    /// Containers whose owner label equals this user name.
+    Owner(String),
+    /// Every container that carries the owner label.
+    AllLabContainers,
+}
+
+impl Scope {
+    /// Whether a container with this owner label value is in the scope.
+    pub fn covers(&self, owner: Option<&str>) -> bool {
+        match self {
+            Scope::Owner(user) => owner == Some(user.as_str()),
+            Scope::AllLabContainers => owner.is_some(),
+        }
+    }
+}
+
+/// Where a log read starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadFrom {
+    /// The last `n` messages.
+    Tail(u64),
+    /// Everything stamped at this second or later (Docker takes whole
+    /// seconds here); 0 is the whole log.
+    SinceSecs(i64),
+}
+
+/// Backoff for reconnecting to dockerd: 100 ms doubling to `max`.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: std::time::Duration,
+    max: std::time::Duration,
+}
+
+impl Backoff {
+    pub fn new(max: std::time::Duration) -> Self {
+        Backoff {
+            next: std::time::Duration::from_millis(100),
+            max,
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.next = std::time::Duration::from_millis(100);
+    }
+
+    pub fn next_delay(&mut self) -> std::time::Duration {
+        let d = self.next;
+        self.next = (self.next * 2).min(self.max);
+        d
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_docker_ids_are_ids() {
+        let id = "a".repeat(64);
+        assert_eq!(DockerId::from_docker(id.clone()).unwrap().as_str(), id);
+        for bad in [
+            "a".repeat(63),
+            "a".repeat(65),
+            "A".repeat(64),
+            format!("{}/", "a".repeat(63)),
+            "../../containers/json".into(),
+        ] {
+            assert!(DockerId::from_docker(bad.clone()).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn actions_parse() {
+        assert_eq!(Action::parse("die"), Action::Die);
+        assert_eq!(Action::parse("exec_start: sh -c x"), Action::Other);
+        for a in [Action::Create, Action::Destroy, Action::Oom] {
+            assert_eq!(Action::parse(a.as_str()), a);
+        }
+    }
+}

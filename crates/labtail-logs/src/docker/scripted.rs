@@ -1,0 +1,535 @@
+//! A Docker engine played from a script: a fake, for tests.
+//!
+//! It exists for what a real dockerd cannot be made to do on demand: stamp
+//! stdout and stderr with the very same nanosecond in a chosen order, cut a
+//! follow stream after an exact line, go away and come back between two
+//! lines. Everything else about it follows Docker's behaviour as labtail
+//! relies on it: logs in the order they were written, `since` in whole
+//! seconds (a line stamped in that second or later), `tail` counting
+//! messages, a follow stream that delivers what is there and then what
+//! comes, and ends when the container stops; lifecycle events; `NotFound`
+//! for a removed container. The real-engine tests
+//! (`crates/labtail-logs/tests/engine.rs`, the e2e suite) check labtail
+//! against the real thing.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
+use tokio::sync::{broadcast, watch};
+
+use super::{
+    Action, ContainerEvent, ContainerInfo, DockerApi, DockerError, DockerId, ReadFrom, RunInfo,
+    Scope,
+};
+use crate::frame::{Bytes, Frame};
+use crate::line::{Stream, format_rfc3339_nanos};
+
+/// What labtail asked of the scripted engine, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    Ping,
+    List,
+    Inspect(DockerId),
+    Logs {
+        id: DockerId,
+        from: ReadFrom,
+        follow: bool,
+    },
+    Events,
+}
+
+/// A scripted Docker engine. Clones share the engine.
+#[derive(Clone)]
+pub struct ScriptedDocker {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    owner_label: String,
+    state: Mutex<State>,
+    /// Bumped on every change, to wake follow streams.
+    changed: watch::Sender<u64>,
+    events: broadcast::Sender<ContainerEvent>,
+}
+
+#[derive(Default)]
+struct State {
+    containers: Vec<Scripted>,
+    down: bool,
+    /// Bumped to end every open stream with an error.
+    epoch: u64,
+    requests: Vec<Request>,
+    open_follows: usize,
+    next_id: u64,
+    clock: i64,
+    /// Inspect calls to let through before holding the next ones.
+    hold_inspect_after: Option<usize>,
+}
+
+struct Scripted {
+    id: DockerId,
+    name: String,
+    owner: Option<String>,
+    running: bool,
+    exit_code: Option<i64>,
+    removed: bool,
+    log: Vec<Message>,
+}
+
+struct Message {
+    stream: Stream,
+    ts_nanos: i64,
+    /// The message as Docker stores it: a line with its `\n`, or a part of
+    /// a long line without one.
+    text: Bytes,
+}
+
+impl std::fmt::Debug for ScriptedDocker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScriptedDocker")
+    }
+}
+
+fn unreachable() -> DockerError {
+    DockerError::Unreachable("the scripted Docker engine is down".into())
+}
+
+impl ScriptedDocker {
+    pub fn new(owner_label: &str) -> Self {
+        let (changed, _) = watch::channel(0);
+        let (events, _) = broadcast::channel(1024);
+        ScriptedDocker {
+            shared: Arc::new(Shared {
+                owner_label: owner_label.to_owned(),
+                state: Mutex::new(State::default()),
+                changed,
+                events,
+            }),
+        }
+    }
+
+    /// This engine as the log engine holds one.
+    pub fn handle(&self) -> super::Docker {
+        Arc::new(self.clone())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.shared.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn changed(&self) {
+        self.shared.changed.send_modify(|v| *v += 1);
+    }
+
+    fn event(&self, st: &mut State, i: usize, action: Action) {
+        st.clock += 1;
+        let c = &st.containers[i];
+        let _ = self.shared.events.send(ContainerEvent {
+            id: c.id.clone(),
+            name: Some(c.name.clone()),
+            owner: c.owner.clone(),
+            action,
+            exit_code: if action == Action::Die {
+                c.exit_code
+            } else {
+                None
+            },
+            time_nanos: st.clock,
+        });
+    }
+
+    fn index(st: &State, id: &DockerId) -> Option<usize> {
+        st.containers.iter().position(|c| &c.id == id && !c.removed)
+    }
+
+    /// Creates and starts a container; `owner` is its owner label's value.
+    pub fn run(&self, name: &str, owner: Option<&str>) -> DockerId {
+        let id = {
+            let mut st = self.lock();
+            st.next_id += 1;
+            let id = DockerId::from_docker(format!("{:064x}", 0xdac0_0000_u64 + st.next_id))
+                .unwrap_or_else(|| unreachable!("64 hex digits"));
+            st.containers.push(Scripted {
+                id: id.clone(),
+                name: name.to_owned(),
+                owner: owner.map(str::to_owned),
+                running: true,
+                exit_code: None,
+                removed: false,
+                log: Vec::new(),
+            });
+            let i = st.containers.len() - 1;
+            self.event(&mut st, i, Action::Create);
+            self.event(&mut st, i, Action::Start);
+            id
+        };
+        self.changed();
+        id
+    }
+
+    fn append(&self, id: &DockerId, stream: Stream, ts_nanos: i64, text: Bytes) {
+        {
+            let mut st = self.lock();
+            let Some(i) = Self::index(&st, id) else {
+                return;
+            };
+            st.containers[i].log.push(Message {
+                stream,
+                ts_nanos,
+                text,
+            });
+        }
+        self.changed();
+    }
+
+    /// The container writes one line, stamped `ts_nanos`.
+    pub fn line(&self, id: &DockerId, stream: Stream, ts_nanos: i64, text: &str) {
+        self.append(id, stream, ts_nanos, Bytes::from(format!("{text}\n")));
+    }
+
+    /// A part of a long line (Docker splits lines over 16 KiB into several
+    /// messages with the first part's stamp; only the last ends in `\n`).
+    pub fn partial(&self, id: &DockerId, stream: Stream, ts_nanos: i64, text: &str) {
+        self.append(id, stream, ts_nanos, Bytes::from(text.to_owned()));
+    }
+
+    /// The container exits: its follow streams end after what it wrote.
+    pub fn stop(&self, id: &DockerId, exit_code: i64) {
+        {
+            let mut st = self.lock();
+            let Some(i) = Self::index(&st, id) else {
+                return;
+            };
+            st.containers[i].running = false;
+            st.containers[i].exit_code = Some(exit_code);
+            self.event(&mut st, i, Action::Die);
+        }
+        self.changed();
+    }
+
+    /// The container starts again (its log goes on).
+    pub fn start(&self, id: &DockerId) {
+        {
+            let mut st = self.lock();
+            let Some(i) = Self::index(&st, id) else {
+                return;
+            };
+            st.containers[i].running = true;
+            self.event(&mut st, i, Action::Start);
+        }
+        self.changed();
+    }
+
+    /// `docker rm -f`: gone, its log too.
+    pub fn remove(&self, id: &DockerId) {
+        {
+            let mut st = self.lock();
+            let Some(i) = Self::index(&st, id) else {
+                return;
+            };
+            if st.containers[i].running {
+                st.containers[i].running = false;
+                st.containers[i].exit_code = Some(137);
+                self.event(&mut st, i, Action::Die);
+            }
+            st.containers[i].removed = true;
+            self.event(&mut st, i, Action::Destroy);
+        }
+        self.changed();
+    }
+
+    /// Every open stream (logs, events) fails now, as when dockerd
+    /// restarts; the engine answers again at once.
+    pub fn cut_streams(&self) {
+        self.lock().epoch += 1;
+        self.changed();
+    }
+
+    /// The engine stops answering (every call and open stream fails with
+    /// "unreachable"), or answers again.
+    pub fn set_down(&self, down: bool) {
+        {
+            let mut st = self.lock();
+            st.down = down;
+            st.epoch += 1;
+        }
+        self.changed();
+    }
+
+    /// Lets `n` more inspect calls through, then holds the following ones
+    /// until [`ScriptedDocker::release`]: time for the test to act between
+    /// two steps of labtail's.
+    pub fn hold_inspects_after(&self, n: usize) {
+        self.lock().hold_inspect_after = Some(n);
+    }
+
+    /// Lets held calls go on.
+    pub fn release(&self) {
+        self.lock().hold_inspect_after = None;
+        self.changed();
+    }
+
+    /// What labtail asked so far, in order.
+    pub fn requests(&self) -> Vec<Request> {
+        self.lock().requests.clone()
+    }
+
+    /// Follow streams open right now.
+    pub fn open_follows(&self) -> usize {
+        self.lock().open_follows
+    }
+
+    /// Waits until `n` follow streams are open (the upstream is live).
+    pub async fn wait_follows(&self, n: usize) {
+        let mut rx = self.shared.changed.subscribe();
+        while self.open_follows() != n {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    fn record(&self, r: Request) -> Result<(), DockerError> {
+        let mut st = self.lock();
+        st.requests.push(r);
+        if st.down { Err(unreachable()) } else { Ok(()) }
+    }
+}
+
+/// Counts an open follow stream while alive.
+struct FollowGuard(ScriptedDocker);
+
+impl Drop for FollowGuard {
+    fn drop(&mut self) {
+        {
+            let mut st = self.0.lock();
+            st.open_follows = st.open_follows.saturating_sub(1);
+        }
+        self.0.changed();
+    }
+}
+
+/// A reader of one container's log.
+struct LogReader {
+    docker: ScriptedDocker,
+    id: DockerId,
+    pos: usize,
+    since_nanos: i64,
+    follow: bool,
+    epoch: u64,
+    rx: watch::Receiver<u64>,
+    _guard: Option<FollowGuard>,
+}
+
+enum Step {
+    Frame(Frame),
+    Skip,
+    Wait,
+    End,
+    Fail(DockerError),
+}
+
+impl LogReader {
+    fn step(&mut self) -> Step {
+        let st = self.docker.lock();
+        if st.down || st.epoch != self.epoch {
+            return Step::Fail(unreachable());
+        }
+        let Some(i) = ScriptedDocker::index(&st, &self.id) else {
+            return Step::End;
+        };
+        let c = &st.containers[i];
+        match c.log.get(self.pos) {
+            Some(m) => {
+                self.pos += 1;
+                if m.ts_nanos < self.since_nanos {
+                    return Step::Skip;
+                }
+                let mut bytes = format_rfc3339_nanos(m.ts_nanos).into_bytes();
+                bytes.push(b' ');
+                bytes.extend_from_slice(&m.text);
+                Step::Frame(Frame {
+                    stream: m.stream,
+                    bytes: Bytes::from(bytes),
+                })
+            }
+            None if self.follow && c.running => Step::Wait,
+            None => Step::End,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DockerApi for ScriptedDocker {
+    fn host(&self) -> &str {
+        "scripted"
+    }
+
+    fn owner_label(&self) -> &str {
+        &self.shared.owner_label
+    }
+
+    async fn negotiate(&self) -> Result<(), DockerError> {
+        if self.lock().down {
+            Err(unreachable())
+        } else {
+            Ok(())
+        }
+    }
+
+    async fn ping(&self) -> Result<(), DockerError> {
+        self.record(Request::Ping)
+    }
+
+    async fn list(&self, scope: &Scope) -> Result<Vec<ContainerInfo>, DockerError> {
+        self.record(Request::List)?;
+        let st = self.lock();
+        let mut out: Vec<ContainerInfo> = st
+            .containers
+            .iter()
+            .filter(|c| !c.removed && scope.covers(c.owner.as_deref()))
+            .map(|c| ContainerInfo {
+                id: c.id.clone(),
+                name: c.name.clone(),
+                owner: c.owner.clone(),
+                state: if c.running { "running" } else { "exited" }.into(),
+                status: if c.running { "Up" } else { "Exited" }.into(),
+                image: "scripted:latest".into(),
+                created: 0,
+                host: None,
+            })
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+
+    async fn inspect_run(&self, id: &DockerId) -> Result<RunInfo, DockerError> {
+        self.record(Request::Inspect(id.clone()))?;
+        let mut rx = self.shared.changed.subscribe();
+        loop {
+            {
+                let mut st = self.lock();
+                match st.hold_inspect_after {
+                    Some(0) => {}
+                    Some(n) => {
+                        st.hold_inspect_after = Some(n - 1);
+                        break;
+                    }
+                    None => break,
+                }
+            }
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+        let st = self.lock();
+        let i = Self::index(&st, id).ok_or(DockerError::NotFound)?;
+        let c = &st.containers[i];
+        Ok(RunInfo {
+            running: c.running,
+            restarting: false,
+            exit_code: c.exit_code,
+            state: if c.running { "running" } else { "exited" }.into(),
+        })
+    }
+
+    fn logs(
+        &self,
+        id: &DockerId,
+        from: ReadFrom,
+        follow: bool,
+    ) -> BoxStream<'static, Result<Frame, DockerError>> {
+        let start = self
+            .record(Request::Logs {
+                id: id.clone(),
+                from,
+                follow,
+            })
+            .and_then(|()| {
+                let mut st = self.lock();
+                let i = Self::index(&st, id).ok_or(DockerError::NotFound)?;
+                let len = st.containers[i].log.len();
+                let follows = follow && st.containers[i].running;
+                if follows {
+                    st.open_follows += 1;
+                }
+                Ok((len, follows, st.epoch))
+            });
+        let (len, follows, epoch) = match start {
+            Ok(s) => s,
+            Err(e) => return futures_util::stream::iter([Err(e)]).boxed(),
+        };
+        if follows {
+            self.changed();
+        }
+        let (pos, since_nanos) = match from {
+            ReadFrom::Tail(n) => (
+                len.saturating_sub(usize::try_from(n).unwrap_or(usize::MAX)),
+                i64::MIN,
+            ),
+            ReadFrom::SinceSecs(s) if s > 0 => (0, s.saturating_mul(1_000_000_000)),
+            ReadFrom::SinceSecs(_) => (0, i64::MIN),
+        };
+        let reader = LogReader {
+            docker: self.clone(),
+            id: id.clone(),
+            pos,
+            since_nanos,
+            follow,
+            epoch,
+            rx: self.shared.changed.subscribe(),
+            _guard: follows.then(|| FollowGuard(self.clone())),
+        };
+        futures_util::stream::unfold(Some(reader), |reader| async move {
+            let mut r = reader?;
+            loop {
+                match r.step() {
+                    Step::Frame(f) => return Some((Ok(f), Some(r))),
+                    Step::Skip => {}
+                    Step::Wait => {
+                        if r.rx.changed().await.is_err() {
+                            return None;
+                        }
+                    }
+                    Step::End => return None,
+                    Step::Fail(e) => return Some((Err(e), None)),
+                }
+            }
+        })
+        .boxed()
+    }
+
+    fn events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {
+        let epoch = match self.record(Request::Events) {
+            Ok(()) => self.lock().epoch,
+            Err(e) => return futures_util::stream::iter([Err(e)]).boxed(),
+        };
+        let state = (
+            self.clone(),
+            self.shared.events.subscribe(),
+            self.shared.changed.subscribe(),
+        );
+        futures_util::stream::unfold(Some(state), move |state| async move {
+            let (docker, mut events, mut changed) = state?;
+            loop {
+                {
+                    let st = docker.lock();
+                    if st.down || st.epoch != epoch {
+                        drop(st);
+                        return Some((Err(unreachable()), None));
+                    }
+                }
+                tokio::select! {
+                    ev = events.recv() => match ev {
+                        Ok(ev) => return Some((Ok(ev), Some((docker, events, changed)))),
+                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(broadcast::error::RecvError::Closed) => return None,
+                    },
+                    r = changed.changed() => if r.is_err() { return None },
+                }
+            }
+        })
+        .boxed()
+    }
+}

@@ -1,0 +1,405 @@
+//! Reading a log again, exactly: the arithmetic of re-reads.
+//!
+//! Docker's `since` takes whole seconds, so every re-read (a follow stream
+//! re-opened after a restart or an engine outage, a client resuming from a
+//! cursor older than the ring) starts before the line it is after and
+//! overlaps what was already seen. What is old and what is new is decided
+//! by *position in Docker's order*, found by exact cursor, never by
+//! comparing cursors: Docker's stdout and stderr copiers race, so a line
+//! can follow one stamped a hair later. Cursors are unique within a log
+//! (see [`Cursor`]), so membership is exact.
+//!
+//! - [`Seen`]: the cursors a hub published lately, to drop what a re-read
+//!   delivers again.
+//! - [`Seek`]: where a re-opened follow stream catches up with the last
+//!   published line.
+//! - [`read_resume`]: the lines after a client's mark up to where the ring
+//!   begins.
+//! - [`read_lines`]: a bounded finite read (backlog, download).
+
+use std::collections::{HashSet, VecDeque};
+
+use futures_util::StreamExt;
+
+use crate::config::EngineConfig;
+use crate::docker::{DockerApi, DockerError, DockerId, ReadFrom};
+use crate::frame::Framer;
+use crate::line::{Cursor, Line, Mark};
+
+/// A re-read starts this many whole seconds before the second of the line
+/// it is after, to catch a line of the other stream stamped a hair earlier.
+pub(crate) const REREAD_MARGIN_SECS: i64 = 1;
+
+/// Where a resuming subscriber starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Right after the line the mark names, in Docker's order.
+    After(Mark),
+    /// At the first line stamped at or after this time (nanoseconds since
+    /// the epoch), in Docker's order.
+    Since(i64),
+}
+
+impl Resume {
+    /// The `since` of a Docker read that surely covers the resume point.
+    pub(crate) fn since_secs(&self) -> i64 {
+        match self {
+            Resume::After(m) => m.ts_nanos().div_euclid(1_000_000_000) - REREAD_MARGIN_SECS,
+            Resume::Since(t) => t.div_euclid(1_000_000_000),
+        }
+        .max(0)
+    }
+}
+
+/// Cursors published recently, to drop what a re-read delivers again.
+///
+/// Keeps the lines of the last `SEEN_SECS` seconds (at most `MAX_SEEN`;
+/// beyond that, older cursors fall back to comparison with the newest one
+/// evicted, which can only err towards dropping a line that was new).
+#[derive(Debug, Default)]
+pub(crate) struct Seen {
+    set: HashSet<Cursor>,
+    order: VecDeque<Cursor>,
+    /// Newest cursor evicted for space (not for age).
+    evicted_max: Option<Cursor>,
+}
+
+const MAX_SEEN: usize = 200_000;
+/// Seconds of cursors `Seen` keeps: more than a re-read can reach back.
+const SEEN_SECS: i64 = REREAD_MARGIN_SECS + 2;
+
+impl Seen {
+    pub(crate) fn contains(&self, c: &Cursor) -> bool {
+        self.set.contains(c) || self.evicted_max.is_some_and(|m| *c <= m)
+    }
+
+    pub(crate) fn insert(&mut self, c: Cursor) {
+        if self.set.insert(c) {
+            self.order.push_back(c);
+        }
+        let horizon = c.floor_secs() - SEEN_SECS;
+        while let Some(front) = self.order.front().copied() {
+            let too_old = front.floor_secs() < horizon;
+            let too_many = self.order.len() > MAX_SEEN;
+            if !too_old && !too_many {
+                break;
+            }
+            self.order.pop_front();
+            self.set.remove(&front);
+            // Too old to come back in a re-read, it is simply forgotten;
+            // evicted for space, it could come back, so remember the bound.
+            if !too_old {
+                self.evicted_max = Some(self.evicted_max.map_or(front, |m| m.max(front)));
+            }
+        }
+    }
+}
+
+/// Finds where a re-opened follow stream catches up with what was already
+/// published: everything up to and including the target line, in Docker's
+/// order, is old; everything after it is new. Should the target never show
+/// up (the log was rotated away), lines after it by cursor are kept aside
+/// and released once the stream is clearly past it.
+pub(crate) struct Seek {
+    target: Option<Cursor>,
+    pub(crate) aside: Vec<Line>,
+}
+
+/// How far past the target (by timestamp) a re-read may go before the
+/// target is given up as missing.
+const SEEK_GIVE_UP_NANOS: i64 = (REREAD_MARGIN_SECS + 2) * 1_000_000_000;
+
+impl Seek {
+    pub(crate) fn new(target: Option<Cursor>) -> Self {
+        Seek {
+            target,
+            aside: Vec::new(),
+        }
+    }
+
+    pub(crate) fn filter(&mut self, lines: Vec<Line>) -> Vec<Line> {
+        let Some(target) = self.target else {
+            return lines;
+        };
+        let mut out = Vec::new();
+        let mut iter = lines.into_iter();
+        for l in iter.by_ref() {
+            if l.cursor == target {
+                // Found: what was set aside came before it, so it is old too.
+                self.aside.clear();
+                self.target = None;
+                break;
+            }
+            if l.cursor.ts_nanos > target.ts_nanos.saturating_add(SEEK_GIVE_UP_NANOS) {
+                tracing::debug!(
+                    ?target,
+                    "resume line not found in the re-read; comparing instead"
+                );
+                out.append(&mut self.aside);
+                out.push(l);
+                self.target = None;
+                break;
+            }
+            if l.cursor > target {
+                self.aside.push(l);
+            }
+        }
+        out.extend(iter);
+        out
+    }
+}
+
+/// Reads a finite part of a log (no follow), keeping at most `keep` of the
+/// newest lines. The cursors of the oldest lines of a `Tail` read may differ
+/// from those of other reads (see [`read_backlog`]): fine for a download.
+pub(crate) async fn read_lines(
+    docker: &dyn DockerApi,
+    id: &DockerId,
+    from: ReadFrom,
+    cfg: &EngineConfig,
+    keep: usize,
+) -> Result<Vec<Line>, DockerError> {
+    Ok(read_raw(docker, id, from, cfg, keep).await?.0.into())
+}
+
+async fn read_raw(
+    docker: &dyn DockerApi,
+    id: &DockerId,
+    from: ReadFrom,
+    cfg: &EngineConfig,
+    keep: usize,
+) -> Result<(VecDeque<Line>, Framer), DockerError> {
+    let mut stream = docker.logs(id, from, false);
+    let mut framer = Framer::new(cfg.max_line_bytes);
+    let mut lines = VecDeque::new();
+    let mut buf = Vec::new();
+    while let Some(item) = stream.next().await {
+        framer.push(&item?, &mut buf);
+        lines.extend(buf.drain(..));
+        while lines.len() > keep {
+            lines.pop_front();
+        }
+    }
+    framer.flush(&mut buf);
+    lines.extend(buf);
+    while lines.len() > keep {
+        lines.pop_front();
+    }
+    Ok((lines, framer))
+}
+
+/// Messages a backlog read asks for beyond the lines it keeps, so that the
+/// uncertain head (below) usually falls outside what is kept.
+const TAIL_SLACK: u64 = 8;
+/// A backlog read reaches back at most this many times its size.
+const TAIL_REACH: u64 = 16;
+
+/// The last `n` lines of a log, with the cursors any read from a whole
+/// second would give them.
+///
+/// A `tail` read can begin inside a run of equal stamps of one stream, or
+/// inside a long line Docker split: the first lines of each stream may then
+/// lack their ordinal or their first part. A stream's first run is certain
+/// when the read reaches back more than [`REREAD_MARGIN_SECS`] before it
+/// (the same bound on Docker's stamp-to-write delay that re-reads rely on);
+/// the read asks a little more than it keeps, reaches further back while a
+/// kept line is uncertain, and, past `TAIL_REACH` times its size, leaves the
+/// uncertain lines out rather than give them a cursor that could be wrong.
+pub(crate) async fn read_backlog(
+    docker: &dyn DockerApi,
+    id: &DockerId,
+    n: usize,
+    cfg: &EngineConfig,
+) -> Result<Vec<Line>, DockerError> {
+    let n64 = n as u64;
+    let cap = n64.saturating_mul(TAIL_REACH).saturating_add(TAIL_SLACK);
+    let mut asked = n64.saturating_add(TAIL_SLACK);
+    loop {
+        let keep = usize::try_from(asked).unwrap_or(usize::MAX);
+        let (mut lines, framer) = read_raw(docker, id, ReadFrom::Tail(asked), cfg, keep).await?;
+        // Fewer messages than asked: this is the whole log, nothing is cut.
+        let whole = framer.messages() < asked;
+        let first_ts = lines.front().map_or(i64::MIN, |l| l.cursor.ts_nanos);
+        let margin = REREAD_MARGIN_SECS * 1_000_000_000;
+        let uncertain = |l: &Line| {
+            !whole && framer.in_first_run(l) && l.cursor.ts_nanos.saturating_sub(first_ts) <= margin
+        };
+        let kept_from = lines.len().saturating_sub(n);
+        let doubtful = lines.iter().skip(kept_from).any(uncertain);
+        if !doubtful || asked >= cap {
+            if doubtful {
+                tracing::debug!("backlog: leaving out lines whose cursor a tail read cannot fix");
+            }
+            lines.retain(|l| !uncertain(l));
+            while lines.len() > n {
+                lines.pop_front();
+            }
+            return Ok(lines.into());
+        }
+        asked = asked.saturating_mul(4).min(cap);
+    }
+}
+
+/// Keeps the newest `limit` lines pushed, counting the ones it let go.
+struct Newest {
+    lines: VecDeque<Line>,
+    dropped: u64,
+    limit: usize,
+}
+
+impl Newest {
+    fn new(limit: usize) -> Self {
+        Newest {
+            lines: VecDeque::new(),
+            dropped: 0,
+            limit: limit.max(1),
+        }
+    }
+
+    fn push(&mut self, l: Line) {
+        self.lines.push_back(l);
+        if self.lines.len() > self.limit {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+    }
+}
+
+/// What a resume read from Docker found: the lines after the resume point
+/// and before the ring (at most `limit`, the newest), how many older ones
+/// did not fit, and whether the resume point was in the log at all.
+#[derive(Debug)]
+pub(crate) struct History {
+    pub lines: Vec<Line>,
+    pub dropped: u64,
+    /// The mark was not in Docker's log (rotated away, another container
+    /// of the same name, or made up): `lines` are those after it by cursor.
+    pub mark_missing: bool,
+}
+
+/// Reads, from Docker, the lines after a resume point up to (not
+/// including) the first line the ring holds (`ring`: the cursors of the
+/// ring snapshot the subscriber attached with).
+pub(crate) async fn read_resume(
+    docker: &dyn DockerApi,
+    id: &DockerId,
+    r: Resume,
+    ring: &HashSet<Cursor>,
+    cfg: &EngineConfig,
+) -> Result<History, DockerError> {
+    let mut stream = docker.logs(id, ReadFrom::SinceSecs(r.since_secs()), false);
+    let mut framer = Framer::new(cfg.max_line_bytes);
+    // Until the mark is found, lines with a later cursor are kept aside: if
+    // it never shows up, they are the answer.
+    let mut by_cursor = Newest::new(cfg.max_resume_lines);
+    let mut after = Newest::new(cfg.max_resume_lines);
+    let mut finder = match r {
+        Resume::After(m) => Some(m.finder()),
+        Resume::Since(_) => None,
+    };
+    let mut found = false;
+    let mut buf = Vec::new();
+    let mut take = |l: Line, found: &mut bool| {
+        if *found {
+            after.push(l);
+            return;
+        }
+        match (r, finder.as_mut()) {
+            (Resume::After(m), Some(f)) => {
+                if f.is_mark(&l.cursor) {
+                    *found = true;
+                } else if m.is_before(&l.cursor) {
+                    by_cursor.push(l);
+                }
+            }
+            (Resume::Since(t), _) if l.cursor.ts_nanos >= t => {
+                *found = true;
+                after.push(l);
+            }
+            _ => {}
+        }
+    };
+    let mut reached_ring = false;
+    'read: while let Some(frame) = stream.next().await {
+        framer.push(&frame?, &mut buf);
+        for l in buf.drain(..) {
+            if ring.contains(&l.cursor) {
+                reached_ring = true;
+                break 'read;
+            }
+            take(l, &mut found);
+        }
+    }
+    if !reached_ring {
+        framer.flush(&mut buf);
+        for l in buf.drain(..) {
+            if !ring.contains(&l.cursor) {
+                take(l, &mut found);
+            }
+        }
+    }
+    let mark_missing = matches!(r, Resume::After(_)) && !found;
+    let keep = if found || matches!(r, Resume::Since(_)) {
+        after
+    } else {
+        by_cursor
+    };
+    Ok(History {
+        lines: keep.lines.into(),
+        dropped: keep.dropped,
+        mark_missing,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::line::Stream;
+
+    fn line(ts: i64, stream: Stream, ordinal: u32) -> Line {
+        Line {
+            cursor: Cursor::new(ts, stream, ordinal),
+            stream,
+            text: String::new(),
+            truncated: 0,
+        }
+    }
+
+    #[test]
+    fn seek_finds_the_target_by_position_not_by_order() {
+        const T: i64 = 5_000_000_000;
+        let target = Cursor::new(T, Stream::Stdout, 0);
+        let mut seek = Seek::new(Some(target));
+        // A re-read: an old stderr line stamped later than the target, the
+        // target, then a new stderr line stamped a hair earlier.
+        let reread = vec![
+            line(T + 10, Stream::Stderr, 0),
+            line(T, Stream::Stdout, 0),
+            line(T - 10, Stream::Stderr, 0),
+        ];
+        let fresh = seek.filter(reread);
+        assert_eq!(
+            fresh.iter().map(|l| l.cursor).collect::<Vec<_>>(),
+            [Cursor::new(T - 10, Stream::Stderr, 0)]
+        );
+    }
+
+    #[test]
+    fn seen_forgets_by_age_and_remembers_a_bound_for_space() {
+        let mut seen = Seen::default();
+        let c = |s: i64| Cursor::new(s * 1_000_000_000, Stream::Stdout, 0);
+        seen.insert(c(10));
+        assert!(seen.contains(&c(10)));
+        seen.insert(c(10 + SEEN_SECS + 1));
+        assert!(!seen.contains(&c(10)), "too old to come back in a re-read");
+        assert!(seen.evicted_max.is_none());
+    }
+
+    #[test]
+    fn since_reads_start_early_enough() {
+        let m = Mark::Cursor(Cursor::new(7_500_000_000, Stream::Stderr, 0));
+        assert_eq!(Resume::After(m).since_secs(), 6);
+        assert_eq!(Resume::Since(7_500_000_000).since_secs(), 7);
+        assert_eq!(Resume::Since(-5).since_secs(), 0);
+    }
+}

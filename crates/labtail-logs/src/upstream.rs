@@ -1,0 +1,241 @@
+//! The upstream task of a hub: the only reader of one container's log.
+//!
+//! It reads the backlog, then follows the log, and re-opens the follow
+//! stream after every interruption (container restart, engine outage) from
+//! just before the last published line, so nothing is lost or repeated
+//! (see `reread.rs`). It reports the container's lifecycle to the hub.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{FutureExt, StreamExt};
+use tokio::sync::broadcast;
+
+use crate::batch::RunStatus;
+use crate::config::EngineConfig;
+use crate::docker::{Action, Backoff, Docker, DockerError, ReadFrom};
+use crate::events::{EventWatcher, WatchEvent};
+use crate::frame::Framer;
+use crate::hub::{Hub, Phase, StartError};
+use crate::metrics::GaugeGuard;
+use crate::reread::{REREAD_MARGIN_SECS, Seek, read_backlog};
+
+/// Starts the upstream task of `hub`.
+pub(crate) fn spawn(hub: &Arc<Hub>, docker: Docker, events: &EventWatcher, cfg: EngineConfig) {
+    // Subscribe before the first look so no start/destroy event falls between.
+    let ev_rx = events.subscribe();
+    let task = tokio::spawn(run(hub.clone(), docker, ev_rx, cfg));
+    hub.set_task(task.abort_handle());
+}
+
+enum FollowEnd {
+    /// Docker closed the stream: the container stopped, restarted or went away.
+    Closed,
+    Failed(DockerError),
+}
+
+async fn run(
+    hub: Arc<Hub>,
+    docker: Docker,
+    mut ev_rx: broadcast::Receiver<WatchEvent>,
+    cfg: EngineConfig,
+) {
+    let id = hub.container.id.clone();
+
+    // Start-up: the current state and the backlog, or a clear failure.
+    let first = match docker.inspect_run(&id).await {
+        Ok(run) => run,
+        Err(e) => {
+            hub.set_phase(Phase::Failed(start_error(e)));
+            return;
+        }
+    };
+    match read_backlog(docker.as_ref(), &id, cfg.backlog_lines, &cfg).await {
+        Ok(lines) => hub.publish(lines, &cfg),
+        Err(e) => {
+            hub.set_phase(Phase::Failed(start_error(e)));
+            return;
+        }
+    }
+    hub.set_status(if first.running || first.restarting {
+        RunStatus::Running
+    } else {
+        RunStatus::Exited {
+            exit_code: first.exit_code,
+        }
+    });
+    hub.set_phase(Phase::Ready);
+
+    let mut backoff = Backoff::new(cfg.reconnect_max_delay);
+    loop {
+        let run = match docker.inspect_run(&id).await {
+            Ok(run) => run,
+            Err(DockerError::NotFound) => {
+                hub.set_status(RunStatus::Removed);
+                return;
+            }
+            Err(e) => {
+                tracing::debug!(container = %hub.container.name, error = %e, "inspect failed");
+                hub.set_status(RunStatus::EngineDown);
+                tokio::time::sleep(backoff.next_delay()).await;
+                continue;
+            }
+        };
+        if run.running {
+            hub.set_status(RunStatus::Running);
+            let opened = tokio::time::Instant::now();
+            match read_on(&hub, &docker, &cfg, true).await {
+                FollowEnd::Closed => {
+                    // The run ended. If the container is already up again
+                    // (a quick `docker restart`), inspect will say "running";
+                    // the `die` event still tells watchers the run ended.
+                    if let Some(exit_code) = pending_die(&mut ev_rx, &hub) {
+                        hub.set_status(RunStatus::Exited { exit_code });
+                    }
+                    // A stream that ends at once while the container still runs
+                    // must not become a busy loop.
+                    if opened.elapsed() < Duration::from_millis(500) {
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    } else {
+                        backoff.reset();
+                    }
+                }
+                FollowEnd::Failed(DockerError::NotFound) => {
+                    hub.set_status(RunStatus::Removed);
+                    return;
+                }
+                FollowEnd::Failed(DockerError::Other(msg)) => {
+                    // E.g. a logging driver Docker cannot read back ("none").
+                    tracing::warn!(container = %hub.container.name, %msg, "cannot follow log");
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+                FollowEnd::Failed(e) => {
+                    tracing::debug!(container = %hub.container.name, error = %e, "follow failed");
+                    hub.set_status(RunStatus::EngineDown);
+                    tokio::time::sleep(backoff.next_delay()).await;
+                }
+            }
+            continue;
+        }
+        // Stopped: what it wrote since the last line read (it may have
+        // printed and exited between the backlog read and now) comes first.
+        if let FollowEnd::Failed(e) = read_on(&hub, &docker, &cfg, false).await {
+            tracing::debug!(container = %hub.container.name, error = %e, "catch-up read failed");
+        }
+        hub.set_status(RunStatus::Exited {
+            exit_code: run.exit_code,
+        });
+        // Then wait for it to start again or to be removed.
+        loop {
+            match ev_rx.recv().await {
+                Ok(WatchEvent::Container(ev)) if ev.id == id => match ev.action {
+                    Action::Start | Action::Restart => break,
+                    Action::Destroy => {
+                        hub.set_status(RunStatus::Removed);
+                        return;
+                    }
+                    _ => {}
+                },
+                Ok(WatchEvent::Container(_)) => {}
+                // Events may have been missed: look again.
+                Ok(WatchEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break,
+                Err(broadcast::error::RecvError::Closed) => return,
+            }
+        }
+    }
+}
+
+/// The exit code of a `die` event of the hub's container already received
+/// (and the other events drained), if any.
+fn pending_die(ev_rx: &mut broadcast::Receiver<WatchEvent>, hub: &Hub) -> Option<Option<i64>> {
+    let mut died = None;
+    loop {
+        match ev_rx.try_recv() {
+            Ok(WatchEvent::Container(ev))
+                if ev.id == hub.container.id && ev.action == Action::Die =>
+            {
+                died = Some(ev.exit_code);
+            }
+            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => return died,
+        }
+    }
+}
+
+pub(crate) fn start_error(e: DockerError) -> StartError {
+    match e {
+        DockerError::NotFound => StartError::NotFound,
+        DockerError::Unreachable(m) => StartError::Unavailable(m),
+        DockerError::Other(m) => StartError::Unreadable(m),
+        // Lookups by name are the fleet's; a log read takes an ID.
+        e @ DockerError::Ambiguous(_) => StartError::Unreadable(e.to_string()),
+    }
+}
+
+/// Reads the log on from the last published line (re-reading from just
+/// before its second), publishing as lines come; with `follow`, until
+/// Docker ends the stream, else to the end of what is written. Batching
+/// adapts to the rate: a line after a quiet moment goes out at once
+/// (latency); while the container prints fast, lines are gathered for up to
+/// `batch_linger` into one batch (throughput), never more than the batch
+/// bounds.
+async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bool) -> FollowEnd {
+    let since = hub
+        .last_cursor()
+        .map(|c| (c.floor_secs() - REREAD_MARGIN_SECS).max(1))
+        .unwrap_or(0);
+    let mut stream = docker.logs(&hub.container.id, ReadFrom::SinceSecs(since), follow);
+    let _gauge = follow.then(|| GaugeGuard::new(crate::metrics::UPSTREAM_STREAMS_OPEN));
+    let mut framer = Framer::new(cfg.max_line_bytes);
+    let mut seek = Seek::new(hub.last_cursor());
+    let mut lines = Vec::new();
+    let mut last_publish: Option<tokio::time::Instant> = None;
+    let max_lines = cfg.batch_max_lines.max(1);
+    loop {
+        let mut end = None;
+        match stream.next().await {
+            Some(Ok(frame)) => framer.push(&frame, &mut lines),
+            Some(Err(e)) => end = Some(FollowEnd::Failed(e)),
+            None => end = Some(FollowEnd::Closed),
+        }
+        let now = tokio::time::Instant::now();
+        // In a burst (the last batch went out less than a linger ago) keep
+        // gathering until the linger is over; otherwise only take what is
+        // already there.
+        let gather_until = match last_publish {
+            Some(t) if now.duration_since(t) < cfg.batch_linger => Some(t + cfg.batch_linger),
+            _ => None,
+        };
+        let mut bytes = 0usize;
+        while end.is_none() && lines.len() < max_lines && bytes < cfg.batch_max_bytes {
+            let next = match gather_until {
+                Some(deadline) => tokio::time::timeout_at(deadline, stream.next()).await.ok(),
+                None => stream.next().now_or_never(),
+            };
+            match next {
+                Some(Some(Ok(frame))) => {
+                    bytes += frame.bytes.len();
+                    framer.push(&frame, &mut lines);
+                }
+                Some(Some(Err(e))) => end = Some(FollowEnd::Failed(e)),
+                Some(None) => end = Some(FollowEnd::Closed),
+                None => break,
+            }
+        }
+        if matches!(end, Some(FollowEnd::Closed)) {
+            framer.flush(&mut lines);
+        }
+        let mut fresh = seek.filter(std::mem::take(&mut lines));
+        if matches!(end, Some(FollowEnd::Closed)) {
+            // The log ended without the line: what was set aside is new.
+            fresh.append(&mut seek.aside);
+        }
+        if !fresh.is_empty() {
+            hub.publish(fresh, cfg);
+            last_publish = Some(tokio::time::Instant::now());
+        }
+        if let Some(end) = end {
+            return end;
+        }
+    }
+}

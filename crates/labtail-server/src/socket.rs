@@ -261,13 +261,13 @@ impl std::fmt::Display for Refused {
 pub async fn register(io: &crate::cluster::Io) -> Result<(), crate::cluster::RedisError> {
     match io {
         crate::cluster::Io::Local(io) => {
-            io.ns("/", on_connect.with(authenticate));
+            io.ns("/", connected.with(authenticate));
             Ok(())
         }
         // With Redis, the namespace's adapter subscribes to its channels
         // here; a failure is a start-up error.
         crate::cluster::Io::Redis(io) => io
-            .ns("/", on_connect.with(authenticate))
+            .ns("/", connected.with(authenticate))
             .await
             .map_err(|e| crate::cluster::RedisError(e.to_string())),
     }
@@ -378,24 +378,34 @@ async fn authenticate<A: Adapter>(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
     let ip = crate::state::client_ip(&parts.headers, peer, app.cfg.trust_forwarded_for);
-    s.extensions.insert(Identity {
-        user_id: user.user_id,
-        username: user.username,
-        role: user.role,
-        session_id: user.session_id,
-        auth_hash: user.auth_hash,
-        login_at: user.login_at,
-        ip,
-    });
+    set_up(
+        &s,
+        &app,
+        Identity {
+            user_id: user.user_id,
+            username: user.username,
+            role: user.role,
+            session_id: user.session_id,
+            auth_hash: user.auth_hash,
+            login_at: user.login_at,
+            ip,
+        },
+    );
     Ok(())
 }
 
-async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<AppState>) {
-    let Some(ident) = s.extensions.get::<Identity>() else {
-        // Cannot happen: the middleware put it there. Refuse rather than guess.
-        let _ = s.disconnect();
-        return;
-    };
+/// The connect handler proper has nothing left to do: see [`set_up`].
+async fn connected<A: Adapter>(_: SocketRef<A>) {}
+
+/// Joins the socket's rooms and registers its event handlers. Runs in the
+/// connect middleware, which socketioxide awaits *before* it sends the
+/// CONNECT packet; its connect handler, by contrast, is spawned *after*
+/// CONNECT went out. socket.io-client sends what a page emitted before or
+/// at connect the instant CONNECT arrives, so handlers registered in the
+/// connect handler could miss it: socketioxide drops an event that finds no
+/// handler. Registered here, every event finds its handler.
+/// (docs/socketio.md has the details and the upstream report.)
+fn set_up<A: Adapter>(s: &SocketRef<A>, app: &AppState, ident: Identity) {
     s.join([
         user_room(ident.user_id),
         session_room(&ident.session_id),
@@ -404,6 +414,7 @@ async fn on_connect<A: Adapter>(s: SocketRef<A>, State(app): State<AppState>) {
     if ident.role == Role::Instructor {
         s.join(crate::dashboard::INSTRUCTORS_ROOM);
     }
+    s.extensions.insert(ident.clone());
     let ctx = Arc::new(SocketCtx {
         ident,
         watches: Mutex::new(HashMap::new()),

@@ -9,7 +9,7 @@ import { ContainerList } from './ContainerList';
 import { Dashboard } from './Dashboard';
 import { Login } from './Login';
 import { LogViewer } from './LogViewer';
-import { useOwners } from './useOwners';
+import { useContainers } from './useContainers';
 
 type Theme = 'system' | 'light' | 'dark';
 
@@ -67,7 +67,7 @@ function Session({ me, theme, setTheme, onSignedOut }: {
   const client = useMemo(() => new LabtailClient(), []);
   const [conn, setConn] = useState<ConnState>(client.state);
   const route = useRoute();
-  const owners = useOwners(client);
+  const known = useContainers(client);
 
   useEffect(() => {
     const off = client.onState((s) => {
@@ -87,9 +87,9 @@ function Session({ me, theme, setTheme, onSignedOut }: {
   const home = instructor ? { page: 'dashboard' as const } : { page: 'home' as const };
   let body;
   if (route.page === 'container') {
-    body = <LogViewer key={route.name} client={client} containers={[route.name]} owners={owners} />;
+    body = <LogViewer key={route.name} client={client} containers={[route.name]} known={known} />;
   } else if (route.page === 'merged' && route.names.length > 0) {
-    body = <LogViewer key={route.names.join(',')} client={client} containers={route.names} owners={owners} />;
+    body = <LogViewer key={route.names.join(',')} client={client} containers={route.names} known={known} />;
   } else if ((route.page === 'dashboard' || route.page === 'home') && instructor) {
     body = <Dashboard client={client} />;
   } else {

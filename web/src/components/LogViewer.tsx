@@ -7,16 +7,19 @@ import { downloadUrl } from '../lib/api';
 import type { LabtailClient } from '../lib/client';
 import type { Row } from '../lib/logbuffer';
 import type { Stream } from '../lib/types';
-import { useLogStream } from '../lib/useLogStream';
+import { useLogStream, type ContainerState } from '../lib/useLogStream';
 import { ownerColour } from './colours';
+import { lookup, type Containers } from './useContainers';
 
 const MAX_LINES = 50_000;
 const TAIL = 1000;
 
 interface Props {
   client: LabtailClient;
+  /** What the route asked for: names, IDs or ID prefixes. */
   containers: string[];
-  owners: Record<string, string | null>;
+  /** The containers this user may see, by name. */
+  known: Containers;
 }
 
 function styleOf(s: Style): { className: string; style?: React.CSSProperties } {
@@ -84,8 +87,37 @@ const timeOf = (ts: string) => {
   return `${d.toLocaleTimeString(undefined, { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
 };
 
-export function LogViewer({ client, containers, owners }: Props) {
+/** Which container a view shows: name, owner, image, ID and state, so an
+ * instructor going from student to student always knows whose log this is. */
+function ContainerHeader({ asked, known, state, status }: {
+  asked: string;
+  known: Containers;
+  state: ContainerState | undefined;
+  status: string;
+}) {
+  const c = lookup(known, state?.served ?? asked) ?? lookup(known, asked);
+  const name = state?.served ?? c?.name ?? asked;
+  return (
+    <div className="viewer-head" data-testid="viewer-head">
+      <h1 className="viewer-title" data-testid="viewer-name">{name}</h1>
+      {c?.owner && (
+        <span className="viewer-owner" data-testid="viewer-owner">
+          <span className="swatch" style={{ background: ownerColour(c.owner) }} aria-hidden />
+          {c.owner}
+        </span>
+      )}
+      {c && <span className="muted small" data-testid="viewer-image">{c.image} · {c.id}</span>}
+      <span className={`state state-${state?.state ?? 'connecting'}`} data-testid="stream-state">{status}</span>
+    </div>
+  );
+}
+
+export function LogViewer({ client, containers, known }: Props) {
   const merged = containers.length > 1;
+  const owners = useMemo(
+    () => Object.fromEntries(containers.map((n) => [n, lookup(known, n)?.owner ?? null])),
+    [containers, known],
+  );
   const stream = useLogStream(client, containers, owners, MAX_LINES, TAIL);
   const { buffer, version, states } = stream;
 
@@ -178,7 +210,7 @@ export function LogViewer({ client, containers, owners }: Props) {
     const blob = new Blob([linesText(showTs, false, false)], { type: 'text/plain;charset=utf-8' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
-    a.download = `${merged ? 'merged' : containers[0]}.log`;
+    a.download = `${merged ? 'merged' : (states[containers[0]!]?.served ?? containers[0])}.log`;
     document.body.appendChild(a);
     a.click();
     a.remove();
@@ -204,23 +236,22 @@ export function LogViewer({ client, containers, owners }: Props) {
 
   return (
     <section className="viewer" aria-label={merged ? 'Merged log' : `Log of ${containers[0]}`}>
+      {!merged && (
+        <ContainerHeader asked={containers[0]!} known={known} state={states[containers[0]!]} status={statusOf(containers[0]!)} />
+      )}
       <div className="toolbar" role="toolbar" aria-label="Log view options">
-        <div className="toolbar-group">
-          {merged ? (
+        {merged && (
+          <div className="toolbar-group">
             <span className="merged-legend">
               {containers.map((c) => (
                 <span key={c} className="legend-item">
                   <span className="swatch" style={{ background: ownerColour(owners[c] ?? c) }} aria-hidden />
-                  {c} <small>({statusOf(c)})</small>
+                  {states[c]?.served ?? c}{owners[c] ? ` · ${owners[c]}` : ''} <small>({statusOf(c)})</small>
                 </span>
               ))}
             </span>
-          ) : (
-            <span className={`state state-${states[containers[0]!]?.state ?? 'connecting'}`} data-testid="stream-state">
-              {statusOf(containers[0]!)}
-            </span>
-          )}
-        </div>
+          </div>
+        )}
         <div className="toolbar-group">
           {(['stdout', 'stderr', 'console'] as Stream[]).map((s) => (
             <label key={s} className={`chip chip-${s}`}>
@@ -245,7 +276,7 @@ export function LogViewer({ client, containers, owners }: Props) {
           <button type="button" onClick={copy}>Copy</button>
           <button type="button" onClick={download}>Download loaded</button>
           {!merged && (
-            <a className="button" href={downloadUrl(containers[0]!, showTs)} download>Full log</a>
+            <a className="button" href={downloadUrl(states[containers[0]!]?.served ?? containers[0]!, showTs)} download>Full log</a>
           )}
         </div>
       </div>

@@ -13,6 +13,9 @@ import type {
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'unauthenticated';
 
 export interface WatchHandlers {
+  /** The server's name for the container, from its answer (an ID, a
+   * leading `/` or a plain name with several engines became its name). */
+  onServed?(containerName: string): void;
   onLines(lines: WireLine[]): void;
   onGap(gap: ContainerGap): void;
   onStatus(status: ContainerStatus): void;
@@ -25,6 +28,8 @@ export interface WatchHandlers {
 interface WatchEntry {
   tail: number;
   handlers: WatchHandlers;
+  /** The name the server answered with; its events carry this one. */
+  served?: string;
 }
 
 const ACK_TIMEOUT = 15_000;
@@ -32,7 +37,10 @@ const ACK_TIMEOUT = 15_000;
 export class LabtailClient {
   readonly socket: Socket;
   state: ConnState = 'connecting';
+  /** By the name the view asked for. */
   private watches = new Map<string, WatchEntry>();
+  /** By the name the server answered with: how its events are routed. */
+  private routes = new Map<string, Set<WatchEntry>>();
   private stateListeners = new Set<(s: ConnState) => void>();
   private updateListeners = new Set<(c: Container) => void>();
   private dashboardListeners = new Set<(d: Dashboard) => void>();
@@ -64,10 +72,16 @@ export class LabtailClient {
         this.setState('reconnecting');
       }
     });
-    s.on('container-log', (p: ContainerLog) => this.watches.get(p.containerName)?.handlers.onLines(p.lines));
-    s.on('container-log-gap', (p: ContainerGap) => this.watches.get(p.containerName)?.handlers.onGap(p));
-    s.on('container-status', (p: ContainerStatus) => this.watches.get(p.containerName)?.handlers.onStatus(p));
-    s.on('container-log-end', (p: ContainerEnd) => this.watches.get(p.containerName)?.handlers.onEnd(p));
+    s.on('container-log', (p: ContainerLog) => this.each(p.containerName, (h) => h.onLines(p.lines)));
+    s.on('container-log-gap', (p: ContainerGap) => this.each(p.containerName, (h) => h.onGap(p)));
+    s.on('container-status', (p: ContainerStatus) => {
+      // A waited-for container appeared: from now on its events carry its
+      // own name.
+      const waiting = p.requestedName ? this.watches.get(p.requestedName) : undefined;
+      if (waiting) this.serve(waiting, p.containerName);
+      this.each(p.containerName, (h) => h.onStatus(p));
+    });
+    s.on('container-log-end', (p: ContainerEnd) => this.each(p.containerName, (h) => h.onEnd(p)));
     s.on('container-update', (c: Container) => { for (const f of this.updateListeners) f(c); });
     s.on('dashboard', (d: Dashboard) => { for (const f of this.dashboardListeners) f(d); });
   }
@@ -115,14 +129,51 @@ export class LabtailClient {
     return ack.containers;
   }
 
+  /** Calls `f` with the handlers of every watch the server's `name` is for. */
+  private each(name: string, f: (h: WatchHandlers) => void): void {
+    for (const w of this.routes.get(name) ?? []) f(w.handlers);
+  }
+
+  /** Routes the server's name for a container to a watch. */
+  private serve(w: WatchEntry, served: string): void {
+    if (w.served === served) return;
+    this.unroute(w);
+    w.served = served;
+    let set = this.routes.get(served);
+    if (!set) this.routes.set(served, (set = new Set()));
+    set.add(w);
+    w.handlers.onServed?.(served);
+  }
+
+  private unroute(w: WatchEntry): void {
+    if (w.served === undefined) return;
+    const set = this.routes.get(w.served);
+    set?.delete(w);
+    if (set && set.size === 0) this.routes.delete(w.served);
+  }
+
   private start(name: string, w: WatchEntry): void {
     const after = w.handlers.resumeFrom();
     const payload = after ? { containerName: name, after } : { containerName: name, tail: w.tail };
-    void this.emit<{ state?: string }>('start-container-logs', payload).then((ack) => {
-      if (this.watches.get(name) !== w) return;
-      if (!ack.ok) w.handlers.onError(ack.error);
-      else if (ack.state) w.handlers.onStatus({ containerName: name, state: ack.state as ContainerStatus['state'] });
-    });
+    // The first lines come right after the ack, possibly in the same
+    // long-polling response: the answer is handled in the ack callback
+    // itself (a promise would run only after the rest of that response),
+    // so its name is routed before they are dispatched.
+    this.socket.timeout(ACK_TIMEOUT).emit('start-container-logs', payload,
+      (err: Error | null, ack: Ack<{ containerName?: string; state?: string }>) => {
+        if (this.watches.get(name) !== w) return;
+        if (err) {
+          w.handlers.onError({ code: 'timeout', message: 'labtail did not answer in time' });
+          return;
+        }
+        if (!ack.ok) {
+          w.handlers.onError(ack.error);
+          return;
+        }
+        const served = ack.containerName ?? name;
+        this.serve(w, served);
+        if (ack.state) w.handlers.onStatus({ containerName: served, state: ack.state as ContainerStatus['state'] });
+      });
   }
 
   /** Watches a container until the returned function is called. */
@@ -133,7 +184,12 @@ export class LabtailClient {
     return () => {
       if (this.watches.get(name) !== entry) return;
       this.watches.delete(name);
-      if (this.socket.connected) void this.emit('stop-container-logs', { containerName: name });
+      const served = entry.served ?? name;
+      this.unroute(entry);
+      // Another view may watch the same container on this socket.
+      if (this.socket.connected && !this.routes.has(served)) {
+        void this.emit('stop-container-logs', { containerName: served });
+      }
     };
   }
 
@@ -149,6 +205,7 @@ export class LabtailClient {
 
   close(): void {
     this.watches.clear();
+    this.routes.clear();
     this.socket.disconnect();
   }
 }

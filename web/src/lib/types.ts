@@ -30,6 +30,8 @@ export interface ContainerStatus {
   containerName: string;
   state: RunState;
   exitCode?: number | null;
+  /** When a waited-for container appears: the name the client asked for. */
+  requestedName?: string;
 }
 
 export interface ContainerEnd {
@@ -50,6 +52,7 @@ export interface Container {
 
 export interface DashboardRow extends Container {
   linesPerSecond: number;
+  stderrPerSecond: number;
   stderrLines: number;
   lines: number;
   watchers: string[];

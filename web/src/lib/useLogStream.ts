@@ -11,6 +11,8 @@ export interface ContainerState {
   state: string;
   exitCode?: number | null;
   error?: string;
+  /** The server's name for the container (the view may have asked by ID). */
+  served?: string;
 }
 
 type Item =
@@ -60,6 +62,7 @@ export function useLogStream(
   const watch = (name: string, resume: () => string | undefined = () => buffer.lastCursor(name)) => {
     unwatch.current.get(name)?.();
     const stop = client.watch(name, tail, {
+      onServed: (served) => setStates((all) => ({ ...all, [name]: { state: 'connecting', ...all[name], served } })),
       onLines: (lines) => batcher.push({ kind: 'lines', container: name, lines }),
       onGap: (g) => batcher.push({ kind: 'gap', container: name, from: g.from, to: g.to, count: g.count }),
       onStatus: (s) => {
@@ -67,7 +70,7 @@ export function useLogStream(
         // engine going away. The state a (re)subscription starts in is not one.
         const prev = lastState.current.get(name);
         lastState.current.set(name, s.state);
-        setStates((all) => ({ ...all, [name]: { state: s.state, exitCode: s.exitCode } }));
+        setStates((all) => ({ ...all, [name]: { ...all[name], state: s.state, exitCode: s.exitCode, error: undefined } }));
         if (s.state === 'running' && prev && prev !== 'running') {
           batcher.push({ kind: 'note', container: name, text: 'container started', tone: 'info' });
         } else if (s.state === 'engine-down' && prev !== 'engine-down') {
@@ -80,9 +83,9 @@ export function useLogStream(
           : e.reason === 'removed' ? 'container removed' : `stream ended (${e.reason})`;
         batcher.push({ kind: 'note', container: name, text, tone: e.reason === 'exited' && e.exitCode === 0 ? 'info' : 'error' });
         lastState.current.set(name, e.reason === 'exited' ? 'exited' : e.reason);
-        setStates((prev) => ({ ...prev, [name]: { state: e.reason === 'exited' ? 'exited' : e.reason, exitCode: e.exitCode } }));
+        setStates((prev) => ({ ...prev, [name]: { ...prev[name], state: e.reason === 'exited' ? 'exited' : e.reason, exitCode: e.exitCode } }));
       },
-      onError: (err) => setStates((prev) => ({ ...prev, [name]: { state: 'error', error: err.message } })),
+      onError: (err) => setStates((prev) => ({ ...prev, [name]: { ...prev[name], state: 'error', error: err.message } })),
       resumeFrom: resume,
     });
     unwatch.current.set(name, stop);

@@ -433,8 +433,9 @@ pub async fn enforce_session_age(
 }
 
 /// A long-polling POST larger than `--max-payload` gets a clear 413 here
-/// (engine.io would only close the session). WebSocket messages over the
-/// bound close the connection with code 1009, "message too big".
+/// (engine.io would only close the session). A WebSocket message over the
+/// bound ends the session in engineioxide, which closes the WebSocket with
+/// no status code (docs/socketio.md).
 pub async fn limit_socket_payload(
     State(max): State<u64>,
     req: axum::extract::Request,

@@ -2,9 +2,10 @@
 //! labelled demo containers when a Docker engine answers.
 //!
 //! This is the one place labtail *writes* to Docker (import an image, create,
-//! start and remove `labtail-demo-*` containers). It runs once, from the
-//! operator's command line, before the server starts; nothing a client sends
-//! can reach it. The server itself only reads (see `labtail_logs::docker`).
+//! start and remove `labtail-demo-*` containers). It runs from the
+//! operator's command line, before the server starts and after it stopped
+//! (the containers are removed again); nothing a client sends can reach it.
+//! The server itself only reads (see `labtail_logs::DockerApi`).
 
 use std::collections::HashMap;
 
@@ -21,7 +22,19 @@ use labtail_server::db::{Db, DbError, Role};
 
 const DEMO_IMAGE: &str = "labtail-demo:latest";
 
+/// Demo containers are named `<prefix>-<name>`; the prefix is
+/// `labtail-demo` unless `LABTAIL_DEMO_PREFIX` says otherwise (the tests
+/// use their own, to leave a developer's demo alone).
+fn demo_name(c: &DemoContainer) -> String {
+    let prefix = std::env::var("LABTAIL_DEMO_PREFIX")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "labtail-demo".into());
+    format!("{prefix}-{}", c.name)
+}
+
 struct DemoContainer {
+    /// After the prefix: `labtail-demo-alice-web`.
     name: &'static str,
     owner: &'static str,
     script: &'static str,
@@ -30,28 +43,57 @@ struct DemoContainer {
 
 const CONTAINERS: &[DemoContainer] = &[
     DemoContainer {
-        name: "labtail-demo-alice-web",
+        name: "alice-web",
         owner: "alice",
         script: r#"i=0; while true; do i=$((i+1)); printf '\033[32mINFO\033[0m GET /lab/%d 200 in %dms\n' $i $((i % 97)); if [ $((i % 7)) -eq 0 ]; then printf '\033[33mWARN\033[0m slow request %d\n' $i >&2; fi; sleep 0.5; done"#,
         restart: false,
     },
     DemoContainer {
-        name: "labtail-demo-alice-tests",
+        name: "alice-tests",
         owner: "alice",
         script: r#"i=0; while [ $i -lt 20 ]; do i=$((i+1)); echo "test $i ... ok"; sleep 1; done; echo 'test 21 ... FAILED' >&2; exit 1"#,
         restart: true,
     },
     DemoContainer {
-        name: "labtail-demo-bob-app",
+        name: "bob-app",
         owner: "bob",
         script: r#"i=0; while true; do i=$((i+1)); echo "worker tick $i"; if [ $((i % 5)) -eq 0 ]; then echo "error: job $i failed, retrying" >&2; fi; sleep 0.8; done"#,
         restart: false,
     },
 ];
 
+/// The demo containers of a running demo, removed by [`Demo::finish`] when
+/// labtail stops.
+pub struct Demo {
+    docker: Option<Docker>,
+}
+
+impl Demo {
+    /// Removes the demo containers (they are the demo's, not the user's).
+    /// A demo that was killed leaves them; the next one replaces them.
+    pub async fn finish(self) {
+        let Some(docker) = self.docker else {
+            return;
+        };
+        for c in CONTAINERS {
+            let name = demo_name(c);
+            let removed = docker
+                .remove_container(
+                    &name,
+                    Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+                )
+                .await;
+            if let Err(e) = removed {
+                eprintln!("labtail: could not remove demo container {name}: {e}");
+            }
+        }
+        println!("labtail demo: removed the demo containers");
+    }
+}
+
 /// Creates (or resets) the demo users and prints their passwords, then the
 /// demo containers if Docker answers.
-pub async fn prepare(cfg: &ServerConfig) -> Result<(), String> {
+pub async fn prepare(cfg: &ServerConfig) -> Result<Demo, String> {
     let db = Db::connect(&cfg.database_url)
         .await
         .map_err(|e| e.to_string())?;
@@ -73,19 +115,26 @@ pub async fn prepare(cfg: &ServerConfig) -> Result<(), String> {
         }
         lines.push(format!("  {name:<8} {:<10} {pw}", role.as_str()));
     }
-    let containers = match containers(cfg).await {
-        Ok(n) => format!("{n} demo containers running (labelled {})", cfg.owner_label),
-        Err(e) => format!("no demo containers: {e}"),
+    let (docker, containers) = match containers(cfg).await {
+        Ok(docker) => (
+            Some(docker),
+            format!(
+                "{} demo containers running (labelled {}); they are removed when labtail stops",
+                CONTAINERS.len(),
+                cfg.owner_label
+            ),
+        ),
+        Err(e) => (None, format!("no demo containers: {e}")),
     };
     println!(
         "\nlabtail demo — open http://{}/ and log in as:\n  USER     ROLE       PASSWORD\n{}\n{containers}\n",
         cfg.listen,
         lines.join("\n")
     );
-    Ok(())
+    Ok(Demo { docker })
 }
 
-async fn containers(cfg: &ServerConfig) -> Result<usize, String> {
+async fn containers(cfg: &ServerConfig) -> Result<Docker, String> {
     // The demo runs on the first engine.
     let host = cfg
         .docker_hosts
@@ -99,9 +148,10 @@ async fn containers(cfg: &ServerConfig) -> Result<usize, String> {
         .map_err(|e| format!("Docker is not reachable at {host}: {e}"))?;
     ensure_image(&docker).await?;
     for c in CONTAINERS {
+        let name = demo_name(c);
         let _ = docker
             .remove_container(
-                c.name,
+                &name,
                 Some(RemoveContainerOptionsBuilder::default().force(true).build()),
             )
             .await;
@@ -123,21 +173,17 @@ async fn containers(cfg: &ServerConfig) -> Result<usize, String> {
         };
         docker
             .create_container(
-                Some(
-                    CreateContainerOptionsBuilder::default()
-                        .name(c.name)
-                        .build(),
-                ),
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
                 body,
             )
             .await
-            .map_err(|e| format!("cannot create {}: {e}", c.name))?;
+            .map_err(|e| format!("cannot create {name}: {e}"))?;
         docker
-            .start_container(c.name, None::<StartContainerOptions>)
+            .start_container(&name, None::<StartContainerOptions>)
             .await
-            .map_err(|e| format!("cannot start {}: {e}", c.name))?;
+            .map_err(|e| format!("cannot start {name}: {e}"))?;
     }
-    Ok(CONTAINERS.len())
+    Ok(docker)
 }
 
 /// No registry can be assumed: build a tiny image from the host's busybox.

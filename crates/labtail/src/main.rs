@@ -100,10 +100,15 @@ async fn run(cli: Cli) -> Result<(), Fail> {
         Command::Serve(args) => {
             let demo = args.demo;
             let cfg = args.into_config(&cli.global).map_err(Fail::config)?;
-            if demo {
-                demo::prepare(&cfg).await.map_err(Fail::runtime)?;
+            let demo = match demo {
+                true => Some(demo::prepare(&cfg).await.map_err(Fail::runtime)?),
+                false => None,
+            };
+            let served = labtail_server::serve(cfg, shutdown_signal()).await;
+            if let Some(demo) = demo {
+                demo.finish().await;
             }
-            labtail_server::serve(cfg, shutdown_signal()).await?;
+            served?;
             Ok(())
         }
         Command::User(cmd) => user(cmd, &cli.global).await,

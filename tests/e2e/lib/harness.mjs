@@ -74,9 +74,9 @@ export class World {
     this.procs.push(proc);
     this.proc = proc;
     let stderr = '';
-    proc.stderr.on('data', (d) => { stderr += d; });
+    let out = '';
+    proc.stderr.on('data', (d) => { stderr = (stderr + d).slice(-64 * 1024); });
     const url = await deadline(new Promise((res, rej) => {
-      let out = '';
       proc.stdout.on('data', (d) => {
         out += d;
         const m = out.match(/labtail listening on (https?:\/\/\S+)/);
@@ -86,6 +86,7 @@ export class World {
     }), 30_000, 'labtail to listen');
     this.url = url;
     this.stderr = () => stderr;
+    this.stdout = () => out;
     return url;
   }
 

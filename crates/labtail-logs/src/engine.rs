@@ -163,32 +163,22 @@ impl LogEngine {
             StartAt::After(m) => (Start::Resume(Resume::After(m)), Some(Resume::After(m))),
             StartAt::Since(t) => (Start::Resume(Resume::Since(t)), Some(Resume::Since(t))),
         };
-        let mark = match resume {
-            Some(Resume::After(m)) => Some(m),
-            _ => None,
-        };
         let a = hub.attach(start, cfg);
-        let (Some(resume), true) = (resume, a.needs_history) else {
-            return Ok(Subscription::new(hub, lease, a, mark, None));
+        let (Some(r), true) = (resume, a.needs_history) else {
+            return Ok(Subscription::new(hub, lease, a, resume, None));
         };
         // The ring starts after the resume point: the subscriber is attached
         // to all of it (so nothing published meanwhile is missed); read the
         // older part from Docker, stopping where the ring begins.
         let ring = a.backlog_cursors();
-        let history = read_resume(
-            self.inner.docker.as_ref(),
-            &container.id,
-            resume,
-            &ring,
-            cfg,
-        )
-        .await
-        .map_err(|e| SubscribeError::Start(start_error(e)))?;
+        let history = read_resume(self.inner.docker.as_ref(), &container.id, r, &ring, cfg)
+            .await
+            .map_err(|e| SubscribeError::Start(start_error(e)))?;
         if history.dropped > 0 {
             metrics::counter!(crate::metrics::LINES_DROPPED, "reason" => "resume_limit")
                 .increment(history.dropped);
         }
-        Ok(Subscription::new(hub, lease, a, mark, Some(history)))
+        Ok(Subscription::new(hub, lease, a, resume, Some(history)))
     }
 
     /// The last `n` lines of a container's log, read once (no follow).

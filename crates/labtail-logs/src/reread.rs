@@ -272,9 +272,10 @@ impl Newest {
 pub(crate) struct History {
     pub lines: Vec<Line>,
     pub dropped: u64,
-    /// The mark was not in Docker's log (rotated away, another container
-    /// of the same name, or made up): `lines` are those after it by cursor.
-    pub mark_missing: bool,
+    /// The resume point was found before the ring: the mark's line, or a
+    /// line stamped at or after the `since` time. If not, the ring holds
+    /// where the resume starts (or, for a mark, no read has it at all).
+    pub found: bool,
 }
 
 /// Reads, from Docker, the lines after a resume point up to (not
@@ -338,7 +339,6 @@ pub(crate) async fn read_resume(
             }
         }
     }
-    let mark_missing = matches!(r, Resume::After(_)) && !found;
     let keep = if found || matches!(r, Resume::Since(_)) {
         after
     } else {
@@ -347,7 +347,7 @@ pub(crate) async fn read_resume(
     Ok(History {
         lines: keep.lines.into(),
         dropped: keep.dropped,
-        mark_missing,
+        found,
     })
 }
 

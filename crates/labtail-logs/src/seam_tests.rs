@@ -460,6 +460,51 @@ async fn since_starts_at_the_first_line_stamped_then_or_later() {
     assert_eq!(lines(&mut sub, 4).await.texts(), ["6", "7", "8", "9"]);
 }
 
+#[tokio::test(start_paused = true)]
+async fn since_within_the_rings_first_second_starts_at_the_right_line() {
+    // The ring starts less than a second before `since`: a line of the other
+    // stream could sit before the ring, so it is read from Docker, and the
+    // ring's own lines before `since` are not sent.
+    let lab = Lab::new(EngineConfig::default()).await;
+    for i in 0..100 {
+        lab.line(Stream::Stdout, T + i * 1_000 * US, &i.to_string());
+    }
+    let mut sub = lab.subscribe(StartAt::Since(T + 51_000 * US)).await;
+    let got = lines(&mut sub, 49).await;
+    let want: Vec<String> = (51..100).map(|i| i.to_string()).collect();
+    assert_eq!(got.texts(), want);
+    nothing_more(&mut sub).await;
+}
+
+// A quick `docker restart`: the run that was followed ends and the next one
+// starts before labtail looks. Watchers still learn that it exited (with
+// its code), then that it runs, then get the new run's lines.
+
+#[tokio::test(start_paused = true)]
+async fn a_quick_restart_is_told_as_an_exit_and_a_start_before_the_new_lines() {
+    let lab = Lab::new(EngineConfig::default()).await;
+    let mut sub = lab.subscribe(StartAt::Tail(0)).await;
+    lab.docker.wait_follows(1).await;
+    lab.line(Stream::Stdout, T, "run 1");
+    let mut got = lines(&mut sub, 1).await;
+    lab.docker.restart(&lab.info.id, 137);
+    lab.line(Stream::Stdout, T + S, "run 2");
+    let mut order = Vec::new();
+    while !order.iter().any(|o: &String| o == "run 2") {
+        match tokio::time::timeout(Duration::from_secs(60), sub.next()).await {
+            Ok(Some(Delivery::Lines(s))) => order.extend(s.lines().iter().map(|l| l.text.clone())),
+            Ok(Some(Delivery::Status(st))) => order.push(format!("{st:?}")),
+            other => panic!("{other:?} after {order:?}"),
+        }
+    }
+    assert_eq!(
+        order,
+        ["Exited { exit_code: Some(137) }", "Running", "run 2"],
+        "{got:?}"
+    );
+    got.lines.clear();
+}
+
 // Invariant "One upstream per container".
 
 #[tokio::test(start_paused = true)]
@@ -535,6 +580,54 @@ async fn lines_written_just_before_an_exit_are_read_even_if_the_follow_never_ope
     take_until(&mut sub, &mut got, |g| !g.statuses.is_empty()).await;
     assert_eq!(got.texts(), ["1", "2"]);
     assert_eq!(got.statuses, [RunStatus::Exited { exit_code: Some(0) }]);
+}
+
+// Batching adapts to the rate (upstream.rs): a line after a quiet moment
+// goes out alone and at once; a burst goes out in full batches within the
+// bounds. Deterministic here because time is the test's.
+
+#[tokio::test(start_paused = true)]
+async fn batching_sends_a_lone_line_at_once_and_a_burst_in_full_batches() {
+    let cfg = EngineConfig::default();
+    let lab = Lab::new(cfg.clone()).await;
+    let mut sub = lab.subscribe(StartAt::Tail(0)).await;
+    lab.docker.wait_follows(1).await;
+    for i in 0..10 {
+        lab.line(Stream::Stdout, T + i * 100 * US, &format!("slow {i}"));
+        let sent = tokio::time::Instant::now();
+        match sub.next().await {
+            Some(Delivery::Lines(s)) => {
+                assert_eq!(s.lines().len(), 1, "alone");
+                assert_eq!(sent.elapsed(), Duration::ZERO, "at once");
+            }
+            other => panic!("{other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    const BURST: usize = 20_000;
+    for i in 0..BURST {
+        lab.line(Stream::Stdout, T + S + i as i64, &i.to_string());
+    }
+    let mut batches = Vec::new();
+    let mut n = 0;
+    while n < BURST {
+        match sub.next().await {
+            Some(Delivery::Lines(s)) => {
+                n += s.lines().len();
+                batches.push(s.lines().len());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        batches.iter().all(|&b| b <= cfg.batch_max_lines),
+        "{batches:?}"
+    );
+    assert_eq!(
+        batches.len(),
+        BURST.div_ceil(cfg.batch_max_lines),
+        "{batches:?}"
+    );
 }
 
 #[tokio::test(start_paused = true)]

@@ -14,7 +14,7 @@ use crate::docker::ContainerInfo;
 use crate::hub::{Attachment, Hub, Lease};
 use crate::line::{Cursor, Mark};
 use crate::queue::SubQueue;
-use crate::reread::History;
+use crate::reread::{History, Resume};
 
 /// What a subscriber is handed next, in order.
 #[derive(Debug, Clone)]
@@ -59,7 +59,7 @@ impl std::fmt::Debug for Subscription {
 }
 
 impl Subscription {
-    /// `resumed_from` is the mark a resuming subscriber gave. `history`
+    /// `resume` is where a resuming subscriber asked to start. `history`
     /// holds the lines read back from Docker when the in-memory backlog did
     /// not reach back to the resume point; they come first, after a gap
     /// notice if some did not fit or the mark was not in Docker's log.
@@ -67,15 +67,24 @@ impl Subscription {
         hub: Arc<Hub>,
         lease: Lease,
         a: Attachment,
-        resumed_from: Option<Mark>,
+        resume: Option<Resume>,
         history: Option<History>,
     ) -> Self {
         let mut pending = VecDeque::new();
+        let resumed_from = match resume {
+            Some(Resume::After(m)) => Some(m),
+            _ => None,
+        };
         let mut last = resumed_from.and_then(|m| m.cursor());
         let mut skip = None;
         let mut backlog = a.backlog;
         if let Some(h) = history {
-            if h.mark_missing {
+            if let (Some(Resume::Since(t)), false) = (resume, h.found) {
+                // Nothing stamped `t` or later before the ring: the ring
+                // holds where it starts.
+                trim_before_time(&mut backlog, t);
+            }
+            if resumed_from.is_some() && !h.found {
                 // The mark is in neither the ring nor Docker's log (rotated
                 // away, another container of that name, made up): what
                 // follows it is taken by cursor, and the client is told
@@ -211,8 +220,18 @@ impl Subscription {
 
 /// Drops the backlog's lines up to the first one that sorts after `mark`.
 fn trim_before(backlog: &mut Vec<LineSlice>, mark: &Mark) {
+    trim_until(backlog, |l| mark.is_before(&l.cursor));
+}
+
+/// Drops the backlog's lines up to the first one stamped `t` or later.
+fn trim_before_time(backlog: &mut Vec<LineSlice>, t: i64) {
+    trim_until(backlog, |l| l.cursor.ts_nanos >= t);
+}
+
+/// Drops the backlog's lines before the first one for which `keep` holds.
+fn trim_until(backlog: &mut Vec<LineSlice>, keep: impl Fn(&crate::line::Line) -> bool) {
     while let Some(first) = backlog.first_mut() {
-        match first.lines().iter().position(|l| mark.is_before(&l.cursor)) {
+        match first.lines().iter().position(&keep) {
             Some(i) => {
                 first.start += i;
                 return;

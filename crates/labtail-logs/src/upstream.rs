@@ -17,6 +17,7 @@ use crate::docker::{Action, Backoff, Docker, DockerError, ReadFrom};
 use crate::events::{EventWatcher, WatchEvent};
 use crate::frame::Framer;
 use crate::hub::{Hub, Phase, StartError};
+use crate::line::Line;
 use crate::metrics::GaugeGuard;
 use crate::reread::{REREAD_MARGIN_SECS, Seek, read_backlog};
 
@@ -67,6 +68,9 @@ async fn run(
     hub.set_phase(Phase::Ready);
 
     let mut backoff = Backoff::new(cfg.reconnect_max_delay);
+    // The start of the run last followed: a different one means the
+    // container restarted in between (however quickly).
+    let mut following = first.running.then_some(first.started_at).flatten();
     loop {
         let run = match docker.inspect_run(&id).await {
             Ok(run) => run,
@@ -82,18 +86,20 @@ async fn run(
             }
         };
         if run.running {
+            if following.is_some() && following != run.started_at {
+                // A quick `docker restart`: the run that was followed ended
+                // while labtail was not looking. Say so before the new one.
+                let exit_code = exit_of_last_run(&mut ev_rx, &hub).await;
+                hub.set_status(RunStatus::Exited { exit_code });
+            }
             hub.set_status(RunStatus::Running);
+            following = run.started_at;
             let opened = tokio::time::Instant::now();
             match read_on(&hub, &docker, &cfg, true).await {
                 FollowEnd::Closed => {
-                    // The run ended. If the container is already up again
-                    // (a quick `docker restart`), inspect will say "running";
-                    // the `die` event still tells watchers the run ended.
-                    if let Some(exit_code) = pending_die(&mut ev_rx, &hub) {
-                        hub.set_status(RunStatus::Exited { exit_code });
-                    }
-                    // A stream that ends at once while the container still runs
-                    // must not become a busy loop.
+                    // The run ended (or the stream did): the next inspect
+                    // says which. A stream that ends at once while the
+                    // container still runs must not become a busy loop.
                     if opened.elapsed() < Duration::from_millis(500) {
                         tokio::time::sleep(backoff.next_delay()).await;
                     } else {
@@ -117,15 +123,17 @@ async fn run(
             }
             continue;
         }
-        // Stopped: what it wrote since the last line read (it may have
-        // printed and exited between the backlog read and now) comes first.
-        if let FollowEnd::Failed(e) = read_on(&hub, &docker, &cfg, false).await {
-            tracing::debug!(container = %hub.container.name, error = %e, "catch-up read failed");
-        }
-        hub.set_status(RunStatus::Exited {
+        // Stopped. What it wrote since the last line read comes first (it
+        // may have printed and exited between the backlog read and the
+        // follow), then the exit; it may even have started again meanwhile.
+        let exited = RunStatus::Exited {
             exit_code: run.exit_code,
-        });
-        // Then wait for it to start again or to be removed.
+        };
+        following = catch_up(&hub, &docker, &cfg, exited).await;
+        if following.is_some() {
+            continue;
+        }
+        // Stopped: wait for it to start again or to be removed.
         loop {
             match ev_rx.recv().await {
                 Ok(WatchEvent::Container(ev)) if ev.id == id => match ev.action {
@@ -145,21 +153,76 @@ async fn run(
     }
 }
 
-/// The exit code of a `die` event of the hub's container already received
-/// (and the other events drained), if any.
-fn pending_die(ev_rx: &mut broadcast::Receiver<WatchEvent>, hub: &Hub) -> Option<Option<i64>> {
+/// How long to wait for the `die` event of a run that ended unseen.
+const DIE_EVENT_WAIT: Duration = Duration::from_secs(2);
+
+/// The exit code of the container's last `die` event: among those already
+/// received, else the next within [`DIE_EVENT_WAIT`]; `None` if none comes.
+async fn exit_of_last_run(ev_rx: &mut broadcast::Receiver<WatchEvent>, hub: &Hub) -> Option<i64> {
+    let is_die = |ev: &WatchEvent| match ev {
+        WatchEvent::Container(e) if e.id == hub.container.id && e.action == Action::Die => {
+            Some(e.exit_code)
+        }
+        _ => None,
+    };
     let mut died = None;
     loop {
         match ev_rx.try_recv() {
-            Ok(WatchEvent::Container(ev))
-                if ev.id == hub.container.id && ev.action == Action::Die =>
-            {
-                died = Some(ev.exit_code);
-            }
-            Ok(_) | Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-            Err(_) => return died,
+            Ok(ev) => died = is_die(&ev).or(died),
+            Err(broadcast::error::TryRecvError::Lagged(_)) => {}
+            Err(_) => break,
         }
     }
+    if let Some(code) = died {
+        return code;
+    }
+    let wait = async {
+        loop {
+            match ev_rx.recv().await {
+                Ok(ev) => {
+                    if let Some(code) = is_die(&ev) {
+                        return code;
+                    }
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    };
+    tokio::time::timeout(DIE_EVENT_WAIT, wait)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// Reads what a stopped container wrote after the last published line and
+/// publishes it, then `exited`. If the container has started again
+/// meanwhile (the read may then hold the new run's first lines), the new
+/// run's lines come after `Running`, and its start is returned.
+async fn catch_up(
+    hub: &Arc<Hub>,
+    docker: &Docker,
+    cfg: &EngineConfig,
+    exited: RunStatus,
+) -> Option<i64> {
+    let mut lines = Vec::new();
+    if let FollowEnd::Failed(e) = read_into(hub, docker, cfg, &mut lines).await {
+        tracing::debug!(container = %hub.container.name, error = %e, "catch-up read failed");
+    }
+    let run = docker.inspect_run(&hub.container.id).await.ok();
+    let restarted = run.filter(|r| r.running).and_then(|r| r.started_at);
+    // The new run's lines were all written after it started.
+    let split = restarted
+        .and_then(|started| lines.iter().position(|l| l.cursor.ts_nanos >= started))
+        .unwrap_or(lines.len());
+    let new_run = lines.split_off(split);
+    hub.publish(lines, cfg);
+    hub.set_status(exited);
+    if restarted.is_some() {
+        hub.set_status(RunStatus::Running);
+        hub.publish(new_run, cfg);
+    }
+    restarted
 }
 
 pub(crate) fn start_error(e: DockerError) -> StartError {
@@ -172,6 +235,52 @@ pub(crate) fn start_error(e: DockerError) -> StartError {
     }
 }
 
+/// Where a read that goes on from the last published line starts: a
+/// whole second (Docker's `since`) before it, or the whole log.
+fn reread_from(hub: &Hub) -> ReadFrom {
+    ReadFrom::SinceSecs(
+        hub.last_cursor()
+            .map(|c| (c.floor_secs() - REREAD_MARGIN_SECS).max(1))
+            .unwrap_or(0),
+    )
+}
+
+/// Reads (no follow) the lines after the last published one into `out`.
+/// Past `cfg.max_resume_lines` gathered, the older ones are published at
+/// once rather than held: memory stays bounded.
+async fn read_into(
+    hub: &Arc<Hub>,
+    docker: &Docker,
+    cfg: &EngineConfig,
+    out: &mut Vec<Line>,
+) -> FollowEnd {
+    let mut stream = docker.logs(&hub.container.id, reread_from(hub), false);
+    let mut framer = Framer::new(cfg.max_line_bytes);
+    let mut seek = Seek::new(hub.last_cursor());
+    let mut buf = Vec::new();
+    let bound = cfg.max_resume_lines.max(1);
+    let end = loop {
+        match stream.next().await {
+            Some(Ok(frame)) => framer.push(&frame, &mut buf),
+            Some(Err(e)) => break FollowEnd::Failed(e),
+            None => {
+                framer.flush(&mut buf);
+                break FollowEnd::Closed;
+            }
+        }
+        out.extend(seek.filter(std::mem::take(&mut buf)));
+        if out.len() > bound {
+            hub.publish(std::mem::take(out), cfg);
+        }
+    };
+    out.extend(seek.filter(buf));
+    if matches!(end, FollowEnd::Closed) {
+        // The log ended without the line sought: what was set aside is new.
+        out.append(&mut seek.aside);
+    }
+    end
+}
+
 /// Reads the log on from the last published line (re-reading from just
 /// before its second), publishing as lines come; with `follow`, until
 /// Docker ends the stream, else to the end of what is written. Batching
@@ -180,11 +289,7 @@ pub(crate) fn start_error(e: DockerError) -> StartError {
 /// `batch_linger` into one batch (throughput), never more than the batch
 /// bounds.
 async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bool) -> FollowEnd {
-    let since = hub
-        .last_cursor()
-        .map(|c| (c.floor_secs() - REREAD_MARGIN_SECS).max(1))
-        .unwrap_or(0);
-    let mut stream = docker.logs(&hub.container.id, ReadFrom::SinceSecs(since), follow);
+    let mut stream = docker.logs(&hub.container.id, reread_from(hub), follow);
     let _gauge = follow.then(|| GaugeGuard::new(crate::metrics::UPSTREAM_STREAMS_OPEN));
     let mut framer = Framer::new(cfg.max_line_bytes);
     let mut seek = Seek::new(hub.last_cursor());

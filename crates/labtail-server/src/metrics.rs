@@ -17,6 +17,9 @@ pub const WATCHES_ACTIVE: &str = "labtail_watches_active";
 pub const LINES_EMITTED: &str = "labtail_lines_emitted_total";
 pub const LOGINS: &str = "labtail_logins_total";
 pub const LOGIN_FAILURES: &str = "labtail_login_failures_total";
+/// Password checks computed (one argon2id verification each; an unknown
+/// user costs one too, against a dummy hash).
+pub const PASSWORD_CHECKS: &str = "labtail_password_checks_total";
 /// Client events handled, by `event` and `result` (`ok` or an error code).
 pub const SOCKET_EVENTS: &str = "labtail_socket_events_total";
 /// Handshakes refused, by `reason`.
@@ -60,6 +63,10 @@ fn describe() {
     describe_counter!(LOGIN_FAILURES, "Failed logins");
     describe_counter!(LOGINS, "Successful logins");
     describe_counter!(
+        PASSWORD_CHECKS,
+        "Password checks computed (argon2id), unknown users included"
+    );
+    describe_counter!(
         SOCKET_EVENTS,
         "Client events handled, by event and result code"
     );
@@ -83,4 +90,5 @@ fn describe() {
     metrics::counter!(LINES_EMITTED).absolute(0);
     metrics::counter!(LINES_DROPPED, "reason" => "slow_client").absolute(0);
     metrics::counter!(LOGIN_FAILURES).absolute(0);
+    metrics::counter!(PASSWORD_CHECKS).absolute(0);
 }

@@ -4,7 +4,7 @@
 // and process started here is removed by `cleanup()`.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, readFileSync } from 'node:fs';
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { connect, createServer } from 'node:net';
@@ -68,7 +68,7 @@ export class World {
     const args = ['serve', '--listen', listen, '--owner-label', this.label,
       '--data-dir', this.dataDir, ...this.dbArgs, ...recheck, ...extraArgs];
     const proc = spawn(BIN, args, {
-      env: { ...process.env, LABTAIL_LOG: 'warn', ...env },
+      env: { ...process.env, LABTAIL_LOG: process.env.LABTAIL_E2E_LOG ?? 'warn', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     this.procs.push(proc);
@@ -76,6 +76,12 @@ export class World {
     let stderr = '';
     let out = '';
     proc.stderr.on('data', (d) => { stderr = (stderr + d).slice(-64 * 1024); });
+    // LABTAIL_E2E_LOGDIR=dir keeps every labtail's whole stderr there (with
+    // LABTAIL_LOG=debug, say), to look into a failure afterwards.
+    if (process.env.LABTAIL_E2E_LOGDIR) {
+      mkdirSync(process.env.LABTAIL_E2E_LOGDIR, { recursive: true });
+      proc.stderr.pipe(createWriteStream(join(process.env.LABTAIL_E2E_LOGDIR, `labtail-${this.id}-${this.procs.length}.log`)));
+    }
     const url = await deadline(new Promise((res, rej) => {
       proc.stdout.on('data', (d) => {
         out += d;

@@ -202,6 +202,10 @@ impl DockerApi for BollardDocker {
             restarting: st.restarting.unwrap_or(false),
             exit_code: st.exit_code,
             state: st.status.map(|s| s.to_string()).unwrap_or_default(),
+            started_at: st
+                .started_at
+                .as_deref()
+                .and_then(crate::line::parse_rfc3339_nanos),
         })
     }
 

@@ -185,6 +185,9 @@ pub struct RunInfo {
     pub restarting: bool,
     pub exit_code: Option<i64>,
     pub state: String,
+    /// When the current (or last) run started, nanoseconds since the
+    /// epoch: tells one run from the next.
+    pub started_at: Option<i64>,
 }
 
 /// What happened to a container, from Docker's event `action`.

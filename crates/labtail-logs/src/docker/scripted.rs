@@ -75,9 +75,15 @@ struct Scripted {
     exit_code: Option<i64>,
     removed: bool,
     log: Vec<Message>,
+    /// Stamp of the current run's start: after every line written so far.
+    started_at: i64,
+    /// Which run this is (0 for the first): a follow stream ends with its run.
+    run: u32,
 }
 
 struct Message {
+    /// The run that wrote it.
+    run: u32,
     stream: Stream,
     ts_nanos: i64,
     /// The message as Docker stores it: a line with its `\n`, or a part of
@@ -158,6 +164,8 @@ impl ScriptedDocker {
                 exit_code: None,
                 removed: false,
                 log: Vec::new(),
+                started_at: i64::MIN,
+                run: 0,
             });
             let i = st.containers.len() - 1;
             self.event(&mut st, i, Action::Create);
@@ -174,7 +182,9 @@ impl ScriptedDocker {
             let Some(i) = Self::index(&st, id) else {
                 return;
             };
+            let run = st.containers[i].run;
             st.containers[i].log.push(Message {
+                run,
                 stream,
                 ts_nanos,
                 text,
@@ -215,7 +225,38 @@ impl ScriptedDocker {
             let Some(i) = Self::index(&st, id) else {
                 return;
             };
-            st.containers[i].running = true;
+            let c = &mut st.containers[i];
+            c.running = true;
+            c.started_at = c
+                .log
+                .iter()
+                .map(|m| m.ts_nanos + 1)
+                .max()
+                .unwrap_or(i64::MIN);
+            c.run += 1;
+            self.event(&mut st, i, Action::Start);
+        }
+        self.changed();
+    }
+
+    /// `docker restart`: the run ends with `exit_code` and a new one starts
+    /// at once, before labtail can look in between.
+    pub fn restart(&self, id: &DockerId, exit_code: i64) {
+        {
+            let mut st = self.lock();
+            let Some(i) = Self::index(&st, id) else {
+                return;
+            };
+            st.containers[i].exit_code = Some(exit_code);
+            self.event(&mut st, i, Action::Die);
+            let c = &mut st.containers[i];
+            c.started_at = c
+                .log
+                .iter()
+                .map(|m| m.ts_nanos + 1)
+                .max()
+                .unwrap_or(i64::MIN);
+            c.run += 1;
             self.event(&mut st, i, Action::Start);
         }
         self.changed();
@@ -317,6 +358,8 @@ struct LogReader {
     pos: usize,
     since_nanos: i64,
     follow: bool,
+    /// The run a follow stream follows: it ends with that run.
+    run: u32,
     epoch: u64,
     rx: watch::Receiver<u64>,
     _guard: Option<FollowGuard>,
@@ -341,6 +384,7 @@ impl LogReader {
         };
         let c = &st.containers[i];
         match c.log.get(self.pos) {
+            Some(m) if self.follow && m.run > self.run => Step::End,
             Some(m) => {
                 self.pos += 1;
                 if m.ts_nanos < self.since_nanos {
@@ -354,7 +398,7 @@ impl LogReader {
                     bytes: Bytes::from(bytes),
                 })
             }
-            None if self.follow && c.running => Step::Wait,
+            None if self.follow && c.running && c.run == self.run => Step::Wait,
             None => Step::End,
         }
     }
@@ -431,6 +475,7 @@ impl DockerApi for ScriptedDocker {
             restarting: false,
             exit_code: c.exit_code,
             state: if c.running { "running" } else { "exited" }.into(),
+            started_at: Some(c.started_at),
         })
     }
 
@@ -454,9 +499,9 @@ impl DockerApi for ScriptedDocker {
                 if follows {
                     st.open_follows += 1;
                 }
-                Ok((len, follows, st.epoch))
+                Ok((len, follows, st.epoch, st.containers[i].run))
             });
-        let (len, follows, epoch) = match start {
+        let (len, follows, epoch, run) = match start {
             Ok(s) => s,
             Err(e) => return futures_util::stream::iter([Err(e)]).boxed(),
         };
@@ -477,6 +522,7 @@ impl DockerApi for ScriptedDocker {
             pos,
             since_nanos,
             follow,
+            run,
             epoch,
             rx: self.shared.changed.subscribe(),
             _guard: follows.then(|| FollowGuard(self.clone())),

@@ -4,8 +4,8 @@
 //! With one host (the default) nothing changes: names are Docker's. With
 //! several, every container is shown as `host/name`, and a plain `name` is
 //! accepted where exactly one host has such a container. An engine that is
-//! down leaves the others alone: its containers stay listed as
-//! `unavailable` (from the last listing that reached it) until it returns.
+//! down leaves the others alone: its containers stay listed with
+//! `host_down` (from the last listing that reached it) until it returns.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -281,8 +281,8 @@ impl Fleet {
             .values()
             .filter(|c| scope.covers(c.owner.as_deref()))
             .map(|c| ContainerInfo {
-                state: "unavailable".into(),
                 status: format!("Docker host {host} is unreachable"),
+                host_down: true,
                 ..c.clone()
             })
             .collect()

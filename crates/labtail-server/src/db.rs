@@ -12,6 +12,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 /// Roles are fixed: they decide which containers a user may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub enum Role {
     Student,
     Instructor,
@@ -75,8 +76,9 @@ struct RawUser {
 
 const USER_COLUMNS: &str = "id, username, role, password_hash, session_epoch, created_at";
 
-/// One audit record.
+/// One audit record (`GET /api/audit`, `labtail audit --json`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, sqlx::FromRow)]
+#[cfg_attr(test, derive(ts_rs::TS))]
 pub struct AuditRow {
     pub id: i64,
     pub at: String,

@@ -1,20 +1,25 @@
 //! labtail's server: HTTP + Socket.IO on one port.
 //!
-//! Request path, outermost first: Origin check ([`origin`]) → session and
-//! login ([`auth`], tower-sessions + axum-login) → Socket.IO ([`socket`]) or
-//! the HTTP routes ([`api`], [`web`]). The log engine (`labtail-logs`) does
-//! the Docker side; this crate decides who may see what and speaks the wire
-//! contract ([`wire`]). With several nodes, [`cluster`] holds what must
-//! reach every node (through Redis) and what must not (log lines).
+//! The log engine (`labtail-logs`) does the Docker side; this crate decides
+//! who may see what ([`access`], [`auth`]) and speaks the wire contract
+//! ([`wire`]) over Socket.IO ([`socket`]) and HTTP ([`api`], [`web`]). With
+//! several nodes, [`cluster`] holds what must reach every node (through
+//! Redis) and what must not (log lines). ARCHITECTURE.md has the map.
 
+pub mod access;
 pub mod api;
+pub mod audit;
 pub mod auth;
+pub mod client_ip;
+pub mod clock;
 pub mod cluster;
 pub mod config;
 pub mod dashboard;
 pub mod db;
 pub mod metrics;
 pub mod origin;
+pub mod rooms;
+pub mod session_check;
 pub mod sessions;
 pub mod socket;
 pub mod state;
@@ -30,6 +35,7 @@ use axum::extract::DefaultBodyLimit;
 use axum_login::AuthManagerLayerBuilder;
 use labtail_logs::Fleet;
 use socketioxide::SocketIo;
+use tower::ServiceBuilder;
 use tower_http::trace::TraceLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::{Expiry, SessionManagerLayer};
@@ -49,6 +55,16 @@ pub enum StartupError {
 /// Builds the whole application: database (migrated), sessions, engine,
 /// Socket.IO, routes.
 pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError> {
+    let engine = Fleet::new(&cfg.docker_hosts, &cfg.owner_label, cfg.engine.clone())
+        .map_err(|e| StartupError::Config(e.to_string()))?;
+    build_with(cfg, engine).await
+}
+
+/// [`build`] over Docker engines already made (the tests' scripted ones).
+pub async fn build_with(
+    cfg: ServerConfig,
+    engine: Fleet,
+) -> Result<(Router, AppState), StartupError> {
     let origins = origin::OriginPolicy::new(&cfg.allowed_origins).map_err(StartupError::Config)?;
     if cfg.max_concurrent_hashes > 0 {
         auth::set_hash_concurrency(cfg.max_concurrent_hashes);
@@ -77,9 +93,6 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
         .with_secure(cfg.cookie_secure || cfg.tls.is_some())
         .with_expiry(Expiry::OnInactivity(idle));
     let auth_layer = AuthManagerLayerBuilder::new(backend, sessions).build();
-
-    let engine = Fleet::new(&cfg.docker_hosts, &cfg.owner_label, cfg.engine.clone())
-        .map_err(|e| StartupError::Config(e.to_string()))?;
     let metrics = metrics::install();
 
     match db.audit_close_open_watches().await {
@@ -130,27 +143,36 @@ pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError
     // Only now, with the namespace's channels subscribed.
     let redis = redis.map(cluster::RedisLink::keep_subscribed);
     state.set_io(io, redis);
-    tokio::spawn(socket::recheck_sockets(state.clone()));
+    tokio::spawn(session_check::recheck_sockets(state.clone()));
     tokio::spawn(dashboard::push_container_updates(state.clone()));
 
-    let app = routes
-        .layer(axum::middleware::from_fn(socket::prepare_request))
-        .layer(axum::middleware::from_fn_with_state(
-            cfg.max_payload,
-            api::limit_socket_payload,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            api::enforce_session_age,
-        ))
-        .layer(auth_layer)
-        .layer(DefaultBodyLimit::max(64 * 1024))
+    // The layers every request goes through, outermost first. Socket.IO
+    // (the layer on `routes`) sees a request only after all of them.
+    let layers = ServiceBuilder::new()
+        // A span per request.
+        .layer(TraceLayer::new_for_http())
+        // Cross-site requests are refused before anything else is read.
         .layer(axum::middleware::from_fn_with_state(
             origins,
             origin::check_origin,
         ))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state.clone());
+        // HTTP bodies (login, API) are small.
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        // The session cookie → the logged-in user (tower-sessions, axum-login).
+        .layer(auth_layer)
+        // A session past its maximum age is logged out here.
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            api::middleware::enforce_session_age,
+        ))
+        // A long-polling packet over --max-payload gets a clear 413.
+        .layer(axum::middleware::from_fn_with_state(
+            cfg.max_payload,
+            api::middleware::limit_socket_payload,
+        ))
+        // What engine.io keeps of a Socket.IO request, trimmed.
+        .layer(axum::middleware::from_fn(socket::prepare_request));
+    let app = routes.layer(layers).with_state(state.clone());
     Ok((app, state))
 }
 

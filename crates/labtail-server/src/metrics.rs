@@ -30,7 +30,7 @@ pub const LIMIT_HITS: &str = "labtail_limit_hits_total";
 pub const ACKS_DROPPED: &str = "labtail_acks_dropped_total";
 /// HTTP requests refused before routing, by `reason`.
 pub const REQUESTS_REFUSED: &str = "labtail_requests_refused_total";
-/// Failed Redis operations, by `op`.
+/// Cross-node operations (logout, who watches) that Redis failed or timed out.
 pub const REDIS_ERRORS: &str = "labtail_redis_errors_total";
 
 /// Installs the process-wide recorder and describes every metric labtail
@@ -81,7 +81,10 @@ fn describe() {
         REQUESTS_REFUSED,
         "HTTP requests refused before routing, by reason"
     );
-    describe_counter!(REDIS_ERRORS, "Failed Redis operations, by operation");
+    describe_counter!(
+        REDIS_ERRORS,
+        "Cross-node operations that Redis failed or timed out"
+    );
     // Make the key series exist before the first event.
     metrics::gauge!(SOCKETS_CONNECTED).set(0.0);
     metrics::gauge!(UPSTREAM_STREAMS_OPEN).set(0.0);

@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::extract::Request;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -81,13 +81,12 @@ pub async fn check_origin(
     if let Some(bad) = policy.check(req.headers()) {
         tracing::info!(origin = %bad, path = %req.uri().path(), "refused cross-origin request");
         metrics::counter!(crate::metrics::REQUESTS_REFUSED, "reason" => "origin").increment(1);
-        return (
-            StatusCode::FORBIDDEN,
-            axum::Json(serde_json::json!({
-                "error": {"code": "forbidden_origin", "message": "this Origin may not use labtail"}
-            })),
+        return crate::wire::WireError::new(
+            crate::wire::Code::ForbiddenOrigin,
+            "this Origin may not use labtail",
         )
-            .into_response();
+        .http()
+        .into_response();
     }
     next.run(req).await
 }

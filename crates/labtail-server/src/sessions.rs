@@ -9,6 +9,10 @@ use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use crate::db::{Db, Pool};
 
+/// Session key holding the login time (seconds since the epoch): a session
+/// ends `--session-max-age` after it, active or not.
+pub const LOGIN_AT: &str = "labtail.login_at";
+
 /// The session store of the configured database.
 #[derive(Debug, Clone)]
 pub enum Store {

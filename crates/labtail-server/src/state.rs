@@ -1,15 +1,18 @@
-//! What every handler shares.
+//! What every handler shares: configuration, database, sessions, the
+//! Docker engines, metrics, the login throttle, the dashboard's viewers,
+//! and the Socket.IO server once it exists.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use labtail_logs::{Fleet, Scope};
+use labtail_logs::Fleet;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::ServerConfig;
-use crate::db::{Db, Role};
+use crate::db::Db;
 use crate::throttle::LoginThrottle;
+
+pub use crate::access::scope_for;
 
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -24,8 +27,8 @@ pub struct Inner {
     pub engine: Fleet,
     pub metrics: PrometheusHandle,
     pub throttle: LoginThrottle,
-    /// The instructors' dashboard feed on this node.
-    pub dashboard: crate::dashboard::Dashboard,
+    /// The instructors' dashboard on this node: its viewers and snapshot.
+    pub dashboard: DashboardViewers,
     /// Watches per user on this node, for `max_streams_per_user`.
     streams: Mutex<HashMap<i64, usize>>,
     io: OnceLock<crate::cluster::Io>,
@@ -110,7 +113,7 @@ impl AppState {
         };
         let remote = self.redis_up() != Some(false);
         for room in io.rooms(remote, self.cfg.redis_timeout).await {
-            if let Some((id, user)) = crate::dashboard::parse_watching_room(&room) {
+            if let Some((id, user)) = crate::rooms::parse_watching(&room) {
                 out.entry(id.to_owned())
                     .or_default()
                     .insert(user.to_owned());
@@ -138,69 +141,50 @@ impl Drop for StreamSlot {
     }
 }
 
-/// The client's address: the connection's peer, or with
-/// `trust_forwarded_for` the last `X-Forwarded-For` entry (the one the
-/// trusted proxy appended).
-pub fn client_ip(
-    headers: &axum::http::HeaderMap,
-    peer: Option<std::net::SocketAddr>,
-    trust_forwarded_for: bool,
-) -> Option<IpAddr> {
-    if trust_forwarded_for {
-        // Only the rightmost entry was written by the trusted proxy; the
-        // ones before it come from the client and prove nothing.
-        let rightmost = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .next_back()
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.rsplit(',').next())
-            .and_then(|s| s.trim().parse::<IpAddr>().ok());
-        if rightmost.is_some() {
-            return rightmost;
+/// The dashboard's viewers on this node and its feed task.
+#[derive(Debug, Default)]
+pub struct DashboardViewers {
+    inner: Mutex<DashboardInner>,
+}
+
+#[derive(Debug, Default)]
+struct DashboardInner {
+    viewers: usize,
+    feed: Option<tokio::task::AbortHandle>,
+    latest: Option<crate::wire::Dashboard>,
+}
+
+impl DashboardViewers {
+    fn lock(&self) -> std::sync::MutexGuard<'_, DashboardInner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A viewer joined; the first one starts the feed (`start`).
+    pub fn add_viewer(&self, start: impl FnOnce() -> tokio::task::AbortHandle) {
+        let mut d = self.lock();
+        d.viewers += 1;
+        if d.viewers == 1 {
+            d.feed = Some(start());
         }
     }
-    peer.map(|p| p.ip())
-}
 
-/// The containers a role may see. The one place this rule lives.
-pub fn scope_for(role: Role, username: &str) -> Scope {
-    match role {
-        Role::Student => Scope::Owner(username.to_owned()),
-        Role::Instructor => Scope::AllLabContainers,
+    /// A viewer left; the last one stops the feed (and its upstreams).
+    pub fn remove_viewer(&self) {
+        let mut d = self.lock();
+        d.viewers = d.viewers.saturating_sub(1);
+        if d.viewers == 0 {
+            if let Some(t) = d.feed.take() {
+                t.abort();
+            }
+            d.latest = None;
+        }
     }
-}
 
-pub fn session_room(session_id: &str) -> String {
-    format!("session:{session_id}")
-}
+    pub fn latest(&self) -> Option<crate::wire::Dashboard> {
+        self.lock().latest.clone()
+    }
 
-pub fn user_room(user_id: i64) -> String {
-    format!("user:{user_id}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use axum::http::{HeaderMap, HeaderValue};
-
-    #[test]
-    fn only_the_rightmost_forwarded_entry_counts() {
-        let peer = Some("10.0.0.1:5000".parse().unwrap());
-        let mut h = HeaderMap::new();
-        h.append(
-            "x-forwarded-for",
-            HeaderValue::from_static("1.1.1.1, 2.2.2.2"),
-        );
-        assert_eq!(
-            client_ip(&h, peer, false),
-            Some("10.0.0.1".parse().unwrap())
-        );
-        assert_eq!(client_ip(&h, peer, true), Some("2.2.2.2".parse().unwrap()));
-        h.append(
-            "x-forwarded-for",
-            HeaderValue::from_static("3.3.3.3, garbage"),
-        );
-        assert_eq!(client_ip(&h, peer, true), Some("10.0.0.1".parse().unwrap()));
+    pub fn set_latest(&self, v: crate::wire::Dashboard) {
+        self.lock().latest = Some(v);
     }
 }

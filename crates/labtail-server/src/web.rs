@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use axum::Router;
-use axum::http::StatusCode;
+
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use tower_http::services::{ServeDir, ServeFile};
@@ -15,7 +15,7 @@ pub fn routes(web_dir: Option<&Path>) -> Router<AppState> {
     let api_404 = Router::new().route(
         "/api/{*rest}",
         axum::routing::any(|| async {
-            crate::api::error(StatusCode::NOT_FOUND, "not_found", "no such API endpoint")
+            crate::wire::WireError::new(crate::wire::Code::NotFound, "no such API endpoint").http()
         }),
     );
     match web_dir {

@@ -7,7 +7,8 @@
 
 import { io, type Socket } from 'socket.io-client';
 import type {
-  Ack, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerStatus, Dashboard, WireError, WireLine,
+  Ack, ClientError, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerStatus, ContainerUpdate, Dashboard,
+  WireLine,
 } from './types';
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'unauthenticated';
@@ -20,7 +21,7 @@ export interface WatchHandlers {
   onGap(gap: ContainerGap): void;
   onStatus(status: ContainerStatus): void;
   onEnd(end: ContainerEnd): void;
-  onError(error: WireError): void;
+  onError(error: ClientError): void;
   /** Cursor of the newest line the view holds, to resume after. */
   resumeFrom(): string | undefined;
 }
@@ -42,7 +43,7 @@ export class LabtailClient {
   /** By the name the server answered with: how its events are routed. */
   private routes = new Map<string, Set<WatchEntry>>();
   private stateListeners = new Set<(s: ConnState) => void>();
-  private updateListeners = new Set<(c: Container) => void>();
+  private updateListeners = new Set<(c: ContainerUpdate) => void>();
   private dashboardListeners = new Set<(d: Dashboard) => void>();
 
   constructor(url?: string) {
@@ -82,7 +83,7 @@ export class LabtailClient {
       this.each(p.containerName, (h) => h.onStatus(p));
     });
     s.on('container-log-end', (p: ContainerEnd) => this.each(p.containerName, (h) => h.onEnd(p)));
-    s.on('container-update', (c: Container) => { for (const f of this.updateListeners) f(c); });
+    s.on('container-update', (c: ContainerUpdate) => { for (const f of this.updateListeners) f(c); });
     s.on('dashboard', (d: Dashboard) => { for (const f of this.dashboardListeners) f(d); });
   }
 
@@ -110,7 +111,7 @@ export class LabtailClient {
     return () => this.stateListeners.delete(f);
   }
 
-  onContainerUpdate(f: (c: Container) => void): () => void {
+  onContainerUpdate(f: (c: ContainerUpdate) => void): () => void {
     this.updateListeners.add(f);
     return () => this.updateListeners.delete(f);
   }

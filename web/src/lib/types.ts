@@ -1,76 +1,24 @@
-// The labtail wire contract (docs/protocol.md), as TypeScript types.
+// The labtail wire contract for the web app. The types themselves are
+// generated from the server's (./wire.ts, by a Rust test: a field the
+// server adds, renames or drops fails CI until they follow); this file
+// adds what only a client needs.
 
-export type Stream = 'stdout' | 'stderr' | 'console';
+export type {
+  Code, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerState, ContainerStatus,
+  ContainerUpdate, Dashboard, DashboardRow, EndReason, ListAck, Me, Role, StartAck, StartPayload,
+  StopAck, Stream, WireError, WireLine,
+} from './wire';
 
-export interface WireLine {
-  cursor: string;
-  /** RFC 3339 UTC with nine fractional digits: sorts as text. */
-  ts: string;
-  stream: Stream;
-  text: string;
-  truncated?: number;
-}
+import type { ContainerState, ErrorAck, WireError } from './wire';
 
-export interface ContainerLog {
-  containerName: string;
-  log: string;
-  lines: WireLine[];
-}
+/** A watch's state as the viewer shows it. */
+export type RunState = ContainerState;
 
-export interface ContainerGap {
-  containerName: string;
-  from: string | null;
-  to: string | null;
-  count: number | null;
-}
+/** Any acknowledgement: `{ok: true, ...T}` or `{ok: false, error}`. A
+ * client-side timeout is reported as an error with code `timeout`. */
+export type Ack<T = Record<string, unknown>> =
+  | ({ ok: true } & T)
+  | ErrorAck
+  | { ok: false; error: { code: 'timeout'; message: string } };
 
-export type RunState = 'running' | 'exited' | 'engine-down' | 'removed' | 'waiting';
-
-export interface ContainerStatus {
-  containerName: string;
-  state: RunState;
-  exitCode?: number | null;
-  /** When a waited-for container appears: the name the client asked for. */
-  requestedName?: string;
-}
-
-export interface ContainerEnd {
-  containerName: string;
-  reason: 'exited' | 'removed' | 'not-found' | string;
-  exitCode?: number | null;
-}
-
-export interface Container {
-  name: string;
-  id: string;
-  owner: string | null;
-  state: string;
-  status: string;
-  image: string;
-  created: number;
-}
-
-export interface DashboardRow extends Container {
-  linesPerSecond: number;
-  stderrPerSecond: number;
-  stderrLines: number;
-  lines: number;
-  watchers: string[];
-}
-
-export interface Dashboard {
-  at: string;
-  containers: DashboardRow[];
-}
-
-export interface WireError {
-  code: string;
-  message: string;
-}
-
-export type Ack<T = Record<string, unknown>> = ({ ok: true } & T) | { ok: false; error: WireError };
-
-export interface Me {
-  username: string;
-  role: 'student' | 'instructor';
-}
+export type ClientError = WireError | { code: 'timeout'; message: string };

@@ -182,6 +182,7 @@ impl DockerApi for BollardDocker {
                     image: c.image.unwrap_or_default(),
                     created: c.created.unwrap_or_default(),
                     host: None,
+                    host_down: false,
                 })
             })
             .collect();

@@ -165,8 +165,8 @@ pub struct ContainerInfo {
     pub name: String,
     /// Value of the owner label; `None` means "not a lab container".
     pub owner: Option<String>,
-    /// `created`, `running`, `paused`, `restarting`, `removing`, `exited`,
-    /// `dead`; `unavailable` while its Docker host does not answer.
+    /// Docker's word: `created`, `running`, `paused`, `restarting`,
+    /// `removing`, `exited`, `dead`.
     pub state: String,
     /// Docker's human summary, e.g. `Up 5 minutes`.
     pub status: String,
@@ -176,6 +176,9 @@ pub struct ContainerInfo {
     /// The Docker host it runs on, when labtail reads several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// Its Docker host does not answer: this is what it last showed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub host_down: bool,
 }
 
 /// What `inspect` tells about a container's current run.

@@ -176,21 +176,28 @@ impl ScriptedDocker {
         id
     }
 
-    fn append(&self, id: &DockerId, stream: Stream, ts_nanos: i64, text: Bytes) {
+    /// Changes a container (if it exists), then wakes the streams.
+    fn change(&self, id: &DockerId, f: impl FnOnce(&mut State, usize)) {
         {
             let mut st = self.lock();
             let Some(i) = Self::index(&st, id) else {
                 return;
             };
-            let run = st.containers[i].run;
-            st.containers[i].log.push(Message {
-                run,
+            f(&mut st, i);
+        }
+        self.changed();
+    }
+
+    fn append(&self, id: &DockerId, stream: Stream, ts_nanos: i64, text: Bytes) {
+        self.change(id, |st, i| {
+            let c = &mut st.containers[i];
+            c.log.push(Message {
+                run: c.run,
                 stream,
                 ts_nanos,
                 text,
             });
-        }
-        self.changed();
+        });
     }
 
     /// The container writes one line, stamped `ts_nanos`.
@@ -206,78 +213,55 @@ impl ScriptedDocker {
 
     /// The container exits: its follow streams end after what it wrote.
     pub fn stop(&self, id: &DockerId, exit_code: i64) {
-        {
-            let mut st = self.lock();
-            let Some(i) = Self::index(&st, id) else {
-                return;
-            };
+        self.change(id, |st, i| {
             st.containers[i].running = false;
             st.containers[i].exit_code = Some(exit_code);
-            self.event(&mut st, i, Action::Die);
-        }
-        self.changed();
+            self.event(st, i, Action::Die);
+        });
+    }
+
+    /// A new run starts (after every line written so far).
+    fn new_run(c: &mut Scripted) {
+        c.running = true;
+        c.started_at = c
+            .log
+            .iter()
+            .map(|m| m.ts_nanos + 1)
+            .max()
+            .unwrap_or(i64::MIN);
+        c.run += 1;
     }
 
     /// The container starts again (its log goes on).
     pub fn start(&self, id: &DockerId) {
-        {
-            let mut st = self.lock();
-            let Some(i) = Self::index(&st, id) else {
-                return;
-            };
-            let c = &mut st.containers[i];
-            c.running = true;
-            c.started_at = c
-                .log
-                .iter()
-                .map(|m| m.ts_nanos + 1)
-                .max()
-                .unwrap_or(i64::MIN);
-            c.run += 1;
-            self.event(&mut st, i, Action::Start);
-        }
-        self.changed();
+        self.change(id, |st, i| {
+            Self::new_run(&mut st.containers[i]);
+            self.event(st, i, Action::Start);
+        });
     }
 
     /// `docker restart`: the run ends with `exit_code` and a new one starts
     /// at once, before labtail can look in between.
     pub fn restart(&self, id: &DockerId, exit_code: i64) {
-        {
-            let mut st = self.lock();
-            let Some(i) = Self::index(&st, id) else {
-                return;
-            };
+        self.change(id, |st, i| {
             st.containers[i].exit_code = Some(exit_code);
-            self.event(&mut st, i, Action::Die);
-            let c = &mut st.containers[i];
-            c.started_at = c
-                .log
-                .iter()
-                .map(|m| m.ts_nanos + 1)
-                .max()
-                .unwrap_or(i64::MIN);
-            c.run += 1;
-            self.event(&mut st, i, Action::Start);
-        }
-        self.changed();
+            self.event(st, i, Action::Die);
+            Self::new_run(&mut st.containers[i]);
+            self.event(st, i, Action::Start);
+        });
     }
 
     /// `docker rm -f`: gone, its log too.
     pub fn remove(&self, id: &DockerId) {
-        {
-            let mut st = self.lock();
-            let Some(i) = Self::index(&st, id) else {
-                return;
-            };
+        self.change(id, |st, i| {
             if st.containers[i].running {
                 st.containers[i].running = false;
                 st.containers[i].exit_code = Some(137);
-                self.event(&mut st, i, Action::Die);
+                self.event(st, i, Action::Die);
             }
             st.containers[i].removed = true;
-            self.event(&mut st, i, Action::Destroy);
-        }
-        self.changed();
+            self.event(st, i, Action::Destroy);
+        });
     }
 
     /// Every open stream (logs, events) fails now, as when dockerd
@@ -442,6 +426,7 @@ impl DockerApi for ScriptedDocker {
                 image: "scripted:latest".into(),
                 created: 0,
                 host: None,
+                host_down: false,
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));

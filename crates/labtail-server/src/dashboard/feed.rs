@@ -1,96 +1,21 @@
-//! Live state for the web app, pushed rather than polled.
-//!
-//! - `container-update`: every lifecycle change of a lab container (from the
-//!   Docker event stream) goes to the room of its owner (`owner:<name>`) and
-//!   to `instructors`, so lists stay current without polling.
-//! - `dashboard`: while at least one instructor has the dashboard open, labtail
-//!   follows every lab container, counts lines and stderr lines, and sends a
-//!   snapshot each second (and at once on a lifecycle change) to the room
-//!   `dashboard`: state, lines per second, stderr counts and who is watching.
-//!   When the last dashboard closes, those upstreams close too.
-//!
-//! Both are sent per node (`io.local()`): each node watches its own Docker
-//! event stream and its own upstreams, so nothing is sent twice in a cluster.
-//! "Who is watching" is the exception: it is read from the `watching:` rooms
-//! of every node (through the Redis adapter when there is one).
+//! The dashboard feed: while a dashboard is open on this node, follow every
+//! lab container, count its lines, and send a snapshot each second (and at
+//! once on a lifecycle change).
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use labtail_logs::{Action, ContainerInfo, Delivery, DockerId, Scope, StartAt, Stream, WatchEvent};
-use serde_json::{Value, json};
+use labtail_logs::{ContainerInfo, Delivery, DockerId, Scope, StartAt, Stream, WatchEvent};
 use tokio::sync::broadcast::error::RecvError;
 
 use crate::state::AppState;
+use crate::wire::{Dashboard, DashboardRow, WireContainer, names};
 
-pub const DASHBOARD_ROOM: &str = "dashboard";
-pub const INSTRUCTORS_ROOM: &str = "instructors";
-
-pub fn owner_room(owner: &str) -> String {
-    format!("owner:{owner}")
-}
-
-/// The room a socket is in while it watches a container: the adapter knows
-/// every node's rooms, so these say who watches what across nodes.
-pub fn watching_room(container_id: &str, user: &str) -> String {
-    format!("watching:{container_id}:{user}")
-}
-
-/// `(container ID, user)` of a [`watching_room`]. IDs are hex, so the first
-/// `:` after the prefix ends the ID, whatever the user name holds.
-pub fn parse_watching_room(room: &str) -> Option<(&str, &str)> {
-    room.strip_prefix("watching:")?.split_once(':')
-}
-
-/// The dashboard's viewers on this node and its stats task.
-#[derive(Debug, Default)]
-pub struct Dashboard {
-    inner: Mutex<DashInner>,
-}
-
-#[derive(Debug, Default)]
-struct DashInner {
-    viewers: usize,
-    task: Option<tokio::task::AbortHandle>,
-    latest: Option<Value>,
-}
-
-impl Dashboard {
-    /// A viewer joined; starts following every lab container if it is the first.
-    pub fn add_viewer(&self, app: &AppState) {
-        let mut d = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        d.viewers += 1;
-        if d.viewers == 1 {
-            let task = tokio::spawn(run(app.clone()));
-            d.task = Some(task.abort_handle());
-        }
-    }
-
-    /// A viewer left; the last one stops the stats (and their upstreams).
-    pub fn remove_viewer(&self) {
-        let mut d = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        d.viewers = d.viewers.saturating_sub(1);
-        if d.viewers == 0 {
-            if let Some(t) = d.task.take() {
-                t.abort();
-            }
-            d.latest = None;
-        }
-    }
-
-    pub fn latest(&self) -> Option<Value> {
-        self.inner
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .latest
-            .clone()
-    }
-
-    fn set_latest(&self, v: Value) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).latest = Some(v);
-    }
+/// Starts the feed; it runs until aborted (by the last viewer leaving).
+pub fn spawn(app: &AppState) -> tokio::task::AbortHandle {
+    tokio::spawn(run(app.clone())).abort_handle()
 }
 
 #[derive(Debug, Default)]
@@ -207,69 +132,32 @@ async fn send(app: &AppState, tracked: &HashMap<DockerId, Tracked>) {
     let mut rows: Vec<&Tracked> = tracked.values().collect();
     rows.sort_by(|a, b| (&a.info.owner, &a.info.name).cmp(&(&b.info.owner, &b.info.name)));
     let watching = app.watching().await;
-    let containers: Vec<Value> = rows
+    let one_decimal = |v: f64| (v * 10.0).round() / 10.0;
+    let containers = rows
         .iter()
-        .map(|t| {
-            let mut v = crate::wire::container_json(&t.info);
-            v["linesPerSecond"] = json!((t.lines_per_second * 10.0).round() / 10.0);
-            v["stderrPerSecond"] = json!((t.stderr_per_second * 10.0).round() / 10.0);
-            v["lines"] = json!(t.counters.lines.load(Ordering::Relaxed));
-            v["stderrLines"] = json!(t.counters.stderr.load(Ordering::Relaxed));
-            v["watchers"] = json!(
-                watching
-                    .get(t.info.id.as_str())
-                    .cloned()
-                    .unwrap_or_default()
-            );
-            v
+        .map(|t| DashboardRow {
+            container: WireContainer::from(&t.info),
+            lines_per_second: one_decimal(t.lines_per_second),
+            stderr_per_second: one_decimal(t.stderr_per_second),
+            lines: t.counters.lines.load(Ordering::Relaxed),
+            stderr_lines: t.counters.stderr.load(Ordering::Relaxed),
+            watchers: watching
+                .get(t.info.id.as_str())
+                .map(|w| w.iter().cloned().collect())
+                .unwrap_or_default(),
         })
         .collect();
-    let snapshot = json!({
-        "at": labtail_logs::format_rfc3339_nanos(crate::api::now_secs() * 1_000_000_000),
-        "containers": containers,
-    });
+    let snapshot = Dashboard {
+        at: crate::clock::now_rfc3339(),
+        containers,
+    };
     app.dashboard.set_latest(snapshot.clone());
     if let Some(io) = app.io() {
-        io.emit_local(vec![DASHBOARD_ROOM.to_owned()], "dashboard", &snapshot)
-            .await;
-    }
-}
-
-/// Pushes every lifecycle change of a lab container to its owner and to
-/// instructors, for the whole life of the server.
-pub async fn push_container_updates(app: AppState) {
-    let mut events = app.engine.container_events();
-    loop {
-        let ev = match events.recv().await {
-            Ok(WatchEvent::Container(ev)) => ev,
-            Ok(WatchEvent::Resync) | Err(RecvError::Lagged(_)) => continue,
-            Err(RecvError::Closed) => return,
-        };
-        let state = match ev.action {
-            Action::Create => "created",
-            Action::Start | Action::Restart | Action::Unpause => "running",
-            Action::Die => "exited",
-            Action::Pause => "paused",
-            Action::Destroy => "removed",
-            _ => continue,
-        };
-        let Some(owner) = ev.owner.clone() else {
-            continue;
-        };
-        let update = json!({
-            "name": ev.name.clone().unwrap_or_default(),
-            "id": ev.id.short(),
-            "owner": owner,
-            "state": state,
-            "exitCode": ev.exit_code,
-        });
-        if let Some(io) = app.io() {
-            io.emit_local(
-                vec![owner_room(&owner), INSTRUCTORS_ROOM.to_owned()],
-                "container-update",
-                &update,
-            )
-            .await;
-        }
+        io.emit_local(
+            vec![crate::rooms::DASHBOARD.to_owned()],
+            names::DASHBOARD,
+            &snapshot,
+        )
+        .await;
     }
 }

@@ -1,73 +1,112 @@
-//! The client contract in types: what clients send, what they get back.
+//! What clients send: the five client events, parsed once.
 //!
-//! Everything a client sends is parsed here, by hand from a JSON value, so a
-//! bad payload becomes an `invalid_payload` answer with a message that says
-//! which field is wrong, and never a panic or a silently ignored event.
+//! Everything is parsed here, by hand from a JSON value, so a bad payload
+//! becomes an `invalid_payload` answer with a message that says which
+//! field is wrong, and never a panic or a silently ignored event. The
+//! `…Payload` types describe the same shapes for the TypeScript client.
 
-use labtail_logs::{ContainerInfo, Line, Mark};
+use labtail_logs::Mark;
 use serde::Serialize;
-use serde::ser::{SerializeMap, SerializeSeq};
-use serde_json::{Value, json};
+use serde_json::Value;
 
-/// Stable error codes. Clients switch on these; never rename one.
+use super::error::WireError;
+
+/// The client events, by their Socket.IO names (kept from the Node design
+/// where it had them).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Code {
-    Unauthenticated,
-    ForbiddenOrMissing,
-    InvalidPayload,
-    RateLimited,
-    TooManyStreams,
-    Unavailable,
-    Forbidden,
-    Internal,
+pub enum EventName {
+    StartContainerLogs,
+    StopContainerLogs,
+    ListContainers,
+    WatchDashboard,
+    StopDashboard,
 }
 
-impl Code {
+impl EventName {
+    pub const ALL: [EventName; 5] = [
+        EventName::StartContainerLogs,
+        EventName::StopContainerLogs,
+        EventName::ListContainers,
+        EventName::WatchDashboard,
+        EventName::StopDashboard,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
-            Code::Unauthenticated => "unauthenticated",
-            Code::ForbiddenOrMissing => "forbidden_or_missing",
-            Code::InvalidPayload => "invalid_payload",
-            Code::RateLimited => "rate_limited",
-            Code::TooManyStreams => "too_many_streams",
-            Code::Unavailable => "unavailable",
-            Code::Forbidden => "forbidden",
-            Code::Internal => "internal",
+            EventName::StartContainerLogs => "start-container-logs",
+            EventName::StopContainerLogs => "stop-container-logs",
+            EventName::ListContainers => "list-containers",
+            EventName::WatchDashboard => "watch-dashboard",
+            EventName::StopDashboard => "stop-dashboard",
         }
     }
 }
 
-/// An error answer: `{ok: false, error: {code, message}}`.
+/// A client event, parsed.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WireError {
-    pub code: Code,
-    pub message: String,
+pub enum ClientEvent {
+    Start(StartRequest),
+    Stop { container_name: String },
+    List,
+    WatchDashboard,
+    StopDashboard,
 }
 
-impl WireError {
-    pub fn new(code: Code, message: impl Into<String>) -> Self {
-        WireError {
-            code,
-            message: message.into(),
-        }
+impl ClientEvent {
+    /// Parses the payload of event `name`; `default_tail` is what a start
+    /// without `tail`, `after` or `since` gets.
+    pub fn parse(name: EventName, v: &Value, default_tail: u64) -> Result<Self, WireError> {
+        Ok(match name {
+            EventName::StartContainerLogs => ClientEvent::Start(parse_start(v, default_tail)?),
+            EventName::StopContainerLogs => ClientEvent::Stop {
+                container_name: parse_stop(v)?,
+            },
+            EventName::ListContainers => {
+                parse_list(v)?;
+                ClientEvent::List
+            }
+            EventName::WatchDashboard => {
+                parse_list(v)?;
+                ClientEvent::WatchDashboard
+            }
+            EventName::StopDashboard => {
+                parse_list(v)?;
+                ClientEvent::StopDashboard
+            }
+        })
     }
+}
 
-    pub fn invalid(message: impl Into<String>) -> Self {
-        Self::new(Code::InvalidPayload, message)
-    }
+/// `start-container-logs`: at most one of `tail`, `after`, `since`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct StartPayload {
+    pub container_name: String,
+    /// Lines of backlog (default `--default-tail`, at most `--backlog-lines`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub tail: Option<u64>,
+    /// A cursor: exactly the lines after it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub after: Option<String>,
+    /// An RFC 3339 time: from the first line stamped then or later.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub since: Option<String>,
+    /// Seconds to wait for a container that does not exist yet.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub wait: Option<u64>,
+}
 
-    /// The one answer for "not yours" and "does not exist": existence must
-    /// not leak, so the message never echoes what was asked for.
-    pub fn forbidden_or_missing() -> Self {
-        Self::new(
-            Code::ForbiddenOrMissing,
-            "no such container, or not one you may see",
-        )
-    }
-
-    pub fn ack(&self) -> Value {
-        json!({"ok": false, "error": {"code": self.code.as_str(), "message": self.message}})
-    }
+/// `stop-container-logs`.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct StopPayload {
+    pub container_name: String,
 }
 
 /// Longest container name or ID a client may send (Docker names are shorter).
@@ -196,76 +235,11 @@ pub fn parse_list(v: &Value) -> Result<(), WireError> {
     }
 }
 
-/// A container as clients see it. Students get only their own, so `owner`
-/// is never someone else's name in a student's answer.
-pub fn container_json(c: &ContainerInfo) -> Value {
-    json!({
-        "name": c.name,
-        "id": c.id.short(),
-        "owner": c.owner,
-        "state": c.state,
-        "status": c.status,
-        "image": c.image,
-        "created": c.created,
-    })
-}
-
-/// `container-log {containerName, log, lines:[{cursor, ts, stream, text}]}`,
-/// serialised straight from the engine's lines. `log` keeps the Node
-/// design's shape (newline-terminated text) for old clients.
-pub struct ContainerLog<'a> {
-    pub container_name: &'a str,
-    pub lines: &'a [Line],
-}
-
-struct WireLine<'a>(&'a Line);
-
-impl Serialize for WireLine<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let l = self.0;
-        let mut m = s.serialize_map(Some(if l.truncated > 0 { 5 } else { 4 }))?;
-        m.serialize_entry("cursor", &l.cursor.to_string())?;
-        m.serialize_entry("ts", &l.cursor.ts_rfc3339())?;
-        m.serialize_entry("stream", l.stream.as_str())?;
-        m.serialize_entry("text", &l.text)?;
-        if l.truncated > 0 {
-            m.serialize_entry("truncated", &l.truncated)?;
-        }
-        m.end()
-    }
-}
-
-struct WireLines<'a>(&'a [Line]);
-
-impl Serialize for WireLines<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for l in self.0 {
-            seq.serialize_element(&WireLine(l))?;
-        }
-        seq.end()
-    }
-}
-
-impl Serialize for ContainerLog<'_> {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut log = String::with_capacity(self.lines.iter().map(|l| l.text.len() + 1).sum());
-        for l in self.lines {
-            log.push_str(&l.text);
-            log.push('\n');
-        }
-        let mut m = s.serialize_map(Some(3))?;
-        m.serialize_entry("containerName", self.container_name)?;
-        m.serialize_entry("log", &log)?;
-        m.serialize_entry("lines", &WireLines(self.lines))?;
-        m.end()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use labtail_logs::{Cursor, Stream};
+    use crate::wire::Code;
+    use serde_json::json;
 
     #[test]
     fn container_names_refuse_tricks() {
@@ -338,33 +312,17 @@ mod tests {
     }
 
     #[test]
-    fn container_log_keeps_the_node_shape() {
-        let lines = vec![
-            Line {
-                cursor: Cursor::new(1_000_000_000, Stream::Stdout, 0),
-                stream: Stream::Stdout,
-                text: "a".into(),
-                truncated: 0,
-            },
-            Line {
-                cursor: Cursor::new(1_000_000_001, Stream::Stderr, 0),
-                stream: Stream::Stderr,
-                text: "<b>".into(),
-                truncated: 3,
-            },
-        ];
-        let v = serde_json::to_value(ContainerLog {
-            container_name: "c",
-            lines: &lines,
-        })
-        .unwrap();
-        assert_eq!(v["containerName"], "c");
-        assert_eq!(v["log"], "a\n<b>\n");
-        assert_eq!(v["lines"][0]["cursor"], "0000000001000000000-o000000");
-        assert_eq!(v["lines"][0]["ts"], "1970-01-01T00:00:01.000000000Z");
-        assert_eq!(v["lines"][1]["stream"], "stderr");
-        assert_eq!(v["lines"][1]["truncated"], 3);
-        assert!(v["lines"][0].get("truncated").is_none());
+    fn every_event_parses_or_says_why() {
+        for name in EventName::ALL {
+            assert!(
+                ClientEvent::parse(name, &json!("nope"), 100).is_err(),
+                "{name:?}"
+            );
+        }
+        assert_eq!(
+            ClientEvent::parse(EventName::ListContainers, &Value::Null, 100),
+            Ok(ClientEvent::List)
+        );
     }
 }
 
@@ -375,6 +333,7 @@ mod props {
     use super::*;
     use labtail_logs::{Cursor, Stream};
     use proptest::prelude::*;
+    use serde_json::json;
 
     fn any_json() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![

@@ -1,0 +1,29 @@
+//! The HTTP API, one file per part (each with its `routes()`):
+//! - `login.rs`: `POST /api/login`, `POST /api/logout`, `GET /api/me`;
+//! - `containers.rs`: `GET /api/containers`, `GET /api/containers/{name}/logs`;
+//! - `audit.rs`: `GET /api/audit` (instructors);
+//! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
+//! - `middleware.rs`: the session's maximum age, the long-polling size bound.
+//!
+//! Every failure is a `WireError` (`{"error": {"code", "message"}}`), with
+//! the same codes as the Socket.IO acks (`crate::wire`).
+
+mod audit;
+mod containers;
+mod login;
+pub mod middleware;
+mod ops;
+#[cfg(test)]
+mod tests;
+
+use axum::Router;
+
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .merge(login::routes())
+        .merge(containers::routes())
+        .merge(audit::routes())
+        .merge(ops::routes())
+}

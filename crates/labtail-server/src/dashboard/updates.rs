@@ -1,0 +1,41 @@
+//! `container-update`: every lifecycle change of a lab container, pushed to
+//! its owner's room and to instructors, for the whole life of the server.
+
+use labtail_logs::WatchEvent;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::state::AppState;
+use crate::wire::{ContainerState, ContainerUpdate, names};
+
+/// Pushes every lifecycle change of a lab container to its owner and to
+/// instructors, for the whole life of the server.
+pub async fn push_container_updates(app: AppState) {
+    let mut events = app.engine.container_events();
+    loop {
+        let ev = match events.recv().await {
+            Ok(WatchEvent::Container(ev)) => ev,
+            Ok(WatchEvent::Resync) | Err(RecvError::Lagged(_)) => continue,
+            Err(RecvError::Closed) => return,
+        };
+        let Some(state) = ContainerState::after(ev.action) else {
+            continue;
+        };
+        let Some(owner) = ev.owner.clone() else {
+            continue;
+        };
+        let rooms = vec![
+            crate::rooms::owner(&owner),
+            crate::rooms::INSTRUCTORS.to_owned(),
+        ];
+        let update = ContainerUpdate {
+            name: ev.name.clone().unwrap_or_default(),
+            id: ev.id.short().to_owned(),
+            owner,
+            state,
+            exit_code: ev.exit_code,
+        };
+        if let Some(io) = app.io() {
+            io.emit_local(rooms, names::CONTAINER_UPDATE, &update).await;
+        }
+    }
+}

@@ -1,0 +1,250 @@
+//! One watch: a forwarder task per (socket, container) turns the engine's
+//! deliveries into `container-log`, `container-log-gap`, `container-status`
+//! and `container-log-end` events, in order.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use labtail_logs::metrics::GaugeGuard;
+use labtail_logs::{ContainerInfo, Cursor, Delivery, DockerId, RunStatus, Subscription};
+use socketioxide::adapter::Adapter;
+use socketioxide::extract::SocketRef;
+use socketioxide::{SendError, SocketError};
+
+use super::ctx::{SocketCtx, WatchKey};
+use crate::state::{AppState, StreamSlot};
+use crate::wire::{
+    ContainerEnd, ContainerGap, ContainerLog, ContainerState, ContainerStatus, EndReason, names,
+};
+
+/// Held by a forwarder: the user's stream slot and the audit record of the
+/// watch, both given back when the watch ends however it ends.
+pub(super) struct WatchSpan {
+    _slot: StreamSlot,
+    audit_id: Option<i64>,
+    app: AppState,
+    container_id: DockerId,
+    username: String,
+}
+
+impl WatchSpan {
+    /// Opens the audit record of a watch; it is closed when the span drops.
+    pub(super) async fn open(
+        app: &AppState,
+        ctx: &SocketCtx,
+        slot: StreamSlot,
+        container: &ContainerInfo,
+    ) -> WatchSpan {
+        let audit_id = crate::audit::record(
+            app,
+            crate::audit::Kind::Watch,
+            &ctx.ident.username,
+            ctx.ident.ip,
+            Some(&container.name),
+            None,
+        )
+        .await;
+        WatchSpan {
+            _slot: slot,
+            audit_id,
+            app: app.clone(),
+            container_id: container.id.clone(),
+            username: ctx.ident.username.clone(),
+        }
+    }
+}
+
+impl Drop for WatchSpan {
+    fn drop(&mut self) {
+        if let Some(id) = self.audit_id {
+            let db = self.app.db.clone();
+            if let Ok(rt) = tokio::runtime::Handle::try_current() {
+                rt.spawn(async move {
+                    if let Err(e) = db.audit_end(id).await {
+                        tracing::warn!(error = %e, "could not close the audit record");
+                    }
+                });
+            }
+        }
+    }
+}
+
+/// Membership of a `watching:` room for the life of one watch: the rooms
+/// say who watches what on every node (the dashboard's "watching" column).
+struct WatchingRoom<A: Adapter> {
+    s: SocketRef<A>,
+    room: String,
+}
+
+impl<A: Adapter> WatchingRoom<A> {
+    fn join(s: &SocketRef<A>, room: String) -> Self {
+        s.join(room.clone());
+        WatchingRoom { s: s.clone(), room }
+    }
+}
+
+impl<A: Adapter> Drop for WatchingRoom<A> {
+    fn drop(&mut self) {
+        self.s.leave(std::mem::take(&mut self.room));
+    }
+}
+
+/// Starts the forwarder of a new watch and registers it with the socket.
+pub(super) fn spawn<A: Adapter>(
+    s: &SocketRef<A>,
+    ctx: &Arc<SocketCtx>,
+    sub: Subscription,
+    span: WatchSpan,
+) {
+    let key = WatchKey::Container(sub.container().id.clone());
+    let name = sub.container().name.clone();
+    ctx.spawn_watch(
+        key,
+        name,
+        forward(s.clone(), Arc::downgrade(ctx), sub, span),
+    );
+}
+
+/// Forwards a subscription until it ends or the socket goes away.
+pub(super) async fn forward<A: Adapter>(
+    s: SocketRef<A>,
+    ctx: Weak<SocketCtx>,
+    mut sub: Subscription,
+    span: WatchSpan,
+) {
+    let _gauge = GaugeGuard::new(crate::metrics::WATCHES_ACTIVE);
+    let _room = WatchingRoom::join(
+        &s,
+        crate::rooms::watching(&span.container_id, &span.username),
+    );
+    let _span = span;
+    let name = sub.container().name.clone();
+    let key = WatchKey::Container(sub.container().id.clone());
+    while let Some(d) = sub.next().await {
+        let sent = match d {
+            Delivery::Lines(slice) => send_lines(&s, &name, &slice).await,
+            Delivery::Gap { from, to, count } => {
+                let gap = ContainerGap {
+                    container_name: name.clone(),
+                    from: from.as_ref().map(Cursor::to_string),
+                    to: to.as_ref().map(Cursor::to_string),
+                    count,
+                };
+                emit(&s, names::CONTAINER_LOG_GAP, &gap).await
+            }
+            Delivery::Status(st) => send_status(&s, &name, &st, None).await,
+        };
+        if !sent {
+            break;
+        }
+    }
+    // The stream is over (container removed, or the socket went away):
+    // forget the watch so the client can start it again.
+    if let Some(ctx) = ctx.upgrade() {
+        ctx.forget_watch(&key);
+    }
+}
+
+async fn send_lines<A: Adapter>(
+    s: &SocketRef<A>,
+    name: &str,
+    slice: &labtail_logs::LineSlice,
+) -> bool {
+    let lines = slice.lines();
+    let event = ContainerLog {
+        container_name: name,
+        lines,
+    };
+    // A whole batch is encoded once, by whichever of its subscribers sends
+    // it first; the rest send those bytes. (Every subscriber of a hub uses
+    // the hub's container name.)
+    let shared = slice
+        .is_whole()
+        .then(|| {
+            slice.batch.rendered.get_or_init(|| {
+                serde_json::to_string(&event)
+                    .ok()
+                    .and_then(|json| serde_json::value::RawValue::from_string(json).ok())
+            })
+        })
+        .flatten()
+        .and_then(|r| r.as_deref());
+    let ok = match shared {
+        Some(raw) => emit(s, names::CONTAINER_LOG, raw).await,
+        None => emit(s, names::CONTAINER_LOG, &event).await,
+    };
+    if ok {
+        metrics::counter!(crate::metrics::LINES_EMITTED).increment(lines.len() as u64);
+    }
+    ok
+}
+
+/// `container-status`, and `container-log-end` when the status ends a run
+/// (exited) or the watch (removed).
+pub(super) async fn send_status<A: Adapter>(
+    s: &SocketRef<A>,
+    name: &str,
+    st: &RunStatus,
+    requested_name: Option<String>,
+) -> bool {
+    let exit_code = match st {
+        RunStatus::Exited { exit_code } => *exit_code,
+        _ => None,
+    };
+    let status = ContainerStatus {
+        container_name: name.to_owned(),
+        state: ContainerState::from(st),
+        exit_code,
+        requested_name,
+    };
+    let end = match st {
+        RunStatus::Exited { .. } => Some(EndReason::Exited),
+        RunStatus::Removed => Some(EndReason::Removed),
+        RunStatus::Running | RunStatus::EngineDown => None,
+    };
+    let mut ok = emit(s, names::CONTAINER_STATUS, &status).await;
+    if let Some(reason) = end {
+        ok = ok && send_end(s, name, reason, exit_code).await;
+    }
+    ok
+}
+
+pub(super) async fn send_end<A: Adapter>(
+    s: &SocketRef<A>,
+    name: &str,
+    reason: EndReason,
+    exit_code: Option<i64>,
+) -> bool {
+    let end = ContainerEnd {
+        container_name: name.to_owned(),
+        reason,
+        exit_code,
+    };
+    emit(s, names::CONTAINER_LOG_END, &end).await
+}
+
+/// Emits, waiting while the socket's outgoing buffer is full. Waiting here
+/// never slows anyone else: meanwhile this subscription's own bounded queue
+/// fills, and past its bound it drops its oldest lines (reported as a gap).
+/// False when the socket is gone.
+pub(super) async fn emit<T: serde::Serialize + ?Sized, A: Adapter>(
+    s: &SocketRef<A>,
+    event: &str,
+    data: &T,
+) -> bool {
+    let mut delay = Duration::from_millis(1);
+    loop {
+        match s.emit(event, data) {
+            Ok(()) => return true,
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_millis(100));
+            }
+            Err(SendError::Socket(SocketError::Closed)) => return false,
+            Err(SendError::Serialize(e)) => {
+                tracing::error!(error = %e, event, "cannot serialise event");
+                return false;
+            }
+        }
+    }
+}

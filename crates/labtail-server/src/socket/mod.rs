@@ -1,0 +1,49 @@
+//! Socket.IO: the client events, one socket at a time.
+//!
+//! The path of a client event, one file each:
+//! - `handshake.rs`: the connect middleware checks the session and, before
+//!   socketioxide sends CONNECT, joins the socket's rooms and registers its
+//!   handlers (docs/socketio.md says why here and not in the connect
+//!   handler);
+//! - `worker.rs`: a handler parses its event into a `ClientEvent` and queues
+//!   it, synchronously and in arrival order; one worker per socket runs
+//!   them in that order and answers through a `Reply` that waits for room
+//!   rather than losing an answer;
+//! - `command.rs`: what each event does (start, stop, list, the dashboard);
+//! - `forward.rs`: a started watch: the engine's deliveries become
+//!   `container-log`, `container-log-gap`, `container-status` and
+//!   `container-log-end`; `wait.rs`: a watch waiting for its container;
+//! - `ctx.rs`: what a socket holds (who, its watches);
+//! - `errors.rs`: the engine's failures as client answers.
+//!
+//! Every handler is generic over the Socket.IO adapter (`A: Adapter`):
+//! local alone, Redis with several nodes (`cluster.rs` chooses once).
+
+mod command;
+mod ctx;
+mod errors;
+mod forward;
+mod handshake;
+mod wait;
+mod worker;
+
+pub use ctx::{Identity, SocketCtx};
+pub use handshake::{HandshakeAuth, prepare_request};
+
+/// Registers the default namespace. Handshakes without a logged-in session
+/// are refused with `connect_error` `{message: "unauthenticated"}`.
+pub async fn register(io: &crate::cluster::Io) -> Result<(), crate::cluster::RedisError> {
+    use socketioxide::handler::ConnectHandler;
+    match io {
+        crate::cluster::Io::Local(io) => {
+            io.ns("/", handshake::connected.with(handshake::authenticate));
+            Ok(())
+        }
+        // With Redis, the namespace's adapter subscribes to its channels
+        // here; a failure is a start-up error.
+        crate::cluster::Io::Redis(io) => io
+            .ns("/", handshake::connected.with(handshake::authenticate))
+            .await
+            .map_err(|e| crate::cluster::RedisError(e.to_string())),
+    }
+}

@@ -1,0 +1,33 @@
+//! The client contract in types: every event and answer a client sends or
+//! gets, over Socket.IO and HTTP, in one place. `docs/protocol.md`
+//! describes it; `web/src/lib/wire.ts` is generated from these types (see
+//! `typescript.rs`: a test fails when the file is not current), so the web
+//! app and the server cannot drift apart.
+//!
+//! - `request.rs`: the client events, parsed once (`ClientEvent`);
+//! - `event.rs`: acknowledgements and server events (`container-log`, …);
+//! - `container.rs`: a container as clients see it, and `ContainerState`,
+//!   the one vocabulary for states;
+//! - `error.rs`: `Code` and `WireError`, the same for acks and HTTP;
+//! - `http.rs`: the HTTP API's other answers.
+
+mod container;
+mod error;
+mod event;
+mod http;
+mod request;
+#[cfg(test)]
+mod typescript;
+
+pub use container::{ContainerState, WireContainer};
+pub use error::{Code, ErrorAck, HttpError, WireError};
+pub use event::{
+    ContainerEnd, ContainerGap, ContainerLog, ContainerLogShape, ContainerStatus, ContainerUpdate,
+    Dashboard, DashboardAck, DashboardRow, EndReason, ListAck, StartAck, StopAck, StopDashboardAck,
+    True, WireLine, WireStream, names,
+};
+pub use http::{Me, Readiness, ReadyStatus, UpDown};
+pub use request::{
+    ClientEvent, EventName, MAX_NAME_LEN, StartFrom, StartPayload, StartRequest, StopPayload,
+    parse_container_name, parse_list, parse_start, parse_stop,
+};

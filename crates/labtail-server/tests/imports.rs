@@ -1,0 +1,166 @@
+//! "Imports run one way": no module of labtail-logs or labtail-server uses
+//! a module that (directly or through others) uses it back. Checked on the
+//! source text: every `crate::x` and `super::x` a non-test part of a file
+//! names is an edge; a circle fails with the modules on it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("read source dir").flatten() {
+        let p = entry.path();
+        if p.is_dir() {
+            rust_files(&p, out);
+        } else if p.extension().is_some_and(|e| e == "rs") {
+            out.push(p);
+        }
+    }
+}
+
+/// `socket/worker.rs` → `socket::worker`; `lib.rs` → None.
+fn module_of(src: &Path, file: &Path) -> Option<String> {
+    let rel = file.strip_prefix(src).ok()?.with_extension("");
+    let mut parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.last().is_some_and(|p| p == "mod") {
+        parts.pop();
+    }
+    if parts == ["lib"] || parts == ["main"] || parts.is_empty() {
+        return None;
+    }
+    Some(parts.join("::"))
+}
+
+/// The text before the first `#[cfg(test)]` module: tests may reach anywhere.
+fn non_test(text: &str) -> &str {
+    let cut = text
+        .match_indices("#[cfg(test)]")
+        .find(|(i, _)| text[i + 12..].trim_start().starts_with("mod "))
+        .map_or(text.len(), |(i, _)| i);
+    &text[..cut]
+}
+
+fn idents_after<'a>(text: &'a str, prefix: &str) -> Vec<&'a str> {
+    text.match_indices(prefix)
+        .filter_map(|(i, _)| {
+            let rest = &text[i + prefix.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_'))
+                .unwrap_or(rest.len());
+            (end > 0).then(|| &rest[..end])
+        })
+        .collect()
+}
+
+/// Module → the modules it uses, at the granularity of files.
+fn graph(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let mut files = Vec::new();
+    rust_files(src, &mut files);
+    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(src, f)).collect();
+    let mut g = BTreeMap::new();
+    for f in &files {
+        let Some(m) = module_of(src, f) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(f).expect("read source");
+        let text = non_test(&text);
+        let parent = m.rsplit_once("::").map(|(p, _)| p.to_owned());
+        let mut deps = BTreeSet::new();
+        for name in idents_after(text, "crate::") {
+            deps.insert(name.to_owned());
+        }
+        if let Some(parent) = &parent {
+            for name in idents_after(text, "super::") {
+                let sibling = format!("{parent}::{name}");
+                if modules.contains(&sibling) {
+                    deps.insert(sibling);
+                }
+            }
+        }
+        // A module's own folder and its parent are not edges.
+        deps.retain(|d| modules.contains(d) && *d != m && Some(d) != parent.as_ref());
+        g.insert(m, deps);
+    }
+    g
+}
+
+/// Some circle of `g`, if it has one.
+fn circle(g: &BTreeMap<String, BTreeSet<String>>) -> Option<Vec<String>> {
+    fn visit(
+        g: &BTreeMap<String, BTreeSet<String>>,
+        n: &str,
+        state: &mut BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) -> Option<Vec<String>> {
+        state.insert(n.to_owned(), 1);
+        path.push(n.to_owned());
+        for d in g.get(n).into_iter().flatten() {
+            match state.get(d.as_str()) {
+                Some(1) => {
+                    let at = path.iter().position(|p| p == d).unwrap_or(0);
+                    let mut c = path[at..].to_vec();
+                    c.push(d.clone());
+                    return Some(c);
+                }
+                Some(_) => {}
+                None => {
+                    if let Some(c) = visit(g, d, state, path) {
+                        return Some(c);
+                    }
+                }
+            }
+        }
+        path.pop();
+        state.insert(n.to_owned(), 2);
+        None
+    }
+    let mut state = BTreeMap::new();
+    for n in g.keys() {
+        if !state.contains_key(n.as_str())
+            && let Some(c) = visit(g, n, &mut state, &mut Vec::new())
+        {
+            return Some(c);
+        }
+    }
+    None
+}
+
+/// Folders count as one module when looking across folders.
+fn top_level(g: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSet<String>> {
+    let top = |m: &str| m.split("::").next().unwrap_or(m).to_owned();
+    let mut t: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for (m, deps) in g {
+        let entry = t.entry(top(m)).or_default();
+        for d in deps {
+            if top(d) != top(m) {
+                entry.insert(top(d));
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn imports_run_one_way() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for krate in ["labtail-logs", "labtail-server"] {
+        let g = graph(&root.join(krate).join("src"));
+        assert!(g.len() > 5, "{krate}: no modules found");
+        if let Some(c) = circle(&g) {
+            panic!("{krate}: import circle {}", c.join(" → "));
+        }
+        if let Some(c) = circle(&top_level(&g)) {
+            panic!("{krate}: import circle between folders {}", c.join(" → "));
+        }
+    }
+}
+
+#[test]
+fn the_check_sees_a_circle() {
+    let mut g = BTreeMap::new();
+    g.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
+    g.insert("b".to_owned(), BTreeSet::from(["a".to_owned()]));
+    assert_eq!(circle(&g), Some(vec!["a".into(), "b".into(), "a".into()]));
+}

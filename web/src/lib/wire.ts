@@ -1,0 +1,276 @@
+// The labtail wire contract as TypeScript types: GENERATED from the
+// server's types (crates/labtail-server/src/wire/) by a test; do not edit.
+// Regenerate: LABTAIL_WRITE_WIRE_TS=1 cargo test -p labtail-server wire::typescript
+// docs/protocol.md describes what each one means.
+
+/**
+ * Stable error codes. Clients switch on these; never rename one.
+ */
+export type Code = "unauthenticated" | "forbidden_or_missing" | "invalid_payload" | "rate_limited" | "too_many_streams" | "too_many_sockets" | "unavailable" | "forbidden" | "internal" | "invalid_credentials" | "payload_too_large" | "unknown_event" | "not_found" | "forbidden_origin";
+
+/**
+ * `{code, message}`: what went wrong, for a program and for a person.
+ */
+export type WireError = { code: Code, message: string, };
+
+/**
+ * `{ok: false, error}`: every failed Socket.IO event's acknowledgement.
+ */
+export type ErrorAck = { ok: false, error: WireError, };
+
+/**
+ * The HTTP error body.
+ */
+export type HttpErrorBody = { error: WireError, };
+
+/**
+ * The state of a container or of a watch of it: one vocabulary for every
+ * answer and event. Docker's own states, plus what labtail knows:
+ * `removed` (gone for good), `engine-down` (its Docker engine does not
+ * answer; a watch reconnects), `unavailable` (listed from before its
+ * engine went away), `waiting` (a watch waiting for it to appear).
+ */
+export type ContainerState = "created" | "running" | "paused" | "restarting" | "removing" | "exited" | "dead" | "removed" | "engine-down" | "unavailable" | "waiting";
+
+/**
+ * A container in `list-containers`, `GET /api/containers` and dashboard
+ * rows. Students get only their own, so `owner` is never someone else's
+ * name in a student's answer.
+ */
+export type Container = { 
+/**
+ * `name`, or `host/name` with several Docker engines.
+ */
+name: string, 
+/**
+ * Docker's ID, 12 digits as `docker ps` shows it.
+ */
+id: string, owner: string | null, state: ContainerState, 
+/**
+ * Docker's summary, e.g. `Up 5 minutes`.
+ */
+status: string, image: string, 
+/**
+ * Creation time, seconds since the epoch.
+ */
+created: number, };
+
+/**
+ * `start-container-logs`: at most one of `tail`, `after`, `since`.
+ */
+export type StartPayload = { containerName: string, 
+/**
+ * Lines of backlog (default `--default-tail`, at most `--backlog-lines`).
+ */
+tail?: number, 
+/**
+ * A cursor: exactly the lines after it.
+ */
+after?: string, 
+/**
+ * An RFC 3339 time: from the first line stamped then or later.
+ */
+since?: string, 
+/**
+ * Seconds to wait for a container that does not exist yet.
+ */
+wait?: number, };
+
+/**
+ * `stop-container-logs`.
+ */
+export type StopPayload = { containerName: string, };
+
+/**
+ * `start-container-logs` answered.
+ */
+export type StartAck = { ok: true, 
+/**
+ * The container's own name (the request may have used an ID, a leading
+ * `/` or a plain name with several engines): its events carry this one.
+ */
+containerName: string, 
+/**
+ * Absent when the socket already watched it.
+ */
+state?: ContainerState, 
+/**
+ * The backlog lines it will get, when it asked by `tail`.
+ */
+tail?: number, 
+/**
+ * Seconds it will wait for a container that is not there yet.
+ */
+wait?: number, alreadyWatching?: boolean, };
+
+/**
+ * `stop-container-logs` answered.
+ */
+export type StopAck = { ok: true, containerName: string, wasWatching: boolean, };
+
+/**
+ * `list-containers` answered.
+ */
+export type ListAck = { ok: true, containers: Array<Container>, };
+
+/**
+ * `watch-dashboard` answered.
+ */
+export type DashboardAck = { ok: true, };
+
+/**
+ * `stop-dashboard` answered.
+ */
+export type StopDashboardAck = { ok: true, wasWatching: boolean, };
+
+/**
+ * `stdout`, `stderr`, or `console` for a TTY container.
+ */
+export type Stream = "stdout" | "stderr" | "console";
+
+/**
+ * One line in `container-log`.
+ */
+export type WireLine = { 
+/**
+ * Names this line uniquely; give it back as `after` to resume.
+ */
+cursor: string, 
+/**
+ * Docker's timestamp, RFC 3339 UTC with nine fractional digits.
+ */
+ts: string, stream: Stream, text: string, 
+/**
+ * Bytes cut off a line longer than `--max-line-bytes`.
+ */
+truncated?: number, };
+
+/**
+ * `container-log` as a plain type: what [`ContainerLog`] writes.
+ */
+export type ContainerLog = { containerName: string, 
+/**
+ * The lines' text, each followed by `\n` (the Node design's field).
+ */
+log: string, lines: Array<WireLine>, };
+
+/**
+ * `container-log-gap`: lines this socket did not get.
+ */
+export type ContainerGap = { containerName: string, 
+/**
+ * Cursor of the last line delivered before the gap.
+ */
+from: string | null, 
+/**
+ * Cursor of the first line delivered after it.
+ */
+to: string | null, 
+/**
+ * Lines missed; `null` when not known (a resume cursor not in the log).
+ */
+count: number | null, };
+
+/**
+ * `container-status`: a watched container's lifecycle changed.
+ */
+export type ContainerStatus = { containerName: string, state: ContainerState, exitCode?: number, 
+/**
+ * When a waited-for container appears: the name the client asked for.
+ */
+requestedName?: string, };
+
+/**
+ * Why a stream ended.
+ */
+export type EndReason = "exited" | "removed" | "not-found" | "unavailable";
+
+/**
+ * `container-log-end`.
+ */
+export type ContainerEnd = { containerName: string, reason: EndReason, exitCode?: number, };
+
+/**
+ * `container-update`: a container in the user's scope changed, watched or
+ * not (so lists stay current without polling).
+ */
+export type ContainerUpdate = { name: string, id: string, owner: string, state: ContainerState, exitCode?: number, };
+
+/**
+ * One container on the dashboard.
+ */
+export type DashboardRow = { linesPerSecond: number, stderrPerSecond: number, 
+/**
+ * Lines (and stderr lines) counted since the dashboard opened on this node.
+ */
+lines: number, stderrLines: number, 
+/**
+ * Who watches it, on every node.
+ */
+watchers: Array<string>, 
+/**
+ * `name`, or `host/name` with several Docker engines.
+ */
+name: string, 
+/**
+ * Docker's ID, 12 digits as `docker ps` shows it.
+ */
+id: string, owner: string | null, state: ContainerState, 
+/**
+ * Docker's summary, e.g. `Up 5 minutes`.
+ */
+status: string, image: string, 
+/**
+ * Creation time, seconds since the epoch.
+ */
+created: number, };
+
+/**
+ * `dashboard`: a snapshot of every lab container, for instructors.
+ */
+export type Dashboard = { 
+/**
+ * When it was taken (RFC 3339).
+ */
+at: string, containers: Array<DashboardRow>, };
+
+/**
+ * Roles are fixed: they decide which containers a user may see.
+ */
+export type Role = "student" | "instructor";
+
+/**
+ * `POST /api/login` and `GET /api/me`: who is logged in.
+ */
+export type Me = { username: string, role: Role, };
+
+/**
+ * `ready` (200), `degraded` (200: a part the node can do without is
+ * down), `unavailable` (503).
+ */
+export type ReadyStatus = "ready" | "degraded" | "unavailable";
+
+export type UpDown = "up" | "down";
+
+/**
+ * `GET /readyz`.
+ */
+export type Readiness = { status: ReadyStatus, database: UpDown, 
+/**
+ * `up`, `starting`, `down: <why>`; with several engines `up`,
+ * `degraded` (some down) or `down`, and each in `dockerHosts`.
+ */
+docker: string, 
+/**
+ * Only with `--redis-url`.
+ */
+redis?: UpDown, 
+/**
+ * Only with several Docker engines: each one's state, as `docker`.
+ */
+dockerHosts?: { [key in string]: string }, };
+
+/**
+ * One audit record (`GET /api/audit`, `labtail audit --json`).
+ */
+export type AuditRow = { id: number, at: string, kind: string, username: string, ip: string | null, container: string | null, ended_at: string | null, detail: string | null, };

@@ -15,9 +15,14 @@ pub struct EngineConfig {
     pub batch_max_lines: usize,
     /// Most text bytes in one batch.
     pub batch_max_bytes: usize,
-    /// How long lines are gathered into one batch while a container is
+    /// The longest lines are gathered into one batch while a container is
     /// printing fast. The first line after a quiet moment goes out at once.
     pub batch_linger: Duration,
+    /// Events per second one hub may cause across all its subscribers
+    /// before it gathers lines into fewer, larger batches: with one viewer
+    /// a line goes out as soon as it is read; with `n` viewers batches are
+    /// at least `n / event_budget` apart (never more than `batch_linger`).
+    pub event_budget: u32,
     /// Lines a subscriber may fall behind the live stream before its oldest
     /// undelivered lines are dropped (and it is told so with a gap).
     pub subscriber_buffer_lines: usize,
@@ -40,7 +45,8 @@ impl Default for EngineConfig {
             backlog_bytes: 4 * 1024 * 1024,
             batch_max_lines: 500,
             batch_max_bytes: 32 * 1024,
-            batch_linger: Duration::from_millis(5),
+            batch_linger: Duration::from_millis(50),
+            event_budget: 20_000,
             subscriber_buffer_lines: 20_000,
             subscriber_buffer_bytes: 8 * 1024 * 1024,
             max_resume_lines: 50_000,

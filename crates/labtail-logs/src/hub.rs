@@ -216,6 +216,11 @@ impl Hub {
         }
     }
 
+    /// How many subscribers a batch published now would reach.
+    pub(crate) fn subscriber_count(&self) -> usize {
+        self.lock().subs.len()
+    }
+
     pub(crate) fn unregister(&self, sub_id: u64) {
         self.lock().subs.remove(&sub_id);
     }

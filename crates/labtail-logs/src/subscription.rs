@@ -167,43 +167,65 @@ impl Subscription {
             if self.finished {
                 return None;
             }
-            match self.queue.pop().await {
-                HubEvent::Lines(batch) => {
-                    let last_seq = batch.last_seq();
-                    if last_seq < self.next_seq {
-                        continue;
-                    }
-                    let start = self.next_seq.saturating_sub(batch.first_seq) as usize;
-                    if batch.first_seq > self.next_seq {
-                        let count = batch.first_seq - self.next_seq;
-                        metrics::counter!(crate::metrics::LINES_DROPPED, "reason" => "slow_client")
-                            .increment(count);
-                        self.pending.push_back(Delivery::Gap {
-                            from: self.last,
-                            to: batch.lines.first().map(|l| l.cursor),
-                            count: Some(count),
-                        });
-                    }
-                    self.next_seq = last_seq + 1;
-                    let mut start = start;
-                    if let Some(skip) = &self.skip {
-                        // Past the read-back once a line is not in it.
-                        while start < batch.lines.len() && skip.contains(&batch.lines[start].cursor)
-                        {
-                            start += 1;
-                        }
-                        if start < batch.lines.len() {
-                            self.skip = None;
-                        } else {
-                            continue;
-                        }
-                    }
-                    self.last = batch.lines.last().map(|l| l.cursor);
-                    self.pending
-                        .push_back(Delivery::Lines(LineSlice { batch, start }));
-                }
-                HubEvent::Status(s) => self.note_status(s),
+            let ev = self.queue.pop().await;
+            self.absorb(ev);
+        }
+    }
+
+    /// The next delivery if one is ready now, without waiting: what a
+    /// forwarder that fell behind uses to send its queued batches as one.
+    /// `None` says only that nothing is ready; [`Self::next`] tells the end.
+    pub fn try_next(&mut self) -> Option<Delivery> {
+        loop {
+            if let Some(d) = self.pending.pop_front() {
+                return Some(d);
             }
+            if self.finished {
+                return None;
+            }
+            let ev = self.queue.try_pop()?;
+            self.absorb(ev);
+        }
+    }
+
+    /// Turns one event of the hub into deliveries (none for a batch this
+    /// subscriber already has).
+    fn absorb(&mut self, ev: HubEvent) {
+        match ev {
+            HubEvent::Lines(batch) => {
+                let last_seq = batch.last_seq();
+                if last_seq < self.next_seq {
+                    return;
+                }
+                let start = self.next_seq.saturating_sub(batch.first_seq) as usize;
+                if batch.first_seq > self.next_seq {
+                    let count = batch.first_seq - self.next_seq;
+                    metrics::counter!(crate::metrics::LINES_DROPPED, "reason" => "slow_client")
+                        .increment(count);
+                    self.pending.push_back(Delivery::Gap {
+                        from: self.last,
+                        to: batch.lines.first().map(|l| l.cursor),
+                        count: Some(count),
+                    });
+                }
+                self.next_seq = last_seq + 1;
+                let mut start = start;
+                if let Some(skip) = &self.skip {
+                    // Past the read-back once a line is not in it.
+                    while start < batch.lines.len() && skip.contains(&batch.lines[start].cursor) {
+                        start += 1;
+                    }
+                    if start < batch.lines.len() {
+                        self.skip = None;
+                    } else {
+                        return;
+                    }
+                }
+                self.last = batch.lines.last().map(|l| l.cursor);
+                self.pending
+                    .push_back(Delivery::Lines(LineSlice { batch, start }));
+            }
+            HubEvent::Status(s) => self.note_status(s),
         }
     }
 

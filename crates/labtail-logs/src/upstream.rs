@@ -284,10 +284,10 @@ async fn read_into(
 /// Reads the log on from the last published line (re-reading from just
 /// before its second), publishing as lines come; with `follow`, until
 /// Docker ends the stream, else to the end of what is written. Batching
-/// adapts to the rate: a line after a quiet moment goes out at once
-/// (latency); while the container prints fast, lines are gathered for up to
-/// `batch_linger` into one batch (throughput), never more than the batch
-/// bounds.
+/// adapts to the rate and to the audience: a line after a quiet moment goes
+/// out at once (latency); while the container prints fast, lines are
+/// gathered until [`batch_interval`] has passed since the last batch
+/// (throughput), never more than the batch bounds.
 async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bool) -> FollowEnd {
     let mut stream = docker.logs(&hub.container.id, reread_from(hub), follow);
     let _gauge = follow.then(|| GaugeGuard::new(crate::metrics::UPSTREAM_STREAMS_OPEN));
@@ -304,11 +304,12 @@ async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bo
             None => end = Some(FollowEnd::Closed),
         }
         let now = tokio::time::Instant::now();
-        // In a burst (the last batch went out less than a linger ago) keep
-        // gathering until the linger is over; otherwise only take what is
-        // already there.
+        // In a burst (the last batch went out less than an interval ago)
+        // keep gathering until the interval is over; otherwise only take
+        // what is already there.
+        let interval = batch_interval(hub.subscriber_count(), cfg);
         let gather_until = match last_publish {
-            Some(t) if now.duration_since(t) < cfg.batch_linger => Some(t + cfg.batch_linger),
+            Some(t) if now.duration_since(t) < interval => Some(t + interval),
             _ => None,
         };
         let mut bytes = 0usize;
@@ -342,5 +343,40 @@ async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bo
         if let Some(end) = end {
             return end;
         }
+    }
+}
+
+/// The shortest time between two batches of a hub with `subscribers`
+/// viewers: each batch costs one event per viewer, so a hub keeps to
+/// `event_budget` events per second by spacing its batches by
+/// `subscribers / event_budget`, capped at `batch_linger`. One viewer gets
+/// every line as soon as it is read (a few microseconds of spacing); a
+/// thousand viewers get batches every 50 ms at most, each event carrying
+/// more lines. Measured in `docs/benchmarks.md`: a fixed linger cost one
+/// viewer milliseconds of latency for nothing.
+pub(crate) fn batch_interval(subscribers: usize, cfg: &EngineConfig) -> std::time::Duration {
+    let budget = f64::from(cfg.event_budget.max(1));
+    let spacing = std::time::Duration::from_secs_f64(subscribers as f64 / budget);
+    spacing.min(cfg.batch_linger)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn batches_are_spaced_by_the_audience_within_the_linger() {
+        let cfg = EngineConfig::default();
+        assert_eq!(batch_interval(0, &cfg), Duration::ZERO);
+        assert_eq!(batch_interval(1, &cfg), Duration::from_micros(50));
+        assert_eq!(batch_interval(100, &cfg), Duration::from_millis(5));
+        assert_eq!(batch_interval(1_000, &cfg), cfg.batch_linger);
+        assert_eq!(batch_interval(100_000, &cfg), cfg.batch_linger);
+        let zero = EngineConfig {
+            event_budget: 0,
+            ..EngineConfig::default()
+        };
+        assert_eq!(batch_interval(2, &zero), cfg.batch_linger);
     }
 }

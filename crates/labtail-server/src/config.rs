@@ -11,6 +11,9 @@ use labtail_logs::EngineConfig;
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub database_url: String,
+    /// The database pool's size and wait (`--db-max-connections`,
+    /// `--db-acquire-timeout`).
+    pub db: DbOptions,
     /// The Docker engines to read (at least one).
     pub docker_hosts: Vec<labtail_logs::HostSpec>,
     pub owner_label: String,
@@ -79,6 +82,7 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 3000)),
             database_url: "sqlite://labtail-data/labtail.db".into(),
+            db: DbOptions::default(),
             docker_hosts: vec![labtail_logs::HostSpec {
                 name: "local".into(),
                 url: labtail_logs::DEFAULT_DOCKER_HOST.into(),
@@ -109,6 +113,25 @@ impl Default for ServerConfig {
             redis_url: None,
             redis_timeout: Duration::from_secs(2),
             tls: None,
+        }
+    }
+}
+
+/// How labtail uses its database connections (`--db-max-connections`,
+/// `--db-acquire-timeout`).
+#[derive(Debug, Clone, Copy)]
+pub struct DbOptions {
+    /// Connections in the pool.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before it fails.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for DbOptions {
+    fn default() -> Self {
+        DbOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -4,7 +4,13 @@
 //! query lives here, so the rest of the server never sees SQL.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::coalesce::Coalesce;
+pub use crate::config::DbOptions;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
@@ -114,6 +120,11 @@ pub enum DbError {
     Sqlx(#[from] sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The error of a read shared by several askers.
+    #[error("{0}")]
+    Shared(Arc<DbError>),
+    #[error("the database writer has stopped")]
+    WriterGone,
 }
 
 /// A usable user name: what labels and URLs can carry without escaping.
@@ -156,9 +167,41 @@ macro_rules! with_pool {
     };
 }
 
+type SharedUser = Result<Option<UserRow>, Arc<DbError>>;
+
 #[derive(Debug, Clone)]
 pub struct Db {
     pool: Pool,
+    /// Concurrent reads of one user share one query (`coalesce.rs`).
+    users: Arc<Coalesce<i64, SharedUser>>,
+    /// The audit log's one writer (see [`Db::audit`]).
+    writes: mpsc::Sender<AuditWrite>,
+}
+
+/// What the audit writer is asked to do.
+enum AuditWrite {
+    Insert {
+        at: String,
+        kind: String,
+        username: String,
+        ip: Option<String>,
+        container: Option<String>,
+        detail: Option<String>,
+        reply: oneshot::Sender<Result<i64, Arc<DbError>>>,
+    },
+    End {
+        at: String,
+        id: i64,
+        reply: oneshot::Sender<Result<i64, Arc<DbError>>>,
+    },
+}
+
+/// Most audit writes committed in one transaction.
+const AUDIT_BATCH: usize = 256;
+
+/// Counts one query of kind `op` (`labtail_db_queries_total`).
+fn count(op: &'static str) {
+    metrics::counter!(crate::metrics::DB_QUERIES, "op" => op).increment(1);
 }
 
 /// Now, as the text timestamps in the database hold it (UTC, RFC 3339 with
@@ -182,25 +225,28 @@ impl Db {
     /// `sqlite:` URLs open the embedded database; `postgres://` (or
     /// `postgresql://`) URLs a Postgres server shared by several nodes.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::connect_with(url, DbOptions::default()).await
+    }
+
+    /// [`Db::connect`] with the pool sized and timed by `o`.
+    pub async fn connect_with(url: &str, o: DbOptions) -> Result<Self, DbError> {
         let bad = |reason: String| DbError::BadUrl {
             url: redact(url),
             reason,
         };
-        let max_connections = 8;
+        let max_connections = o.max_connections.max(1);
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url).map_err(|e| bad(e.to_string()))?;
             let pool = PgPoolOptions::new()
                 .max_connections(max_connections)
-                .acquire_timeout(Duration::from_secs(5))
+                .acquire_timeout(o.acquire_timeout)
                 .connect_with(opts)
                 .await
                 .map_err(|e| bad(e.to_string()))?;
             sqlx::migrate!("../../migrations/postgres")
                 .run(&pool)
                 .await?;
-            return Ok(Db {
-                pool: Pool::Postgres(pool),
-            });
+            return Ok(Db::with(Pool::Postgres(pool)));
         }
         if !url.starts_with("sqlite:") {
             return Err(bad(
@@ -217,14 +263,22 @@ impl Db {
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
+            .acquire_timeout(o.acquire_timeout)
             .connect_with(opts)
             .await
             .map_err(|e| bad(e.to_string()))?;
         sqlx::migrate!("../../migrations/sqlite").run(&pool).await?;
-        Ok(Db {
-            pool: Pool::Sqlite(pool),
-        })
+        Ok(Db::with(Pool::Sqlite(pool)))
+    }
+
+    fn with(pool: Pool) -> Db {
+        let (writes, rx) = mpsc::channel(4 * AUDIT_BATCH);
+        tokio::spawn(audit_writer(pool.clone(), rx));
+        Db {
+            pool,
+            users: Arc::default(),
+            writes,
+        }
     }
 
     pub fn pool(&self) -> &Pool {
@@ -263,7 +317,16 @@ impl Db {
             .ok_or_else(|| DbError::NoSuchUser(username.to_owned()))
     }
 
+    /// The user with this id. Every socket event and handshake asks it, so
+    /// concurrent asks for one user share one query.
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
+        let db = self.clone();
+        let read = async move { db.read_user_by_id(id).await.map_err(Arc::new) };
+        self.users.get(id, read).await.map_err(DbError::Shared)
+    }
+
+    async fn read_user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
+        count("user_by_id");
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
         let row: Option<RawUser> =
             with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?;
@@ -271,6 +334,7 @@ impl Db {
     }
 
     pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
+        count("user_by_name");
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
         let row: Option<RawUser> =
             with_pool!(self, p => sqlx::query_as(&sql).bind(username).fetch_optional(p).await)?;
@@ -278,6 +342,7 @@ impl Db {
     }
 
     pub async fn list_users(&self) -> Result<Vec<UserRow>, DbError> {
+        count("list_users");
         let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
         let rows: Vec<RawUser> = with_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?;
         rows.into_iter().map(to_user).collect()
@@ -292,13 +357,18 @@ impl Db {
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
+        self.users.forget_all();
         if n == 0 {
             return Err(DbError::NoSuchUser(username.to_owned()));
         }
         Ok(())
     }
 
-    /// Records an event; returns its id.
+    /// Records an event; returns its id. Audit writes go through one
+    /// writer task that commits what is queued in one transaction: when a
+    /// class reconnects at once, thousands of watch records cost a few
+    /// commits, not a connection each (on SQLite every write takes the one
+    /// write lock, and waiting writers held the pool's connections).
     pub async fn audit(
         &self,
         kind: &str,
@@ -307,32 +377,38 @@ impl Db {
         container: Option<&str>,
         detail: Option<&str>,
     ) -> Result<i64, DbError> {
-        let (id,): (i64,) = with_pool!(self, p => sqlx::query_as(
-            "INSERT INTO audit (at, kind, username, ip, container, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-        )
-        .bind(now_text())
-        .bind(kind)
-        .bind(username)
-        .bind(ip)
-        .bind(container)
-        .bind(detail)
-        .fetch_one(p)
-        .await)?;
-        Ok(id)
+        let (reply, answer) = oneshot::channel();
+        let w = AuditWrite::Insert {
+            at: now_text(),
+            kind: kind.to_owned(),
+            username: username.to_owned(),
+            ip: ip.map(str::to_owned),
+            container: container.map(str::to_owned),
+            detail: detail.map(str::to_owned),
+            reply,
+        };
+        self.writes.send(w).await.map_err(|_| DbError::WriterGone)?;
+        answer
+            .await
+            .map_err(|_| DbError::WriterGone)?
+            .map_err(DbError::Shared)
     }
 
-    /// Marks the end of a watch.
+    /// Marks the end of a watch (through the audit writer, committed when
+    /// this returns).
     pub async fn audit_end(&self, id: i64) -> Result<(), DbError> {
-        with_pool!(self, p => sqlx::query(
-            "UPDATE audit SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL",
-        )
-        .bind(now_text())
-        .bind(id)
-        .execute(p)
-        .await
-        .map(|_| ()))?;
-        Ok(())
+        let (reply, answer) = oneshot::channel();
+        let w = AuditWrite::End {
+            at: now_text(),
+            id,
+            reply,
+        };
+        self.writes.send(w).await.map_err(|_| DbError::WriterGone)?;
+        answer
+            .await
+            .map_err(|_| DbError::WriterGone)?
+            .map(|_| ())
+            .map_err(DbError::Shared)
     }
 
     /// Closes watches left open by a crash or a kill, at start-up.
@@ -361,6 +437,7 @@ impl Db {
         username: Option<&str>,
         limit: i64,
     ) -> Result<Vec<AuditRow>, DbError> {
+        count("audit_log");
         let rows = match username {
             Some(u) => with_pool!(self, p => sqlx::query_as(
                 "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
@@ -387,6 +464,7 @@ impl Db {
             .execute(p)
             .await
             .map(|r| r.rows_affected()))?;
+        self.users.forget_all();
         if n == 0 {
             return Err(DbError::NoSuchUser(username.to_owned()));
         }
@@ -402,6 +480,7 @@ impl Db {
         .execute(p)
         .await
         .map(|r| r.rows_affected()))?;
+        self.users.forget_all();
         if n == 0 {
             return Err(DbError::NoSuchUser(username.to_owned()));
         }
@@ -416,6 +495,7 @@ impl Db {
     ) -> Result<std::collections::HashMap<i64, String>, DbError> {
         let mut out = std::collections::HashMap::new();
         for chunk in ids.chunks(500) {
+            count("auth_hashes");
             let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
             let sql = format!(
                 "SELECT id, password_hash, session_epoch FROM users WHERE id IN ({})",
@@ -454,6 +534,7 @@ impl Db {
         let Pool::Postgres(p) = &self.pool else {
             return Ok(None);
         };
+        count("live_sessions");
         let rows: Vec<(String, i64)> = sqlx::query_as(
             "SELECT id, extract(epoch FROM expiry_date)::bigint FROM tower_sessions.session \
              WHERE id = ANY($1) AND expiry_date > now()",
@@ -463,6 +544,93 @@ impl Db {
         .await?;
         Ok(Some(rows.into_iter().collect()))
     }
+}
+
+/// One audit write on `$conn`; the new row's id (0 for an end).
+macro_rules! write_one {
+    ($w:expr, $conn:expr) => {
+        match $w {
+            AuditWrite::Insert {
+                at,
+                kind,
+                username,
+                ip,
+                container,
+                detail,
+                ..
+            } => {
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO audit (at, kind, username, ip, container, detail) \
+                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+                )
+                .bind(at)
+                .bind(kind)
+                .bind(username)
+                .bind(ip)
+                .bind(container)
+                .bind(detail)
+                .fetch_one($conn)
+                .await?;
+                id
+            }
+            AuditWrite::End { at, id, .. } => {
+                sqlx::query("UPDATE audit SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
+                    .bind(at)
+                    .bind(id)
+                    .execute($conn)
+                    .await?;
+                0
+            }
+        }
+    };
+}
+
+/// The audit log's one writer: takes what is queued (up to
+/// [`AUDIT_BATCH`]) and commits it in one transaction. A failed batch
+/// answers every insert in it with the error; the writer goes on.
+async fn audit_writer(pool: Pool, mut rx: mpsc::Receiver<AuditWrite>) {
+    let mut batch = Vec::with_capacity(AUDIT_BATCH);
+    while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
+        count("audit_batch");
+        let result = write_audit_batch(&pool, &batch).await;
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, "could not write the audit log");
+        }
+        for (i, w) in batch.drain(..).enumerate() {
+            let (AuditWrite::Insert { reply, .. } | AuditWrite::End { reply, .. }) = w;
+            let answer = match &result {
+                Ok(ids) => ids.get(i).copied().ok_or(Arc::new(DbError::WriterGone)),
+                Err(e) => Err(e.clone()),
+            };
+            // The asker may have gone: nothing to tell then.
+            let _ = reply.send(answer);
+        }
+    }
+}
+
+/// One transaction: each insert's id, in order (ends yield 0).
+async fn write_audit_batch(pool: &Pool, batch: &[AuditWrite]) -> Result<Vec<i64>, Arc<DbError>> {
+    async fn run(pool: &Pool, batch: &[AuditWrite]) -> Result<Vec<i64>, DbError> {
+        let mut ids = Vec::with_capacity(batch.len());
+        match pool {
+            Pool::Sqlite(p) => {
+                let mut tx = p.begin().await?;
+                for w in batch {
+                    ids.push(write_one!(w, &mut *tx));
+                }
+                tx.commit().await?;
+            }
+            Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                for w in batch {
+                    ids.push(write_one!(w, &mut *tx));
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(ids)
+    }
+    run(pool, batch).await.map_err(Arc::new)
 }
 
 /// A database URL fit for logs and error messages: without its password.
@@ -595,6 +763,41 @@ mod tests {
 
     async fn round_trip(db: &Db) {
         let u = db.create_user("amy", Role::Student, "h1").await.unwrap();
+        // A read after a write sees it, coalesced or not.
+        assert_eq!(
+            db.user_by_id(u.id).await.unwrap().unwrap().auth_hash(),
+            "h1#0"
+        );
+        db.set_password("amy", "h1b").await.unwrap();
+        assert_eq!(
+            db.user_by_id(u.id).await.unwrap().unwrap().auth_hash(),
+            "h1b#0"
+        );
+        // Concurrent reads of one user all get it.
+        let reads = futures_util::future::join_all((0..50).map(|_| db.user_by_id(u.id))).await;
+        assert!(
+            reads
+                .iter()
+                .all(|r| r.as_ref().unwrap().as_ref().unwrap().id == u.id)
+        );
+        // Many audit writes at once (one writer, batched transactions): each
+        // gets its own id, every row is there, every end is recorded.
+        let writes = (0..300).map(|i| {
+            let c = format!("c{i}");
+            async move {
+                db.audit("watch", "amy", None, Some(&c), None)
+                    .await
+                    .unwrap()
+            }
+        });
+        let ids = futures_util::future::join_all(writes).await;
+        let unique: std::collections::HashSet<i64> = ids.iter().copied().collect();
+        assert_eq!(unique.len(), 300);
+        futures_util::future::join_all(ids.iter().map(|&id| db.audit_end(id))).await;
+        let log = db.audit_log(Some("amy"), 1000).await.unwrap();
+        assert_eq!(log.len(), 300);
+        assert!(log.iter().all(|r| r.ended_at.is_some()));
+        db.set_password("amy", "h1").await.unwrap();
         assert!(matches!(
             db.create_user("amy", Role::Student, "h").await,
             Err(DbError::UserExists(_))
@@ -610,7 +813,7 @@ mod tests {
             .unwrap();
         db.audit_end(id).await.unwrap();
         let log = db.audit_log(Some("amy"), 10).await.unwrap();
-        assert_eq!(log.len(), 1);
+        assert_eq!(log[0].id, id);
         assert!(log[0].ended_at.is_some());
         db.remove_user("amy").await.unwrap();
         assert!(db.user_by_name("amy").await.unwrap().is_none());

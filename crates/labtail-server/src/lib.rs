@@ -13,6 +13,7 @@ pub mod auth;
 pub mod client_ip;
 pub mod clock;
 pub mod cluster;
+pub mod coalesce;
 pub mod config;
 pub mod dashboard;
 pub mod db;
@@ -69,7 +70,7 @@ pub async fn build_with(
     if cfg.max_concurrent_hashes > 0 {
         auth::set_hash_concurrency(cfg.max_concurrent_hashes);
     }
-    let db = db::Db::connect(&cfg.database_url)
+    let db = db::Db::connect_with(&cfg.database_url, cfg.db)
         .await
         .map_err(|e| match e {
             db::DbError::BadUrl { .. } => StartupError::Config(e.to_string()),

@@ -32,6 +32,8 @@ pub const ACKS_DROPPED: &str = "labtail_acks_dropped_total";
 pub const REQUESTS_REFUSED: &str = "labtail_requests_refused_total";
 /// Cross-node operations (logout, who watches) that Redis failed or timed out.
 pub const REDIS_ERRORS: &str = "labtail_redis_errors_total";
+/// Database queries run, by `op` (coalesced reads count once).
+pub const DB_QUERIES: &str = "labtail_db_queries_total";
 
 /// Installs the process-wide recorder and describes every metric labtail
 /// records, so `/metrics` lists them (at zero) from the start.

@@ -237,9 +237,19 @@ pub struct ServeArgs {
     /// Longest `wait` a client may ask for on start-container-logs.
     #[arg(long, env = "LABTAIL_MAX_WAIT", default_value = "5m", value_parser = parse_duration)]
     pub max_wait: Duration,
-    /// How long lines are gathered into one event while a container prints fast.
-    #[arg(long, env = "LABTAIL_BATCH_LINGER", default_value = "5ms", value_parser = parse_duration)]
+    /// The longest lines are gathered into one event while a container prints fast.
+    #[arg(long, env = "LABTAIL_BATCH_LINGER", default_value = "50ms", value_parser = parse_duration)]
     pub batch_linger: Duration,
+    /// Events per second one container's viewers may get in all before its
+    /// lines are gathered into fewer, larger events.
+    #[arg(long, env = "LABTAIL_EVENT_BUDGET", default_value_t = 20_000)]
+    pub event_budget: u32,
+    /// Database connections in the pool.
+    #[arg(long, env = "LABTAIL_DB_MAX_CONNECTIONS", default_value_t = 8)]
+    pub db_max_connections: u32,
+    /// How long a query waits for a free database connection before it fails.
+    #[arg(long, env = "LABTAIL_DB_ACQUIRE_TIMEOUT", default_value = "30s", value_parser = parse_duration)]
+    pub db_acquire_timeout: Duration,
     /// Longest pause between reconnect attempts to dockerd.
     #[arg(long, env = "LABTAIL_RECONNECT_MAX_DELAY", default_value = "5s", value_parser = parse_duration)]
     pub reconnect_max_delay: Duration,
@@ -340,11 +350,19 @@ impl ServeArgs {
             subscribe_timeout: self.subscribe_timeout,
             max_resume_lines: at_least_one("max-resume-lines", self.max_resume_lines)?,
             batch_linger: self.batch_linger,
+            event_budget: self.event_budget.max(1),
             reconnect_max_delay: self.reconnect_max_delay.max(Duration::from_millis(100)),
         };
         Ok(ServerConfig {
             listen: self.listen,
             database_url: global.database_url()?,
+            db: labtail_server::db::DbOptions {
+                max_connections: at_least_one(
+                    "db-max-connections",
+                    self.db_max_connections as usize,
+                )? as u32,
+                acquire_timeout: self.db_acquire_timeout.max(Duration::from_millis(100)),
+            },
             docker_hosts: docker_hosts(&self.docker_host, &self.docker_tls_dir)?,
             owner_label: self.owner_label,
             allowed_origins: self.allowed_origins,

@@ -6,7 +6,7 @@
 
 import { test, after, afterEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { World, PrivateEngine, ask, collect, texts, range, deadline } from '../lib/harness.mjs';
+import { World, PrivateEngine, ask, collect, texts, arrived, range, deadline } from '../lib/harness.mjs';
 
 /** A script printing 1..n, pausing `pause` seconds every `every` lines, then "done". */
 const counter = (n, every = 100, pause = '0.05') =>
@@ -35,8 +35,8 @@ describe('cursors and backlog', () => {
     const late = await w.connect(cookie);
     const cl = collect(late, box);
     await ask(late, 'start-container-logs', { containerName: box, tail: 5000 });
-    await cl.until((s) => texts(s.lines).includes('done'), 30_000);
-    await ce.until((s) => texts(s.lines).includes('done'), 30_000);
+    await cl.until((s) => arrived(s, 'done'), 30_000);
+    await ce.until((s) => arrived(s, 'done'), 30_000);
     assert.deepEqual(numbersOf(cl.lines), range(1, 3000).map(Number));
     assert.deepEqual(numbersOf(ce.lines), range(1, 3000).map(Number));
     assert.ok(ce.lines.length > 800, 'the late one joined mid-stream');
@@ -51,13 +51,13 @@ describe('cursors and backlog', () => {
     const c = collect(s, box);
     await ask(s, 'start-container-logs', { containerName: box, tail: 0 });
     w.open(box);
-    await c.until((st) => texts(st.lines).includes('done'));
+    await c.until((st) => arrived(st, 'done'));
     const since = c.lines.find((l) => l.text === '51').ts;
     await ask(s, 'stop-container-logs', { containerName: box });
     const c2 = collect(s, box);
     const ack = await ask(s, 'start-container-logs', { containerName: box, since });
     assert.equal(ack.ok, true);
-    await c2.until((st) => texts(st.lines).includes('done'));
+    await c2.until((st) => arrived(st, 'done'));
     assert.deepEqual(numbersOf(c2.lines), range(51, 100).map(Number));
   });
 });
@@ -83,7 +83,7 @@ describe('resume', () => {
       const c2 = collect(second, box);
       const ack = await ask(second, 'start-container-logs', { containerName: box, after: last.cursor });
       assert.equal(ack.ok, true);
-      await c2.until((s) => texts(s.lines).includes('done'), 60_000);
+      await c2.until((s) => arrived(s, 'done'), 60_000);
       const all = [...numbersOf(c1.lines), ...numbersOf(c2.lines)];
       assert.deepEqual(all, range(1, 2000).map(Number));
       assert.ok(!c2.events.some((e) => e.event === 'container-log-gap'));
@@ -99,12 +99,12 @@ describe('resume', () => {
     const c = collect(s, box);
     await ask(s, 'start-container-logs', { containerName: box, tail: 0 });
     w.open(box);
-    await c.until((st) => texts(st.lines).includes('done'));
+    await c.until((st) => arrived(st, 'done'));
     const cursorOf10 = c.lines.find((l) => l.text === '10').cursor;
     await ask(s, 'stop-container-logs', { containerName: box });
     const c2 = collect(s, box);
     await ask(s, 'start-container-logs', { containerName: box, after: cursorOf10 });
-    await c2.until((st) => texts(st.lines).includes('done'));
+    await c2.until((st) => arrived(st, 'done'));
     const gap = c2.events.find((e) => e.event === 'container-log-gap');
     const got = numbersOf(c2.lines);
     // 990 lines after line 10: the read-back keeps 100, the backlog adds 50
@@ -137,7 +137,7 @@ describe('resume', () => {
     w.open(box);
     await c.until((s) => s.lines.length >= 500);
     await w.restart();
-    await c.until((s) => texts(s.lines).includes('done') || s.error, 60_000);
+    await c.until((s) => arrived(s, 'done') || s.error, 60_000);
     assert.equal(c.error, undefined);
     assert.ok(connects >= 2, 'the client reconnected');
     assert.deepEqual(numbersOf(c.lines), range(1, 3000).map(Number));
@@ -269,12 +269,12 @@ describe('slow clients', () => {
     // frozen client is dropped): long enough to overflow its bound 7 times.
     await ch.until((s) => s.lines.length >= 150_000, 120_000);
     tcp.resume();
-    await ch.until((s) => texts(s.lines).includes('done'), 120_000);
+    await ch.until((s) => arrived(s, 'done'), 120_000);
     clearInterval(sampler);
     assert.deepEqual(numbersOf(ch.lines), range(1, N).map(Number));
     assert.ok(!ch.events.some((e) => e.event === 'container-log-gap'), 'the healthy one had no gap');
 
-    await cs.until((s) => texts(s.lines).includes('done'), 60_000);
+    await cs.until((s) => arrived(s, 'done'), 60_000);
     const gaps = cs.events.filter((e) => e.event === 'container-log-gap');
     assert.ok(gaps.length >= 1, 'the stalled one was told it missed lines');
     const got = numbersOf(cs.lines);

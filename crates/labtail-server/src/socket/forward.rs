@@ -117,12 +117,50 @@ pub(super) async fn forward<A: Adapter>(
         &s,
         crate::rooms::watching(&span.container_id, &span.username),
     );
-    let _span = span;
     let name = sub.container().name.clone();
     let key = WatchKey::Container(sub.container().id.clone());
-    while let Some(d) = sub.next().await {
+    let max_lines = span.app.cfg.engine.batch_max_lines;
+    let max_bytes = span.app.cfg.engine.batch_max_bytes;
+    let mut carried = None;
+    loop {
+        let d = match carried.take() {
+            Some(d) => d,
+            None => match sub.next().await {
+                Some(d) => d,
+                None => break,
+            },
+        };
         let sent = match d {
-            Delivery::Lines(slice) => send_lines(&s, &name, &slice).await,
+            Delivery::Lines(first) => {
+                // Batches that queued up while the last event was being
+                // written go out as one event: the fewer events a slow
+                // moment leaves, the sooner this viewer is caught up.
+                // Within the documented bounds of one event.
+                let text = |p: &labtail_logs::LineSlice| -> usize {
+                    p.lines().iter().map(|l| l.text.len()).sum()
+                };
+                let mut n = first.lines().len();
+                let mut bytes = text(&first);
+                let mut parts = vec![first];
+                loop {
+                    match sub.try_next() {
+                        Some(Delivery::Lines(more))
+                            if n + more.lines().len() <= max_lines
+                                && bytes + text(&more) <= max_bytes =>
+                        {
+                            n += more.lines().len();
+                            bytes += text(&more);
+                            parts.push(more);
+                        }
+                        Some(other) => {
+                            carried = Some(other);
+                            break;
+                        }
+                        None => break,
+                    }
+                }
+                send_lines(&s, &name, &parts).await
+            }
             Delivery::Gap { from, to, count } => {
                 let gap = ContainerGap {
                     container_name: name.clone(),
@@ -148,33 +186,36 @@ pub(super) async fn forward<A: Adapter>(
 async fn send_lines<A: Adapter>(
     s: &SocketRef<A>,
     name: &str,
-    slice: &labtail_logs::LineSlice,
+    slices: &[labtail_logs::LineSlice],
 ) -> bool {
-    let lines = slice.lines();
+    let parts: Vec<&[labtail_logs::Line]> = slices.iter().map(|p| p.lines()).collect();
+    let count: usize = parts.iter().map(|p| p.len()).sum();
     let event = ContainerLog {
         container_name: name,
-        lines,
+        parts: &parts,
     };
-    // A whole batch is encoded once, by whichever of its subscribers sends
-    // it first; the rest send those bytes. (Every subscriber of a hub uses
-    // the hub's container name.)
-    let shared = slice
-        .is_whole()
-        .then(|| {
+    // A whole batch sent alone is encoded once, by whichever of its
+    // subscribers sends it first; the rest send those bytes. (Every
+    // subscriber of a hub uses the hub's container name.)
+    let single = match slices {
+        [one] if one.is_whole() => Some(one),
+        _ => None,
+    };
+    let shared = single
+        .and_then(|slice| {
             slice.batch.rendered.get_or_init(|| {
                 serde_json::to_string(&event)
                     .ok()
                     .and_then(|json| serde_json::value::RawValue::from_string(json).ok())
             })
         })
-        .flatten()
         .and_then(|r| r.as_deref());
     let ok = match shared {
         Some(raw) => emit(s, names::CONTAINER_LOG, raw).await,
         None => emit(s, names::CONTAINER_LOG, &event).await,
     };
     if ok {
-        metrics::counter!(crate::metrics::LINES_EMITTED).increment(lines.len() as u64);
+        metrics::counter!(crate::metrics::LINES_EMITTED).increment(count as u64);
     }
     ok
 }
@@ -238,7 +279,9 @@ pub(super) async fn emit<T: serde::Serialize + ?Sized, A: Adapter>(
             Ok(()) => return true,
             Err(SendError::Socket(SocketError::InternalChannelFull)) => {
                 tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_millis(100));
+                // Short: the socket's writer drains its buffer in well under
+                // a millisecond; a long sleep here is latency for this viewer.
+                delay = (delay * 2).min(Duration::from_millis(5));
             }
             Err(SendError::Socket(SocketError::Closed)) => return false,
             Err(SendError::Serialize(e)) => {

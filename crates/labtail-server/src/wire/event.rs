@@ -94,10 +94,12 @@ pub mod names {
 /// `container-log {containerName, log, lines}`, serialised straight from
 /// the engine's lines (no copy: this is the hot path). `log` keeps the Node
 /// design's shape (newline-terminated text) for old clients.
-/// [`ContainerLogShape`] is the same thing as a plain type.
+/// [`ContainerLogShape`] is the same thing as a plain type. `parts` are
+/// runs of consecutive lines (a forwarder that fell behind sends the
+/// batches it has queued as one event), written as one `lines` array.
 pub struct ContainerLog<'a> {
     pub container_name: &'a str,
-    pub lines: &'a [Line],
+    pub parts: &'a [&'a [Line]],
 }
 
 struct LineRef<'a>(&'a Line);
@@ -117,12 +119,13 @@ impl Serialize for LineRef<'_> {
     }
 }
 
-struct LinesRef<'a>(&'a [Line]);
+struct LinesRef<'a>(&'a [&'a [Line]]);
 
 impl Serialize for LinesRef<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut seq = s.serialize_seq(Some(self.0.len()))?;
-        for l in self.0 {
+        let n = self.0.iter().map(|p| p.len()).sum();
+        let mut seq = s.serialize_seq(Some(n))?;
+        for l in self.0.iter().flat_map(|p| p.iter()) {
             seq.serialize_element(&LineRef(l))?;
         }
         seq.end()
@@ -131,15 +134,16 @@ impl Serialize for LinesRef<'_> {
 
 impl Serialize for ContainerLog<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let mut log = String::with_capacity(self.lines.iter().map(|l| l.text.len() + 1).sum());
-        for l in self.lines {
+        let lines = || self.parts.iter().flat_map(|p| p.iter());
+        let mut log = String::with_capacity(lines().map(|l| l.text.len() + 1).sum());
+        for l in lines() {
             log.push_str(&l.text);
             log.push('\n');
         }
         let mut m = s.serialize_map(Some(3))?;
         m.serialize_entry("containerName", self.container_name)?;
         m.serialize_entry("log", &log)?;
-        m.serialize_entry("lines", &LinesRef(self.lines))?;
+        m.serialize_entry("lines", &LinesRef(self.parts))?;
         m.end()
     }
 }
@@ -301,7 +305,7 @@ mod tests {
 
     #[test]
     fn container_log_keeps_the_node_shape_and_matches_its_plain_type() {
-        let lines = vec![
+        let lines = [
             Line {
                 cursor: Cursor::new(1_000_000_000, Stream::Stdout, 0),
                 stream: Stream::Stdout,
@@ -317,7 +321,7 @@ mod tests {
         ];
         let v = serde_json::to_value(ContainerLog {
             container_name: "c",
-            lines: &lines,
+            parts: &[&lines[..1], &lines[1..]],
         })
         .unwrap();
         assert_eq!(v["containerName"], "c");

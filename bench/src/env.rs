@@ -1,10 +1,12 @@
 //! What a benchmark runs against: producer containers on the local Docker
-//! engine, and the two servers (labtail and the Node design it replaces).
+//! engine, and the servers (labtail, optionally an older labtail binary,
+//! and the two Node designs).
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
+use futures_util::StreamExt;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -13,11 +15,17 @@ use crate::sio::BoxError;
 pub const LABEL: &str = "labtail.bench";
 pub const PASSWORD: &str = "bench-password";
 const IMAGE: &str = "labtail-busybox:test";
+/// `docker` commands run at once when starting or opening producers.
+const PARALLEL_DOCKER: usize = 8;
 
 /// Paths the benchmark needs.
 #[derive(Debug, Clone)]
 pub struct Paths {
     pub labtail: PathBuf,
+    /// An older labtail binary to compare with (`--before`).
+    pub before: Option<PathBuf>,
+    /// Extra `labtail serve` arguments (`--labtail-args`).
+    pub labtail_args: Vec<String>,
     pub baseline: PathBuf,
     pub producer: PathBuf,
     pub work: PathBuf,
@@ -56,7 +64,9 @@ pub struct Containers {
 }
 
 impl Containers {
-    /// Starts `n` producers (gated: they print nothing until `open`).
+    /// Starts one producer per owner (gated: they print nothing until
+    /// `open`), a few `docker run`s at a time: the containers curve starts
+    /// hundreds.
     pub async fn start(
         paths: &Paths,
         prefix: &str,
@@ -65,39 +75,59 @@ impl Containers {
         count: u64,
         pad: u32,
     ) -> Result<Self, BoxError> {
-        let mut names = Vec::new();
         let mount = format!("{}:/producer:ro", paths.producer.display());
-        for (i, owner) in owners.iter().enumerate() {
-            let name = format!("{prefix}-{i}");
-            let _ = docker(&["rm", "-f", &name]).await;
+        let names: Vec<String> = (0..owners.len()).map(|i| format!("{prefix}-{i}")).collect();
+        // Dropped (and so removed) if any start fails.
+        let this = Containers {
+            names: names.clone(),
+        };
+        let runs = names.iter().zip(owners).map(|(name, owner)| {
             let label = format!("{LABEL}={owner}");
-            docker(&[
-                "run",
-                "-d",
-                "--name",
-                &name,
-                "--label",
-                &label,
-                "--network",
-                "none",
-                "-v",
-                &mount,
-                IMAGE,
-                "/producer",
-                &rate.to_string(),
-                &count.to_string(),
-                &pad.to_string(),
-            ])
-            .await?;
-            names.push(name);
+            let mount = mount.clone();
+            async move {
+                let _ = docker(&["rm", "-f", name]).await;
+                docker(&[
+                    "run",
+                    "-d",
+                    "--name",
+                    name,
+                    "--label",
+                    &label,
+                    "--network",
+                    "none",
+                    "-v",
+                    &mount,
+                    IMAGE,
+                    "/producer",
+                    &rate.to_string(),
+                    &count.to_string(),
+                    &pad.to_string(),
+                ])
+                .await
+            }
+        });
+        let results: Vec<Result<String, BoxError>> = futures_util::stream::iter(runs)
+            .buffer_unordered(PARALLEL_DOCKER)
+            .collect()
+            .await;
+        for r in results {
+            r?;
         }
-        Ok(Containers { names })
+        Ok(this)
     }
 
     /// Lets every producer start printing.
     pub async fn open(&self) -> Result<(), BoxError> {
-        for n in &self.names {
-            docker(&["exec", n, "touch", "/tmp/go"]).await?;
+        let execs = self
+            .names
+            .iter()
+            .map(|n| async move { docker(&["exec", n, "touch", "/tmp/go"]).await });
+        let results: Vec<Result<String, BoxError>> = futures_util::stream::iter(execs)
+            .buffer_unordered(PARALLEL_DOCKER)
+            .collect()
+            .await;
+        for r in results {
+            r?;
         }
         Ok(())
     }
@@ -139,7 +169,12 @@ pub enum Kind {
     /// labtail with the Socket.IO Redis adapter (a Redis of its own): the
     /// streaming path should not notice.
     LabtailRedis,
-    Baseline,
+    /// The labtail binary given with `--before`: what the changes bought.
+    LabtailBefore,
+    /// The design labtail replaces: one `docker logs -f` per request.
+    NodeTutorial,
+    /// The best Node design: one `docker logs -f` per container, fanned out.
+    NodeShared,
 }
 
 impl Kind {
@@ -147,8 +182,14 @@ impl Kind {
         match self {
             Kind::Labtail => "labtail",
             Kind::LabtailRedis => "labtail+redis",
-            Kind::Baseline => "node design",
+            Kind::LabtailBefore => "labtail before",
+            Kind::NodeTutorial => "node tutorial",
+            Kind::NodeShared => "node shared",
         }
+    }
+
+    pub fn is_node(self) -> bool {
+        matches!(self, Kind::NodeTutorial | Kind::NodeShared)
     }
 }
 
@@ -218,6 +259,7 @@ impl Server {
     /// `users` are (name, role) pairs, all with the bench password.
     pub async fn labtail(
         paths: &Paths,
+        bin: &Path,
         users: &[(String, &str)],
         with_redis: bool,
     ) -> Result<Self, BoxError> {
@@ -229,7 +271,7 @@ impl Server {
         let dir = paths.work.join(format!("labtail-{}", free_port()?));
         std::fs::create_dir_all(&dir)?;
         for (name, role) in users {
-            let mut c = std::process::Command::new(&paths.labtail)
+            let mut c = std::process::Command::new(bin)
                 .args([
                     "user",
                     "add",
@@ -254,7 +296,7 @@ impl Server {
         }
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
-        let mut child = Command::new(&paths.labtail)
+        let mut child = Command::new(bin)
             .args([
                 "serve",
                 "--listen",
@@ -286,6 +328,7 @@ impl Server {
                     .map(|(_, url)| vec!["--redis-url", url.as_str()])
                     .unwrap_or_default(),
             )
+            .args(&paths.labtail_args)
             .env("LABTAIL_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -303,7 +346,11 @@ impl Server {
     }
 
     /// The Node/Express + socket.io design (bench/baselines/node-design).
-    pub async fn baseline(paths: &Paths, users: &[(String, &str)]) -> Result<Self, BoxError> {
+    pub async fn node(
+        paths: &Paths,
+        design: &str,
+        users: &[(String, &str)],
+    ) -> Result<Self, BoxError> {
         let port = free_port()?;
         let addr = format!("127.0.0.1:{port}");
         let map: serde_json::Map<String, serde_json::Value> = users
@@ -315,13 +362,14 @@ impl Server {
         let mut child = Command::new("node")
             .arg(paths.baseline.join("server.js"))
             .env("PORT", port.to_string())
+            .env("DESIGN", design)
             .env("USERS", serde_json::Value::Object(map).to_string())
             .current_dir(&paths.baseline)
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .kill_on_drop(true)
             .spawn()?;
-        wait_for_line(&mut child, "baseline listening").await?;
+        wait_for_line(&mut child, "listening on").await?;
         let pid = child.id().ok_or("no pid")?;
         Ok(Server {
             addr,
@@ -338,9 +386,14 @@ impl Server {
         users: &[(String, &str)],
     ) -> Result<Self, BoxError> {
         match kind {
-            Kind::Labtail => Self::labtail(paths, users, false).await,
-            Kind::LabtailRedis => Self::labtail(paths, users, true).await,
-            Kind::Baseline => Self::baseline(paths, users).await,
+            Kind::Labtail => Self::labtail(paths, &paths.labtail, users, false).await,
+            Kind::LabtailRedis => Self::labtail(paths, &paths.labtail, users, true).await,
+            Kind::LabtailBefore => {
+                let bin = paths.before.as_ref().ok_or("no --before binary")?;
+                Self::labtail(paths, bin, users, false).await
+            }
+            Kind::NodeTutorial => Self::node(paths, "tutorial", users).await,
+            Kind::NodeShared => Self::node(paths, "shared", users).await,
         }
     }
 

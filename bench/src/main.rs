@@ -1,12 +1,14 @@
-//! labtail's benchmarks: labtail against the Node design it replaces and
-//! against a bare `docker logs -f`, scenario by scenario, servers alternated.
+//! labtail's benchmarks: labtail against two Node designs (the tutorial
+//! design it replaces, and the shared design a competent Node developer
+//! writes) and against a bare `docker logs -f`, scenario by scenario,
+//! servers alternated; then curves against viewers and containers.
 //!
 //!   cargo build --release -p labtail && cargo run --release -p labtail-bench -- \
-//!       --out docs/benchmarks.md
+//!       --out docs/benchmarks.md [--before <older labtail binary>]
 //!   cargo run -p labtail-bench -- --smoke      # every scenario at a tiny size
 //!
 //! Needs: a Docker engine, the test image (scripts/test-image.sh), a C
-//! compiler with static libc (the producer), Node with the baseline's
+//! compiler with static libc (the producer), Node with the baselines'
 //! modules (`npm ci` in bench/baselines/node-design).
 
 mod env;
@@ -16,6 +18,7 @@ mod scenarios;
 mod sio;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::Parser;
 
@@ -41,6 +44,20 @@ struct Args {
     /// The labtail binary (default: target/release/labtail, or debug for --smoke).
     #[arg(long)]
     labtail: Option<PathBuf>,
+    /// An older labtail binary, run beside the current one as
+    /// "labtail before" in the scenarios (what the changes bought).
+    #[arg(long)]
+    before: Option<PathBuf>,
+    /// Extra arguments for every `labtail serve` (e.g. "--batch-linger=5ms").
+    #[arg(long, allow_hyphen_values = true, value_delimiter = ' ')]
+    labtail_args: Vec<String>,
+    /// Only these servers, by report name (comma-separated: labtail,
+    /// "labtail+redis", "labtail before", "node tutorial", "node shared").
+    #[arg(long, value_delimiter = ',')]
+    servers: Vec<String>,
+    /// Leave out the curves (viewers and containers sweeps).
+    #[arg(long)]
+    no_curves: bool,
 }
 
 fn root() -> PathBuf {
@@ -48,8 +65,8 @@ fn root() -> PathBuf {
 }
 
 fn specs(smoke: bool) -> Vec<StreamSpec> {
-    let s = |name, viewers, rate, count, own| StreamSpec {
-        name,
+    let s = |name: &str, viewers, rate, count, own| StreamSpec {
+        name: name.into(),
         viewers,
         rate,
         count,
@@ -59,8 +76,10 @@ fn specs(smoke: bool) -> Vec<StreamSpec> {
     if smoke {
         vec![
             s("flat_out", 1, 0, 2_000, false),
+            s("rate_1", 1, 20, 20, false),
+            s("rate_100", 1, 100, 100, false),
+            s("rate_1k", 1, 500, 500, false),
             s("rate_10k", 1, 2_000, 2_000, false),
-            s("fanout_1", 1, 200, 200, false),
             s("fanout_100", 3, 200, 200, false),
             s("fanout_1000", 5, 200, 200, false),
             s("own_50", 3, 100, 100, true),
@@ -68,13 +87,34 @@ fn specs(smoke: bool) -> Vec<StreamSpec> {
     } else {
         vec![
             s("flat_out", 1, 0, 500_000, false),
+            // 1 line/s: 30 samples, each line alone (no batching possible).
+            s("rate_1", 1, 1, 30, false),
+            s("rate_100", 1, 100, 3_000, false),
+            s("rate_1k", 1, 1_000, 10_000, false),
             s("rate_10k", 1, 10_000, 100_000, false),
-            s("fanout_1", 1, 1_000, 10_000, false),
             s("fanout_100", 100, 1_000, 10_000, false),
             s("fanout_1000", 1_000, 1_000, 10_000, false),
             s("own_50", 50, 100, 1_000, true),
         ]
     }
+}
+
+/// The servers of a scenario, in the order of run `r` (alternated, so drift
+/// in the machine's state favours no one).
+fn order(name: &str, r: usize, before: bool) -> Vec<Kind> {
+    let mut order = vec![Kind::Labtail, Kind::NodeShared, Kind::NodeTutorial];
+    if before {
+        order.insert(1, Kind::LabtailBefore);
+    }
+    // With the Redis adapter, on the scenario where a node does the most
+    // fan-out per line: Redis must not be on that path.
+    if name == "fanout_100" {
+        order.insert(1, Kind::LabtailRedis);
+    }
+    if r % 2 == 1 {
+        order.reverse();
+    }
+    order
 }
 
 fn wanted(only: &[String], name: &str) -> bool {
@@ -112,6 +152,8 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
     }
     let paths = Paths {
         labtail,
+        before: args.before.clone(),
+        labtail_args: args.labtail_args.clone(),
         baseline: root.join("bench/baselines/node-design"),
         producer: env::build_producer(&root.join("bench/producer/producer.c"), &work)?,
         work: work.clone(),
@@ -148,8 +190,11 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
         all.push(o);
     };
 
+    let serve =
+        |kind: Kind| args.servers.is_empty() || args.servers.iter().any(|n| n == kind.name());
+    let before = paths.before.is_some();
     for spec in specs(args.smoke) {
-        if !wanted(&args.only, spec.name) {
+        if !wanted(&args.only, &spec.name) {
             continue;
         }
         eprintln!(
@@ -157,21 +202,13 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
             spec.name, spec.viewers, spec.rate, spec.count
         );
         for r in 0..runs {
-            // Alternate which goes first, so drift in the machine's state
-            // does not favour one side.
-            let mut order = vec![Kind::Labtail, Kind::Baseline];
-            // With the Redis adapter, on the scenario where a node does the
-            // most fan-out per line: Redis must not be on that path.
-            if spec.name == "fanout_100" {
-                order.insert(1, Kind::LabtailRedis);
-            }
-            if r % 2 == 1 {
-                order.reverse();
-            }
-            for kind in order {
-                if kind == Kind::Baseline && spec.name == "fanout_1000" && !args.smoke {
+            for kind in order(&spec.name, r, before) {
+                if !serve(kind) {
+                    continue;
+                }
+                if kind == Kind::NodeTutorial && spec.name == "fanout_1000" && !args.smoke {
                     record(Outcome {
-                        scenario: spec.name.into(),
+                        scenario: spec.name.clone(),
                         server: kind.name().into(),
                         viewers: spec.viewers,
                         expected: spec.count,
@@ -193,15 +230,53 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
         } else {
             10_000.min((fds as usize).saturating_sub(500))
         };
-        eprintln!("idle ({n} sockets)");
+        let window = Duration::from_secs(if args.smoke { 2 } else { 30 });
+        eprintln!("idle ({n} sockets, then {window:?} holding them)");
         for r in 0..runs {
-            let order = if r % 2 == 0 {
-                [Kind::Labtail, Kind::Baseline]
-            } else {
-                [Kind::Baseline, Kind::Labtail]
-            };
-            for kind in order {
-                record(scenarios::idle(&paths, kind, n).await?);
+            for kind in order("idle", r, before) {
+                if serve(kind) {
+                    record(scenarios::idle(&paths, kind, n, window).await?);
+                }
+            }
+        }
+    }
+    if wanted(&args.only, "storm") {
+        let spec = if args.smoke {
+            scenarios::StormSpec {
+                sockets: 40,
+                users: 4,
+                lines: 20,
+                concurrency: 40,
+            }
+        } else {
+            let sockets = 5_000.min((fds as usize).saturating_sub(1_000) / 2);
+            scenarios::StormSpec {
+                sockets,
+                users: 50,
+                lines: 200,
+                concurrency: 1_000,
+            }
+        };
+        eprintln!(
+            "storm ({} sockets of {} sessions at once)",
+            spec.sockets, spec.users
+        );
+        for r in 0..runs {
+            for kind in order("storm", r, before) {
+                if !serve(kind) {
+                    continue;
+                }
+                if kind == Kind::NodeTutorial && !args.smoke {
+                    record(Outcome {
+                        scenario: "storm".into(),
+                        server: kind.name().into(),
+                        viewers: spec.sockets,
+                        note: Some("not run: one `docker logs` process per socket".into()),
+                        ..Outcome::default()
+                    });
+                    continue;
+                }
+                record(scenarios::storm(&paths, kind, spec).await?);
             }
         }
     }
@@ -209,13 +284,62 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
         let n = if args.smoke { 500 } else { 10_000 };
         eprintln!("backlog ({n} lines)");
         for r in 0..runs {
-            let order = if r % 2 == 0 {
-                [Kind::Labtail, Kind::Baseline]
-            } else {
-                [Kind::Baseline, Kind::Labtail]
+            for kind in order("backlog", r, before) {
+                if serve(kind) {
+                    record(scenarios::backlog(&paths, kind, n).await?);
+                }
+            }
+        }
+    }
+    if !args.no_curves && (args.only.is_empty() || wanted(&args.only, "curves")) {
+        let (viewers, containers): (&[usize], &[usize]) = if args.smoke {
+            (&[1, 4], &[1, 3])
+        } else {
+            (&[1, 10, 100, 1_000, 2_000, 5_000], &[1, 10, 100, 250, 500])
+        };
+        let count = if args.smoke { 100 } else { 1_500 };
+        for (i, &n) in viewers.iter().enumerate() {
+            let spec = StreamSpec {
+                name: format!("viewers_{n}"),
+                viewers: n,
+                rate: 100,
+                count,
+                pad: 40,
+                own_containers: false,
             };
-            for kind in order {
-                record(scenarios::backlog(&paths, kind, n).await?);
+            eprintln!(
+                "curve {} ({n} viewers of one container, 100 lines/s)",
+                spec.name
+            );
+            for kind in order("curve", i, false)
+                .into_iter()
+                .filter(|k| matches!(k, Kind::Labtail | Kind::NodeShared))
+            {
+                if serve(kind) {
+                    record(scenarios::stream(&paths, kind, &spec).await?);
+                }
+            }
+        }
+        for (i, &n) in containers.iter().enumerate() {
+            let spec = StreamSpec {
+                name: format!("containers_{n}"),
+                viewers: n,
+                rate: 100,
+                count,
+                pad: 40,
+                own_containers: true,
+            };
+            eprintln!(
+                "curve {} ({n} containers, one viewer each, 100 lines/s)",
+                spec.name
+            );
+            for kind in order("curve", i, false)
+                .into_iter()
+                .filter(|k| matches!(k, Kind::Labtail | Kind::NodeShared))
+            {
+                if serve(kind) {
+                    record(scenarios::stream(&paths, kind, &spec).await?);
+                }
             }
         }
     }
@@ -254,10 +378,10 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
             load_after: procfs::machine_load(),
             busy,
             runs,
-            command: format!(
-                "cargo run --release -p labtail-bench -- --runs {runs} --out {}",
-                out.display()
-            ),
+            command: std::iter::once("labtail-bench".to_owned())
+                .chain(std::env::args().skip(1))
+                .collect::<Vec<_>>()
+                .join(" "),
         };
         report::write(&out, &ctx, &all, &targets)?;
         let dir = out.parent().map(PathBuf::from).unwrap_or_default();
@@ -328,20 +452,20 @@ fn busy_processes() -> String {
 }
 
 fn targets(all: &[Outcome]) -> Vec<(String, String, bool)> {
-    let lab = |s: &str| -> Vec<&Outcome> {
-        all.iter()
-            .filter(|o| o.scenario == s && o.server == "labtail")
-            .collect()
-    };
-    let raw: Vec<&Outcome> = all
-        .iter()
-        .filter(|o| o.scenario == "flat_out" && o.server == "docker logs -f")
-        .collect();
+    use report::{best_node, med, runs};
+    let lab = |s: &str| runs(all, s, "labtail");
     let mut t = Vec::new();
-    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.1}")).unwrap_or("—".into());
+    let fmt = |v: Option<f64>| v.map(|v| format!("{v:.2}")).unwrap_or("—".into());
+    let lossless = |r: &[&Outcome]| {
+        !r.is_empty()
+            && r.iter()
+                .all(|o| o.missing == 0 && o.dups == 0 && o.note.is_none())
+    };
     if !lab("flat_out").is_empty() {
-        let a = report::med(&lab("flat_out"), |o| Some(o.lines_per_sec));
-        let b = report::med(&raw, |o| Some(o.lines_per_sec));
+        let a = med(&lab("flat_out"), |o| Some(o.lines_per_sec));
+        let b = med(&runs(all, "flat_out", "docker logs -f"), |o| {
+            Some(o.lines_per_sec)
+        });
         let ok = matches!((a, b), (Some(a), Some(b)) if a >= 0.95 * b);
         t.push((
             "flat_out".into(),
@@ -353,52 +477,110 @@ fn targets(all: &[Outcome]) -> Vec<(String, String, bool)> {
             ok,
         ));
     }
-    let lossless = |r: &[&Outcome]| {
-        r.iter()
-            .all(|o| o.missing == 0 && o.dups == 0 && o.note.is_none())
-    };
-    if !lab("rate_10k").is_empty() {
-        let p99 = report::med(&lab("rate_10k"), |o| o.p99_ms);
+    // Latency at every rate: p50 and p99 at or below the better Node
+    // design's, with every line delivered.
+    for s in ["rate_1", "rate_100", "rate_1k", "rate_10k", "fanout_100"] {
+        let l = lab(s);
+        if l.is_empty() {
+            continue;
+        }
+        let (p50, p99) = (med(&l, |o| o.p50_ms), med(&l, |o| o.p99_ms));
+        let (n50, n99) = (
+            best_node(all, s, |o| o.p50_ms, true),
+            best_node(all, s, |o| o.p99_ms, true),
+        );
+        let ok = matches!((p50, n50), (Some(a), Some((_, b))) if a <= b)
+            && matches!((p99, n99), (Some(a), Some((_, b))) if a <= b)
+            && lossless(&l);
         t.push((
-            "rate_10k".into(),
-            format!("p99 ≤ 25 ms, zero loss: p99 {} ms", fmt(p99)),
-            p99.is_some_and(|p| p <= 25.0) && lossless(&lab("rate_10k")),
+            s.into(),
+            format!(
+                "p50 / p99 ≤ the better Node design's, every line: {} / {} ms vs {} / {} ms",
+                fmt(p50),
+                fmt(p99),
+                fmt(n50.map(|n| n.1)),
+                fmt(n99.map(|n| n.1))
+            ),
+            ok,
         ));
     }
-    if !lab("fanout_100").is_empty() {
-        let p99 = report::med(&lab("fanout_100"), |o| o.p99_ms);
-        let d100 = report::med(&lab("fanout_100"), |o| Some(o.dockerd_cpu));
-        let d1 = report::med(&lab("fanout_1"), |o| Some(o.dockerd_cpu));
-        let ok = p99.is_some_and(|p| p <= 100.0)
-            && lossless(&lab("fanout_100"))
-            && matches!((d100, d1), (Some(a), Some(b)) if a <= b * 1.5 + 0.02);
-        t.push(("fanout_100".into(), format!("every line, p99 ≤ 100 ms, dockerd CPU ≈ one viewer's: p99 {} ms, dockerd {} vs {} cores", fmt(p99), d100.map(|v| format!("{v:.2}")).unwrap_or("—".into()), d1.map(|v| format!("{v:.2}")).unwrap_or("—".into())), ok));
+    // CPU per delivered line well below Node's: at least twice the lines
+    // per CPU-second, where the CPU is large enough to measure.
+    for s in [
+        "flat_out",
+        "rate_1k",
+        "rate_10k",
+        "fanout_100",
+        "fanout_1000",
+    ] {
+        let l = lab(s);
+        let (Some(a), Some((n, b))) = (
+            med(&l, Outcome::lines_per_cpu_s),
+            best_node(all, s, Outcome::lines_per_cpu_s, false),
+        ) else {
+            continue;
+        };
+        t.push((
+            s.into(),
+            format!(
+                "lines per CPU-second ≥ 2× the better Node design's: {a:.0} vs {b:.0} ({n}), {:.1}×",
+                a / b
+            ),
+            a >= 2.0 * b,
+        ));
     }
     if !lab("fanout_1000").is_empty() {
-        let p99 = report::med(&lab("fanout_1000"), |o| o.p99_ms);
-        let cpu = report::med(&lab("fanout_1000"), |o| Some(o.server_cpu));
+        let p99 = med(&lab("fanout_1000"), |o| o.p99_ms);
+        let cpu = med(&lab("fanout_1000"), |o| Some(o.server_cpu));
         t.push((
             "fanout_1000".into(),
             format!(
                 "every line, p99 ≤ 250 ms, server < 1 core: p99 {} ms, {} cores",
                 fmt(p99),
-                cpu.map(|v| format!("{v:.2}")).unwrap_or("—".into())
+                fmt(cpu)
             ),
             p99.is_some_and(|p| p <= 250.0)
                 && cpu.is_some_and(|c| c < 1.0)
                 && lossless(&lab("fanout_1000")),
         ));
     }
+    if !lab("storm").is_empty() {
+        let l = lab("storm");
+        let cpu = med(&l, Outcome::cpu_ms_per_socket);
+        let node = best_node(all, "storm", Outcome::cpu_ms_per_socket, true);
+        let refused: u64 = l.iter().filter_map(|o| o.refused).sum();
+        let ok = refused == 0
+            && lossless(&l)
+            && matches!((cpu, node), (Some(a), Some((_, b))) if a <= b);
+        t.push((
+            "storm".into(),
+            format!(
+                "CPU per handshake ≤ the Node design's, no refusal, all resumed exactly: {} vs {} ms, {refused} refused",
+                fmt(cpu),
+                fmt(node.map(|n| n.1))
+            ),
+            ok,
+        ));
+    }
     if !lab("idle").is_empty() {
-        let kb = report::med(&lab("idle"), |o| o.per_socket_kb);
+        let kb = med(&lab("idle"), |o| o.per_socket_kb);
+        let idle = med(&lab("idle"), |o| o.idle_cpu);
         t.push((
             "idle".into(),
             format!("≤ 10 KB per idle socket: {} KB", fmt(kb)),
             kb.is_some_and(|k| k <= 10.0),
         ));
+        t.push((
+            "idle".into(),
+            format!(
+                "holding them (pings only) ≤ 5 % of a core: {} cores",
+                fmt(idle)
+            ),
+            idle.is_some_and(|c| c <= 0.05),
+        ));
     }
     if !lab("own_50").is_empty() {
-        let rss = report::med(&lab("own_50"), |o| Some(o.server_rss_mb));
+        let rss = med(&lab("own_50"), |o| Some(o.server_rss_mb));
         t.push((
             "own_50".into(),
             format!("server RSS ≤ 100 MB, zero loss: {} MB", fmt(rss)),
@@ -406,8 +588,8 @@ fn targets(all: &[Outcome]) -> Vec<(String, String, bool)> {
         ));
     }
     if !lab("backlog").is_empty() {
-        let first = report::med(&lab("backlog"), |o| o.first_ms);
-        let alll = report::med(&lab("backlog"), |o| o.all_ms);
+        let first = med(&lab("backlog"), |o| o.first_ms);
+        let alll = med(&lab("backlog"), |o| o.all_ms);
         t.push((
             "backlog".into(),
             format!(

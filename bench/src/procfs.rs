@@ -92,6 +92,11 @@ impl CpuMeter {
         }
     }
 
+    /// CPU seconds used since the start.
+    pub fn seconds(&self) -> f64 {
+        (tree_ticks(self.root).saturating_sub(self.start_ticks)) as f64 / TICKS
+    }
+
     pub fn cores(&self) -> f64 {
         let secs = self.start.elapsed().as_secs_f64().max(0.001);
         (tree_ticks(self.root).saturating_sub(self.start_ticks)) as f64 / TICKS / secs

@@ -37,14 +37,42 @@ pub struct Outcome {
     pub dockerd_cpu: f64,
     pub loadgen_cpu: f64,
     pub per_socket_kb: Option<f64>,
+    /// Lines per second each producer printed (0: flat out).
+    pub rate: u64,
+    /// Producer containers in the run.
+    pub containers: usize,
+    /// Lines delivered, summed over viewers.
+    pub delivered_total: u64,
+    /// CPU seconds the server (its whole process tree) used in the window.
+    pub server_cpu_s: f64,
+    /// `idle`: cores the server uses holding its sockets, after they connected.
+    pub idle_cpu: Option<f64>,
+    /// `storm`: sockets refused or not answered `ok` (connect or subscribe).
+    pub refused: Option<u64>,
+    /// `storm`: database queries per handshake (labtail's own count).
+    pub db_per_handshake: Option<f64>,
     pub note: Option<String>,
+}
+
+impl Outcome {
+    /// Lines delivered per CPU-second of the server: the efficiency headline.
+    pub fn lines_per_cpu_s(&self) -> Option<f64> {
+        (self.delivered_total > 0 && self.server_cpu_s > 0.0)
+            .then(|| self.delivered_total as f64 / self.server_cpu_s)
+    }
+
+    /// `storm` (and `idle`'s connect phase): server CPU per socket, in ms.
+    pub fn cpu_ms_per_socket(&self) -> Option<f64> {
+        (self.viewers > 0 && self.server_cpu_s > 0.0)
+            .then(|| self.server_cpu_s * 1000.0 / self.viewers as f64)
+    }
 }
 
 /// A streaming scenario: `viewers` sockets watching producers at `rate`
 /// lines/s (0 = flat out) printing `count` lines.
 #[derive(Debug, Clone)]
 pub struct StreamSpec {
-    pub name: &'static str,
+    pub name: String,
     pub viewers: usize,
     pub rate: u64,
     pub count: u64,
@@ -58,15 +86,16 @@ fn users_for(kind: Kind, spec: &StreamSpec) -> Vec<(String, &'static str)> {
         (0..spec.viewers)
             .map(|i| (format!("s{i}"), "student"))
             .collect()
-    } else if kind == Kind::Baseline {
-        // One user per viewer: the Node design emits every `docker logs`
+    } else if kind == Kind::NodeTutorial {
+        // One user per viewer: the tutorial design emits every `docker logs`
         // process's output to the room of its user, so viewers sharing a
         // user would each get every line once per viewer.
         (0..spec.viewers)
             .map(|i| (format!("v{i}"), "student"))
             .collect()
     } else {
-        // labtail fans one upstream out to any number of sockets.
+        // labtail (and the shared Node design) fan one upstream out to any
+        // number of sockets.
         vec![("watcher".into(), "instructor")]
     }
 }
@@ -106,6 +135,7 @@ impl Meters {
     fn finish(self, o: &mut Outcome) {
         self.sampler.abort();
         o.server_cpu = self.server.cores();
+        o.server_cpu_s = self.server.seconds();
         o.dockerd_cpu = self.dockerd.map(|m| m.cores()).unwrap_or(0.0);
         o.loadgen_cpu = self.me.cores();
         o.server_rss_mb =
@@ -143,6 +173,7 @@ fn summarise(tallies: &[Tally], o: &mut Outcome) {
         o.delivered_min = 0;
     }
     o.delivered_avg = total as f64 / tallies.len().max(1) as f64;
+    o.delivered_total = total;
     o.lines_per_sec = if rates.is_empty() {
         0.0
     } else {
@@ -189,10 +220,12 @@ pub async fn stream(paths: &Paths, kind: Kind, spec: &StreamSpec) -> Result<Outc
         cookies.push(sio::login(&server.addr, u, PASSWORD).await?);
     }
     let mut o = Outcome {
-        scenario: spec.name.into(),
+        scenario: spec.name.clone(),
         server: kind.name().into(),
         viewers: spec.viewers,
         expected: spec.count,
+        rate: spec.rate,
+        containers: containers.names.len(),
         ..Outcome::default()
     };
     let viewers = match connect_all(&server.addr, &cookies, spec.viewers, true).await {
@@ -265,8 +298,10 @@ pub async fn raw_ceiling(paths: &Paths, spec: &StreamSpec) -> Result<Outcome, Bo
     let pid = child.id().ok_or("no pid")?;
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let mut o = Outcome {
-        scenario: spec.name.into(),
+        scenario: spec.name.clone(),
         server: "docker logs -f".into(),
+        rate: spec.rate,
+        containers: 1,
         viewers: 1,
         expected: spec.count,
         ..Outcome::default()
@@ -290,8 +325,14 @@ pub async fn raw_ceiling(paths: &Paths, spec: &StreamSpec) -> Result<Outcome, Bo
     Ok(o)
 }
 
-/// `n` logged-in sockets doing nothing: memory per socket.
-pub async fn idle(paths: &Paths, kind: Kind, n: usize) -> Result<Outcome, BoxError> {
+/// `n` logged-in sockets doing nothing: the CPU of connecting them, memory
+/// per socket, then the steady CPU of holding them over `idle_window`.
+pub async fn idle(
+    paths: &Paths,
+    kind: Kind,
+    n: usize,
+    idle_window: Duration,
+) -> Result<Outcome, BoxError> {
     let users = vec![("idler".to_owned(), "student")];
     let server = Server::start(kind, paths, &users).await?;
     let cookie = sio::login(&server.addr, "idler", PASSWORD).await?;
@@ -318,6 +359,11 @@ pub async fn idle(paths: &Paths, kind: Kind, n: usize) -> Result<Outcome, BoxErr
     let after = procfs::tree_rss(server.pid);
     meters.finish(&mut o);
     o.per_socket_kb = Some(after.saturating_sub(before) as f64 / n as f64 / 1024.0);
+    // The steady cost of holding them: pings only (engine.io pings every
+    // 25 s, so the window holds at least one round for every socket).
+    let steady = CpuMeter::start(server.pid);
+    tokio::time::sleep(idle_window).await;
+    o.idle_cpu = Some(steady.cores());
     drop(sockets);
     drop(warm);
     server.stop().await;
@@ -376,5 +422,188 @@ pub async fn backlog(paths: &Paths, kind: Kind, lines: u64) -> Result<Outcome, B
     }
     drop(v);
     server.stop().await;
+    Ok(o)
+}
+
+/// What a storm is made of.
+#[derive(Debug, Clone, Copy)]
+pub struct StormSpec {
+    /// Sockets connecting at once.
+    pub sockets: usize,
+    /// Logged-in users (sessions), each a student with a container of its own.
+    pub users: usize,
+    /// Lines each container printed before the storm.
+    pub lines: u64,
+    /// Connections opened at once by the load generator.
+    pub concurrency: usize,
+}
+
+/// A reconnect storm, as after a labtail restart: `sockets` logged-in
+/// sockets (several per session) connect at once and each asks, the moment
+/// it is connected, to resume its student's container after a cursor it
+/// was given before. No hub is open when the storm starts (the sockets that
+/// took the cursors have left), sessions are in the database. Measured:
+/// time until every socket is answered, server CPU per handshake, database
+/// queries per handshake, refusals, and that every socket got exactly the
+/// lines after its cursor.
+pub async fn storm(paths: &Paths, kind: Kind, spec: StormSpec) -> Result<Outcome, BoxError> {
+    let users: Vec<(String, &'static str)> = (0..spec.users)
+        .map(|i| (format!("s{i}"), "student"))
+        .collect();
+    let owners: Vec<String> = users.iter().map(|(u, _)| u.clone()).collect();
+    let server = Server::start(kind, paths, &users).await?;
+    let containers =
+        Containers::start(paths, "labtail-bench-storm", &owners, 0, spec.lines, 0).await?;
+    containers.open().await?;
+    for i in 0..containers.names.len() {
+        containers.wait_done(i, Duration::from_secs(60)).await?;
+    }
+    let mut cookies = Vec::new();
+    for (u, _) in &users {
+        cookies.push(sio::login(&server.addr, u, PASSWORD).await?);
+    }
+    let mut o = Outcome {
+        scenario: "storm".into(),
+        server: kind.name().into(),
+        viewers: spec.sockets,
+        containers: containers.names.len(),
+        ..Outcome::default()
+    };
+    // Each user's resume point: the cursor of its middle line (labtail);
+    // the Node designs have no cursors and replay from the start.
+    let resume_seq = spec.lines / 2;
+    let mut resume: Vec<Option<String>> = vec![None; spec.users];
+    if !kind.is_node() {
+        for (i, c) in containers.names.iter().enumerate() {
+            let mut t = Tally::new(false);
+            t.cursors = Some(Vec::new());
+            let mut v = Viewer::connect_with(&server.addr, &cookies[i], t).await?;
+            v.ask(
+                "start-container-logs",
+                serde_json::json!({"containerName": c, "tail": spec.lines + 1}),
+            )
+            .await?;
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while Instant::now() < deadline {
+                let cursor = v.tally.lock().ok().and_then(|t| {
+                    t.cursors
+                        .as_ref()?
+                        .iter()
+                        .find(|(seq, _)| *seq == resume_seq)
+                        .map(|(_, c)| c.clone())
+                });
+                if cursor.is_some() {
+                    resume[i] = cursor;
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            if resume[i].is_none() {
+                return Err(format!("storm: no cursor for line {resume_seq} of {c}").into());
+            }
+        }
+        // Let the hubs close with their last watcher.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let db_before = if kind.is_node() {
+        None
+    } else {
+        sio::counter_sum(&server.addr, "labtail_db_queries_total")
+            .await
+            .ok()
+    };
+    let meters = Meters::start(server.pid);
+    let t0 = Instant::now();
+    let asks = (0..spec.sockets).map(|i| {
+        let u = i % spec.users;
+        let addr = server.addr.clone();
+        let cookie = cookies[u].clone();
+        let container = containers.names[u].clone();
+        let after = resume[u].clone();
+        async move {
+            let mut t = Tally::new(false);
+            let payload = match &after {
+                Some(c) => {
+                    t.last_seq = resume_seq;
+                    serde_json::json!({"containerName": container, "after": c})
+                }
+                None => serde_json::json!({"containerName": container, "tail": spec.lines + 1}),
+            };
+            let mut v = Viewer::connect_with(&addr, &cookie, t).await?;
+            let answer = v.ask("start-container-logs", payload).await?;
+            if !answer.contains("\"ok\":true") {
+                return Err(format!("not ok: {answer}").into());
+            }
+            Ok::<Viewer, BoxError>(v)
+        }
+    });
+    let results: Vec<Result<Viewer, BoxError>> = futures_util::stream::iter(asks)
+        .buffer_unordered(spec.concurrency.max(1))
+        .collect()
+        .await;
+    let answered_ms = t0.elapsed().as_secs_f64() * 1000.0;
+    let mut viewers = Vec::new();
+    let mut refused = 0u64;
+    let mut first_error = None;
+    for r in results {
+        match r {
+            Ok(v) => viewers.push(v),
+            Err(e) => {
+                refused += 1;
+                first_error.get_or_insert_with(|| e.to_string());
+            }
+        }
+    }
+    // Every socket that was answered gets the rest of its container's log.
+    // (The Node designs cannot resume, and the shared one gives a later
+    // watcher of a container only what is printed after it joined: for
+    // them only the handshakes and subscribes are measured.)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !kind.is_node()
+        && Instant::now() < deadline
+        && !viewers
+            .iter()
+            .all(|v| v.tally.lock().map(|t| t.end_seen).unwrap_or(false))
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    meters.finish(&mut o);
+    o.all_ms = Some(answered_ms);
+    o.refused = Some(refused);
+    if let (Some(before), Ok(after)) = (
+        db_before,
+        sio::counter_sum(&server.addr, "labtail_db_queries_total").await,
+    ) {
+        o.db_per_handshake = Some((after - before) / spec.sockets as f64);
+    }
+    let expected = if kind.is_node() {
+        spec.lines
+    } else {
+        spec.lines - resume_seq
+    };
+    o.expected = expected;
+    let tallies: Vec<Tally> = viewers
+        .iter()
+        .map(|v| std::mem::take(&mut *v.tally.lock().unwrap_or_else(|p| p.into_inner())))
+        .collect();
+    summarise(&tallies, &mut o);
+    // `summarise` counts what is missing from sequence 0; a resumed socket
+    // starts after its cursor.
+    o.missing = if kind.is_node() {
+        0
+    } else {
+        tallies
+            .iter()
+            .map(|t| t.missing + spec.lines.saturating_sub(t.last_seq))
+            .sum()
+    };
+    if let Some(e) = first_error {
+        o.note = Some(format!("{refused} refused or unanswered, first: {e}"));
+    } else if !kind.is_node() && !tallies.iter().all(|t| t.end_seen) {
+        o.note = Some("some sockets did not get the rest of their log within 60 s".into());
+    }
+    drop(viewers);
+    server.stop().await;
+    drop(containers);
     Ok(o)
 }

@@ -63,6 +63,9 @@ pub struct Tally {
     pub last_at: Option<i64>,
     /// Latency of each line in microseconds (capped at one hour).
     pub latencies: Option<hdrhistogram::Histogram<u64>>,
+    /// (sequence number, cursor) of each line, when asked for (labtail's
+    /// `lines` field; the Node designs have no cursors).
+    pub cursors: Option<Vec<(u64, String)>>,
     carry: String,
 }
 
@@ -118,6 +121,43 @@ struct LogEvent<'a> {
     log: std::borrow::Cow<'a, str>,
 }
 
+#[derive(serde::Deserialize)]
+struct CursorEvent {
+    #[serde(default)]
+    lines: Vec<CursorLine>,
+}
+
+#[derive(serde::Deserialize)]
+struct CursorLine {
+    cursor: String,
+    text: String,
+}
+
+/// GET `path` with a minimal HTTP/1.1 exchange; the body.
+pub async fn get(addr: &str, path: &str) -> Result<String, BoxError> {
+    let mut s = TcpStream::connect(addr).await?;
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await?;
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).await?;
+    let text = String::from_utf8_lossy(&resp);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or("");
+    Ok(body.to_owned())
+}
+
+/// The sum of a Prometheus counter over its labels, from labtail's /metrics.
+pub async fn counter_sum(addr: &str, name: &str) -> Result<f64, BoxError> {
+    let text = get(addr, "/metrics").await?;
+    Ok(text
+        .lines()
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
+        })
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum())
+}
+
 /// A connected socket whose reader task feeds a tally.
 /// Acks awaited, by id.
 type Pending = Arc<Mutex<Vec<(u64, oneshot::Sender<String>)>>>;
@@ -140,6 +180,11 @@ impl Drop for Viewer {
 
 impl Viewer {
     pub async fn connect(addr: &str, cookie: &str, record_latency: bool) -> Result<Self, BoxError> {
+        Self::connect_with(addr, cookie, Tally::new(record_latency)).await
+    }
+
+    /// Connects, feeding `tally` (one that may already expect a sequence).
+    pub async fn connect_with(addr: &str, cookie: &str, tally: Tally) -> Result<Self, BoxError> {
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
         let mut req = url.into_client_request()?;
         req.headers_mut()
@@ -169,7 +214,7 @@ impl Viewer {
                 None => return Err("closed before connect".into()),
             }
         }
-        let tally = Arc::new(std::sync::Mutex::new(Tally::new(record_latency)));
+        let tally = Arc::new(std::sync::Mutex::new(tally));
         let pending: Pending = Arc::default();
         let tx = Arc::new(Mutex::new(tx));
         let reader = {
@@ -190,6 +235,17 @@ impl Viewer {
                             && let Ok(mut tl) = tally.lock()
                         {
                             tl.feed(&ev.log, now);
+                            if let Some(cursors) = &mut tl.cursors
+                                && let Ok((_, ev)) =
+                                    serde_json::from_str::<(&str, CursorEvent)>(body)
+                            {
+                                for l in ev.lines {
+                                    let seq = l.text.split(' ').next().and_then(|s| s.parse().ok());
+                                    if let Some(seq) = seq {
+                                        cursors.push((seq, l.cursor));
+                                    }
+                                }
+                            }
                         } else if body.starts_with("[\"container-log-gap\"")
                             && let Ok(mut tl) = tally.lock()
                         {

@@ -12,7 +12,15 @@ fn help_names_the_options() {
         .expect("run labtail-bench");
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    for opt in ["--smoke", "--runs", "--out", "--only"] {
+    for opt in [
+        "--smoke",
+        "--runs",
+        "--out",
+        "--only",
+        "--before",
+        "--servers",
+        "--no-curves",
+    ] {
         assert!(text.contains(opt), "{opt} missing from: {text}");
     }
 }

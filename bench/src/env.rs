@@ -228,6 +228,22 @@ impl Drop for TempDir {
     }
 }
 
+/// labtail's stderr: discarded, or with `LABTAIL_BENCH_SERVER_LOG=<filter>`
+/// (e.g. `info`) appended to `labtail-bench-server.log` in the current
+/// directory, to see what a server did during a run that went wrong.
+fn server_stderr(dir: &Path) -> Result<Stdio, BoxError> {
+    if std::env::var_os("LABTAIL_BENCH_SERVER_LOG").is_none() {
+        return Ok(Stdio::null());
+    }
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open("labtail-bench-server.log")?;
+    writeln!(f, "=== labtail in {}", dir.display())?;
+    Ok(Stdio::from(f))
+}
+
 fn free_port() -> Result<u16, BoxError> {
     Ok(std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
@@ -329,9 +345,12 @@ impl Server {
                     .unwrap_or_default(),
             )
             .args(&paths.labtail_args)
-            .env("LABTAIL_LOG", "warn")
+            .env(
+                "LABTAIL_LOG",
+                std::env::var("LABTAIL_BENCH_SERVER_LOG").unwrap_or("warn".into()),
+            )
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(server_stderr(&dir)?)
             .kill_on_drop(true)
             .spawn()?;
         wait_for_line(&mut child, "labtail listening").await?;

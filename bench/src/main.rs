@@ -58,6 +58,12 @@ struct Args {
     /// Leave out the curves (viewers and containers sweeps).
     #[arg(long)]
     no_curves: bool,
+    /// The points of the viewers curve (default 1,10,100,1000,2000,5000).
+    #[arg(long, value_delimiter = ',')]
+    curve_viewers: Vec<usize>,
+    /// The points of the containers curve (default 1,10,100,250,500).
+    #[arg(long, value_delimiter = ',')]
+    curve_containers: Vec<usize>,
 }
 
 fn root() -> PathBuf {
@@ -292,11 +298,17 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
         }
     }
     if !args.no_curves && (args.only.is_empty() || wanted(&args.only, "curves")) {
-        let (viewers, containers): (&[usize], &[usize]) = if args.smoke {
+        let (mut viewers, mut containers): (&[usize], &[usize]) = if args.smoke {
             (&[1, 4], &[1, 3])
         } else {
             (&[1, 10, 100, 1_000, 2_000, 5_000], &[1, 10, 100, 250, 500])
         };
+        if !args.curve_viewers.is_empty() {
+            viewers = &args.curve_viewers;
+        }
+        if !args.curve_containers.is_empty() {
+            containers = &args.curve_containers;
+        }
         let count = if args.smoke { 100 } else { 1_500 };
         for (i, &n) in viewers.iter().enumerate() {
             let spec = StreamSpec {

@@ -239,11 +239,18 @@ pub async fn stream(paths: &Paths, kind: Kind, spec: &StreamSpec) -> Result<Outc
     let mut viewers = viewers;
     for (i, v) in viewers.iter_mut().enumerate() {
         let c = &containers.names[if spec.own_containers { i } else { 0 }];
-        v.ask(
-            "start-container-logs",
-            serde_json::json!({"containerName": c, "tail": 0}),
-        )
-        .await?;
+        let asked = v
+            .ask(
+                "start-container-logs",
+                serde_json::json!({"containerName": c, "tail": 0}),
+            )
+            .await;
+        if let Err(e) = asked {
+            // A server that drops sockets is a finding, not the end of the run.
+            o.note = Some(format!("viewer {i} could not start watching: {e}"));
+            server.stop().await;
+            return Ok(o);
+        }
     }
     let meters = Meters::start(server.pid);
     containers.open().await?;

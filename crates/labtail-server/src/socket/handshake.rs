@@ -170,7 +170,8 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, app: &AppState, ident: Identity) {
     s.extensions.insert(ctx.clone());
     let inbox = super::worker::register_handlers(s, &ctx, app);
     let app = app.clone();
-    s.on_disconnect(move || {
+    s.on_disconnect(move |reason: socketioxide::socket::DisconnectReason| {
+        tracing::debug!(?reason, "socket disconnected");
         inbox.close();
         ctx.close();
         if ctx.leave_dashboard() {

@@ -1,7 +1,10 @@
 //! The database: users (and, through tower-sessions' store, sessions).
 //!
 //! SQLite is the embedded default; Postgres serves several nodes. Every
-//! query lives here, so the rest of the server never sees SQL.
+//! query lives here, so the rest of the server never sees SQL: that is why
+//! this file is longer than most (each query is one dialect-neutral text,
+//! with the row types it reads). The audit log's writer task is in
+//! `audit_writer.rs`, the tests against both databases in `tests.rs`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -10,6 +13,11 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::coalesce::Coalesce;
+use audit_writer::{AUDIT_BATCH, AuditWrite, audit_writer};
+
+mod audit_writer;
+#[cfg(test)]
+mod tests;
 pub use crate::config::DbOptions;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
@@ -177,27 +185,6 @@ pub struct Db {
     /// The audit log's one writer (see [`Db::audit`]).
     writes: mpsc::Sender<AuditWrite>,
 }
-
-/// What the audit writer is asked to do.
-enum AuditWrite {
-    Insert {
-        at: String,
-        kind: String,
-        username: String,
-        ip: Option<String>,
-        container: Option<String>,
-        detail: Option<String>,
-        reply: oneshot::Sender<Result<i64, Arc<DbError>>>,
-    },
-    End {
-        at: String,
-        id: i64,
-        reply: oneshot::Sender<Result<i64, Arc<DbError>>>,
-    },
-}
-
-/// Most audit writes committed in one transaction.
-const AUDIT_BATCH: usize = 256;
 
 /// Counts one query of kind `op` (`labtail_db_queries_total`).
 fn count(op: &'static str) {
@@ -546,93 +533,6 @@ impl Db {
     }
 }
 
-/// One audit write on `$conn`; the new row's id (0 for an end).
-macro_rules! write_one {
-    ($w:expr, $conn:expr) => {
-        match $w {
-            AuditWrite::Insert {
-                at,
-                kind,
-                username,
-                ip,
-                container,
-                detail,
-                ..
-            } => {
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO audit (at, kind, username, ip, container, detail) \
-                     VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-                )
-                .bind(at)
-                .bind(kind)
-                .bind(username)
-                .bind(ip)
-                .bind(container)
-                .bind(detail)
-                .fetch_one($conn)
-                .await?;
-                id
-            }
-            AuditWrite::End { at, id, .. } => {
-                sqlx::query("UPDATE audit SET ended_at = $1 WHERE id = $2 AND ended_at IS NULL")
-                    .bind(at)
-                    .bind(id)
-                    .execute($conn)
-                    .await?;
-                0
-            }
-        }
-    };
-}
-
-/// The audit log's one writer: takes what is queued (up to
-/// [`AUDIT_BATCH`]) and commits it in one transaction. A failed batch
-/// answers every insert in it with the error; the writer goes on.
-async fn audit_writer(pool: Pool, mut rx: mpsc::Receiver<AuditWrite>) {
-    let mut batch = Vec::with_capacity(AUDIT_BATCH);
-    while rx.recv_many(&mut batch, AUDIT_BATCH).await > 0 {
-        count("audit_batch");
-        let result = write_audit_batch(&pool, &batch).await;
-        if let Err(e) = &result {
-            tracing::warn!(error = %e, "could not write the audit log");
-        }
-        for (i, w) in batch.drain(..).enumerate() {
-            let (AuditWrite::Insert { reply, .. } | AuditWrite::End { reply, .. }) = w;
-            let answer = match &result {
-                Ok(ids) => ids.get(i).copied().ok_or(Arc::new(DbError::WriterGone)),
-                Err(e) => Err(e.clone()),
-            };
-            // The asker may have gone: nothing to tell then.
-            let _ = reply.send(answer);
-        }
-    }
-}
-
-/// One transaction: each insert's id, in order (ends yield 0).
-async fn write_audit_batch(pool: &Pool, batch: &[AuditWrite]) -> Result<Vec<i64>, Arc<DbError>> {
-    async fn run(pool: &Pool, batch: &[AuditWrite]) -> Result<Vec<i64>, DbError> {
-        let mut ids = Vec::with_capacity(batch.len());
-        match pool {
-            Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
-                for w in batch {
-                    ids.push(write_one!(w, &mut *tx));
-                }
-                tx.commit().await?;
-            }
-            Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
-                for w in batch {
-                    ids.push(write_one!(w, &mut *tx));
-                }
-                tx.commit().await?;
-            }
-        }
-        Ok(ids)
-    }
-    run(pool, batch).await.map_err(Arc::new)
-}
-
 /// A database URL fit for logs and error messages: without its password.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -656,175 +556,4 @@ fn to_user(r: RawUser) -> Result<UserRow, DbError> {
         session_epoch: r.session_epoch,
         created_at: r.created_at,
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn usernames() {
-        for ok in ["alice", "a", "bob.smith", "s-01", "0x"] {
-            assert!(validate_username(ok).is_ok(), "{ok}");
-        }
-        for bad in [
-            "",
-            "Alice",
-            "-x",
-            ".x",
-            "a b",
-            "a/b",
-            "a=b",
-            &"a".repeat(65),
-            "é",
-        ] {
-            assert!(validate_username(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[tokio::test]
-    async fn users_round_trip_in_sqlite() {
-        let dir = std::env::temp_dir().join(format!("labtail-db-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let url = format!("sqlite://{}/t.db", dir.display());
-        let db = Db::connect(&url).await.unwrap();
-        assert!(!db.is_shared());
-        assert_eq!(db.live_sessions(&["x".into()]).await.unwrap(), None);
-        round_trip(&db).await;
-        let _ = std::fs::remove_dir_all(dir);
-    }
-
-    /// A fresh database on the test Postgres (scripts/prereqs.sh starts one
-    /// and exports its URL); dropped by the returned guard's `drop_db`.
-    pub(crate) async fn fresh_postgres() -> (String, impl AsyncFnOnce()) {
-        let admin = std::env::var("LABTAIL_TEST_POSTGRES_URL").expect(
-            "LABTAIL_TEST_POSTGRES_URL is not set: run scripts/test, or point it at a Postgres \
-             superuser URL such as postgres://labtail@127.0.0.1:55432/postgres",
-        );
-        let name = format!(
-            "labtail_test_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .as_nanos()
-        );
-        let pool = PgPool::connect(&admin)
-            .await
-            .expect("connect to the test Postgres");
-        sqlx::query(&format!("CREATE DATABASE {name}"))
-            .execute(&pool)
-            .await
-            .unwrap();
-        let base = admin.rsplit_once('/').unwrap().0.to_owned();
-        let url = format!("{base}/{name}");
-        let drop_db = async move || {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&pool)
-                .await;
-            pool.close().await;
-        };
-        (url, drop_db)
-    }
-
-    #[tokio::test]
-    async fn users_round_trip_in_postgres() {
-        let (url, drop_db) = fresh_postgres().await;
-        let db = Db::connect(&url).await.unwrap();
-        assert!(db.is_shared());
-        round_trip(&db).await;
-        // A second node migrating the same database finds it up to date.
-        let again = Db::connect(&url).await.unwrap();
-        assert!(again.list_users().await.unwrap().is_empty());
-        // Sessions: only those in the store are live.
-        let store = crate::sessions::Store::open(&db).await.unwrap();
-        let live = db.live_sessions(&["nope".into()]).await.unwrap().unwrap();
-        assert!(live.is_empty());
-        drop(store);
-        if let Pool::Postgres(p) = db.pool() {
-            p.close().await;
-        }
-        if let Pool::Postgres(p) = again.pool() {
-            p.close().await;
-        }
-        drop_db().await;
-    }
-
-    #[tokio::test]
-    async fn bad_postgres_url_is_a_clear_error_without_the_password() {
-        let err = Db::connect("postgres://u:secret@127.0.0.1:1/db")
-            .await
-            .unwrap_err();
-        let msg = err.to_string();
-        assert!(matches!(err, DbError::BadUrl { .. }), "{msg}");
-        assert!(!msg.contains("secret"), "{msg}");
-        assert!(msg.contains("u:***@127.0.0.1:1/db"), "{msg}");
-    }
-
-    async fn round_trip(db: &Db) {
-        let u = db.create_user("amy", Role::Student, "h1").await.unwrap();
-        // A read after a write sees it, coalesced or not.
-        assert_eq!(
-            db.user_by_id(u.id).await.unwrap().unwrap().auth_hash(),
-            "h1#0"
-        );
-        db.set_password("amy", "h1b").await.unwrap();
-        assert_eq!(
-            db.user_by_id(u.id).await.unwrap().unwrap().auth_hash(),
-            "h1b#0"
-        );
-        // Concurrent reads of one user all get it.
-        let reads = futures_util::future::join_all((0..50).map(|_| db.user_by_id(u.id))).await;
-        assert!(
-            reads
-                .iter()
-                .all(|r| r.as_ref().unwrap().as_ref().unwrap().id == u.id)
-        );
-        // Many audit writes at once (one writer, batched transactions): each
-        // gets its own id, every row is there, every end is recorded.
-        let writes = (0..300).map(|i| {
-            let c = format!("c{i}");
-            async move {
-                db.audit("watch", "amy", None, Some(&c), None)
-                    .await
-                    .unwrap()
-            }
-        });
-        let ids = futures_util::future::join_all(writes).await;
-        let unique: std::collections::HashSet<i64> = ids.iter().copied().collect();
-        assert_eq!(unique.len(), 300);
-        futures_util::future::join_all(ids.iter().map(|&id| db.audit_end(id))).await;
-        let log = db.audit_log(Some("amy"), 1000).await.unwrap();
-        assert_eq!(log.len(), 300);
-        assert!(log.iter().all(|r| r.ended_at.is_some()));
-        db.set_password("amy", "h1").await.unwrap();
-        assert!(matches!(
-            db.create_user("amy", Role::Student, "h").await,
-            Err(DbError::UserExists(_))
-        ));
-        assert_eq!(db.user_by_id(u.id).await.unwrap().unwrap().username, "amy");
-        db.set_password("amy", "h2").await.unwrap();
-        assert_eq!(db.auth_hashes(&[u.id, 999]).await.unwrap()[&u.id], "h2#0");
-        db.revoke_sessions("amy").await.unwrap();
-        assert_eq!(db.auth_hashes(&[u.id]).await.unwrap()[&u.id], "h2#1");
-        let id = db
-            .audit("watch", "amy", Some("127.0.0.1"), Some("c1"), None)
-            .await
-            .unwrap();
-        db.audit_end(id).await.unwrap();
-        let log = db.audit_log(Some("amy"), 10).await.unwrap();
-        assert_eq!(log[0].id, id);
-        assert!(log[0].ended_at.is_some());
-        db.remove_user("amy").await.unwrap();
-        assert!(db.user_by_name("amy").await.unwrap().is_none());
-        assert!(matches!(
-            db.remove_user("amy").await,
-            Err(DbError::NoSuchUser(_))
-        ));
-        let ts = &log[0].at;
-        assert!(
-            ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
-            "{ts}"
-        );
-    }
 }

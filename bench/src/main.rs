@@ -310,47 +310,33 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
             containers = &args.curve_containers;
         }
         let count = if args.smoke { 100 } else { 1_500 };
-        for (i, &n) in viewers.iter().enumerate() {
-            let spec = StreamSpec {
-                name: format!("viewers_{n}"),
-                viewers: n,
-                rate: 100,
-                count,
-                pad: 40,
-                own_containers: false,
-            };
-            eprintln!(
-                "curve {} ({n} viewers of one container, 100 lines/s)",
-                spec.name
-            );
-            for kind in order("curve", i, false)
-                .into_iter()
-                .filter(|k| matches!(k, Kind::Labtail | Kind::NodeShared))
-            {
-                if serve(kind) {
-                    record(scenarios::stream(&paths, kind, &spec).await?);
-                }
-            }
-        }
-        for (i, &n) in containers.iter().enumerate() {
-            let spec = StreamSpec {
-                name: format!("containers_{n}"),
-                viewers: n,
-                rate: 100,
-                count,
-                pad: 40,
-                own_containers: true,
-            };
-            eprintln!(
-                "curve {} ({n} containers, one viewer each, 100 lines/s)",
-                spec.name
-            );
-            for kind in order("curve", i, false)
-                .into_iter()
-                .filter(|k| matches!(k, Kind::Labtail | Kind::NodeShared))
-            {
-                if serve(kind) {
-                    record(scenarios::stream(&paths, kind, &spec).await?);
+        let sweeps = [
+            ("viewers", viewers, false, "viewers of one container"),
+            (
+                "containers",
+                containers,
+                true,
+                "containers, one viewer each",
+            ),
+        ];
+        for (stem, points, own, what) in sweeps {
+            for (i, &n) in points.iter().enumerate() {
+                let spec = StreamSpec {
+                    name: format!("{stem}_{n}"),
+                    viewers: n,
+                    rate: 100,
+                    count,
+                    pad: 40,
+                    own_containers: own,
+                };
+                eprintln!("curve {} ({n} {what}, 100 lines/s)", spec.name);
+                for kind in order("curve", i, false)
+                    .into_iter()
+                    .filter(|k| matches!(k, Kind::Labtail | Kind::NodeShared))
+                {
+                    if serve(kind) {
+                        record(scenarios::stream(&paths, kind, &spec).await?);
+                    }
                 }
             }
         }

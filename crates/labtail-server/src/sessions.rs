@@ -10,7 +10,7 @@ use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 use tower_sessions_sqlx_store::{PostgresStore, SqliteStore};
 
 use crate::coalesce::Coalesce;
-use crate::db::{Db, Pool};
+use crate::db::{Db, Pool, count};
 
 /// Session key holding the login time (seconds since the epoch): a session
 /// ends `--session-max-age` after it, active or not.
@@ -54,10 +54,6 @@ impl Store {
             loads: Arc::default(),
         })
     }
-}
-
-fn count(op: &'static str) {
-    metrics::counter!(crate::metrics::DB_QUERIES, "op" => op).increment(1);
 }
 
 #[async_trait]

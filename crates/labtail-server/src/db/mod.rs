@@ -187,7 +187,7 @@ pub struct Db {
 }
 
 /// Counts one query of kind `op` (`labtail_db_queries_total`).
-fn count(op: &'static str) {
+pub(crate) fn count(op: &'static str) {
     metrics::counter!(crate::metrics::DB_QUERIES, "op" => op).increment(1);
 }
 
@@ -374,11 +374,7 @@ impl Db {
             detail: detail.map(str::to_owned),
             reply,
         };
-        self.writes.send(w).await.map_err(|_| DbError::WriterGone)?;
-        answer
-            .await
-            .map_err(|_| DbError::WriterGone)?
-            .map_err(DbError::Shared)
+        self.write(w, answer).await
     }
 
     /// Marks the end of a watch (through the audit writer, committed when
@@ -390,11 +386,19 @@ impl Db {
             id,
             reply,
         };
+        self.write(w, answer).await.map(|_| ())
+    }
+
+    /// Hands `w` to the audit writer and waits for its commit.
+    async fn write(
+        &self,
+        w: AuditWrite,
+        answer: oneshot::Receiver<Result<i64, Arc<DbError>>>,
+    ) -> Result<i64, DbError> {
         self.writes.send(w).await.map_err(|_| DbError::WriterGone)?;
         answer
             .await
             .map_err(|_| DbError::WriterGone)?
-            .map(|_| ())
             .map_err(DbError::Shared)
     }
 

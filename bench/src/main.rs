@@ -159,7 +159,21 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
     let paths = Paths {
         labtail,
         before: args.before.clone(),
-        labtail_args: args.labtail_args.clone(),
+        labtail_args: {
+            // The smoke run pings often and waits little, so a client that
+            // misses a ping (as this one once missed the one engineioxide
+            // sends before CONNECT is answered) fails within seconds,
+            // inside the run, instead of 20 s later in a long benchmark.
+            let mut a: Vec<String> = if args.smoke {
+                ["--ping-interval", "250ms", "--ping-timeout", "3s"]
+                    .map(String::from)
+                    .to_vec()
+            } else {
+                Vec::new()
+            };
+            a.extend(args.labtail_args.iter().cloned());
+            a
+        },
         baseline: root.join("bench/baselines/node-design"),
         producer: env::build_producer(&root.join("bench/producer/producer.c"), &work)?,
         work: work.clone(),

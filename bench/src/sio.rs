@@ -194,8 +194,16 @@ impl Viewer {
         let (ws, _) = tokio_tungstenite::client_async(req, tcp).await?;
         let (mut tx, mut rx) = ws.split();
         // Engine.IO open packet, then connect to the default namespace.
+        // Pings are answered from the first packet on: engineioxide sends
+        // its first ping right after the open packet, before CONNECT is
+        // answered, and a client that drops it is closed 20 s later
+        // (HeartbeatTimeout) — which is what this client did until it
+        // answered here too.
         loop {
             match rx.next().await {
+                Some(Ok(Message::Text(t))) if t == "2" => {
+                    tx.send(Message::Text("3".into())).await?
+                }
                 Some(Ok(Message::Text(t))) if t.starts_with('0') => break,
                 Some(Ok(_)) => continue,
                 Some(Err(e)) => return Err(e.into()),
@@ -205,6 +213,9 @@ impl Viewer {
         tx.send(Message::Text("40".into())).await?;
         loop {
             match rx.next().await {
+                Some(Ok(Message::Text(t))) if t == "2" => {
+                    tx.send(Message::Text("3".into())).await?
+                }
                 Some(Ok(Message::Text(t))) if t.starts_with("40") => break,
                 Some(Ok(Message::Text(t))) if t.starts_with("44") => {
                     return Err(format!("connect refused: {t}").into());
@@ -291,5 +302,54 @@ impl Viewer {
             .send(Message::Text(packet.into()))
             .await?;
         Ok(tokio::time::timeout(std::time::Duration::from_secs(60), rx).await??)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! A scripted server (a fake, on purpose): it sends the open packet and
+    //! a ping at once, as engineioxide does, and answers CONNECT only after
+    //! the pong. A client that drops a ping received before CONNECT is
+    //! answered never connects here; against labtail it was closed 20 s
+    //! later. Deterministic, beside the smoke run against the real server.
+    use super::*;
+    use tokio::net::TcpListener;
+
+    #[tokio::test]
+    async fn answers_the_ping_sent_before_connect_is_answered() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let server = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.expect("accept");
+            let ws = tokio_tungstenite::accept_async(tcp).await.expect("ws");
+            let (mut tx, mut rx) = ws.split();
+            tx.send(Message::Text(r#"0{"sid":"s","pingInterval":25000}"#.into()))
+                .await
+                .expect("open");
+            tx.send(Message::Text("2".into())).await.expect("ping");
+            let mut got = Vec::new();
+            while let Some(Ok(Message::Text(t))) = rx.next().await {
+                got.push(t.as_str().to_owned());
+                if got.iter().any(|p| p == "3") && got.iter().any(|p| p == "40") {
+                    break;
+                }
+            }
+            tx.send(Message::Text(r#"40{"sid":"x"}"#.into()))
+                .await
+                .expect("connect");
+            // Held open until the client has seen CONNECT.
+            let _ = rx.next().await;
+            got
+        });
+        let viewer = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            Viewer::connect(&addr, "c=1", false),
+        )
+        .await
+        .expect("the client connects once it has answered the early ping")
+        .expect("connect");
+        drop(viewer);
+        let got = server.await.expect("server");
+        assert!(got.contains(&"3".to_owned()), "pong sent: {got:?}");
     }
 }

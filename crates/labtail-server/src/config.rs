@@ -32,6 +32,10 @@ pub struct ServerConfig {
     /// Packets Socket.IO buffers per socket before emits fail (then the
     /// socket's stream waits, and past its line bound, gets a gap).
     pub socket_buffer_packets: usize,
+    /// Engine.IO heartbeat: a ping every `ping_interval`; a socket that
+    /// does not answer within `ping_timeout` is closed.
+    pub ping_interval: Duration,
+    pub ping_timeout: Duration,
     /// Largest packet a client may send, in bytes.
     pub max_payload: u64,
     /// Sessions end after this long without a request.
@@ -96,6 +100,8 @@ impl Default for ServerConfig {
             max_streams_per_socket: 20,
             socket_queue: 32,
             socket_buffer_packets: 256,
+            ping_interval: Duration::from_secs(25),
+            ping_timeout: Duration::from_secs(20),
             max_payload: 64 * 1024,
             session_idle_timeout: Duration::from_secs(8 * 3600),
             cookie_secure: false,

@@ -109,6 +109,11 @@ pub async fn build_with(
         .with_state(state.clone())
         .max_buffer_size(cfg.socket_buffer_packets.max(1))
         .max_payload(cfg.max_payload)
+        // engineioxide sends the first ping right after the open packet
+        // (the Node server waits one interval): a client must answer pings
+        // from the start (docs/socketio.md).
+        .ping_interval(cfg.ping_interval)
+        .ping_timeout(cfg.ping_timeout)
         // Clients send small packets (events, acks, pongs); a big message
         // still arrives whole, the buffer only starts smaller (4 KiB by
         // default, per socket).

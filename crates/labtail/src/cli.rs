@@ -213,6 +213,12 @@ pub struct ServeArgs {
     /// Outgoing packets buffered per socket.
     #[arg(long, env = "LABTAIL_SOCKET_BUFFER_PACKETS", default_value_t = 256)]
     pub socket_buffer_packets: usize,
+    /// How often the server pings each socket (Engine.IO heartbeat).
+    #[arg(long, env = "LABTAIL_PING_INTERVAL", default_value = "25s", value_parser = parse_duration)]
+    pub ping_interval: Duration,
+    /// How long a socket may take to answer a ping before it is closed.
+    #[arg(long, env = "LABTAIL_PING_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    pub ping_timeout: Duration,
     /// Largest packet a client may send, in bytes.
     #[arg(long, env = "LABTAIL_MAX_PAYLOAD", default_value_t = 64 * 1024)]
     pub max_payload: u64,
@@ -378,6 +384,9 @@ impl ServeArgs {
                 "socket-buffer-packets",
                 self.socket_buffer_packets,
             )?,
+            // Below 100 ms a heartbeat is a load, not a liveness check.
+            ping_interval: self.ping_interval.max(Duration::from_millis(100)),
+            ping_timeout: self.ping_timeout.max(Duration::from_millis(100)),
             max_payload: self.max_payload.max(1024),
             session_idle_timeout: self.session_idle_timeout,
             cookie_secure: self.cookie_secure,

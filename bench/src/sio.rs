@@ -199,25 +199,18 @@ impl Viewer {
         // answered, and a client that drops it is closed 20 s later
         // (HeartbeatTimeout) — which is what this client did until it
         // answered here too.
+        let mut opened = false;
         loop {
             match rx.next().await {
                 Some(Ok(Message::Text(t))) if t == "2" => {
                     tx.send(Message::Text("3".into())).await?
                 }
-                Some(Ok(Message::Text(t))) if t.starts_with('0') => break,
-                Some(Ok(_)) => continue,
-                Some(Err(e)) => return Err(e.into()),
-                None => return Err("closed before the open packet".into()),
-            }
-        }
-        tx.send(Message::Text("40".into())).await?;
-        loop {
-            match rx.next().await {
-                Some(Ok(Message::Text(t))) if t == "2" => {
-                    tx.send(Message::Text("3".into())).await?
+                Some(Ok(Message::Text(t))) if !opened && t.starts_with('0') => {
+                    opened = true;
+                    tx.send(Message::Text("40".into())).await?
                 }
-                Some(Ok(Message::Text(t))) if t.starts_with("40") => break,
-                Some(Ok(Message::Text(t))) if t.starts_with("44") => {
+                Some(Ok(Message::Text(t))) if opened && t.starts_with("40") => break,
+                Some(Ok(Message::Text(t))) if opened && t.starts_with("44") => {
                     return Err(format!("connect refused: {t}").into());
                 }
                 Some(Ok(_)) => continue,

@@ -246,11 +246,8 @@ impl Hub {
         // what was published; within one read every line is new.
         let mut lines: Vec<Line> = lines
             .into_iter()
-            .filter(|l| !st.seen.contains(&l.cursor))
+            .filter(|l| st.seen.insert_new(l.cursor))
             .collect();
-        for l in &lines {
-            st.seen.insert(l.cursor);
-        }
         if lines.is_empty() {
             return;
         }

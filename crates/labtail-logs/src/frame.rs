@@ -19,7 +19,8 @@
 
 pub use bytes::Bytes;
 
-use crate::line::{Cursor, Line, Stream, parse_rfc3339_nanos};
+use crate::line::{Cursor, Line, Stream};
+use crate::timefmt::parse_rfc3339_nanos;
 
 /// One unit of Docker output, already demultiplexed by bollard.
 #[derive(Debug, Clone)]

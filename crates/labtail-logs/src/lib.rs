@@ -11,7 +11,7 @@
 //! ```
 //!
 //! Modules, in the order they depend on each other (each uses only those
-//! above it): `line`, `config`, `metrics` → `frame` → `docker` → `events`,
+//! above it): `timefmt` → `line`, `config`, `metrics` → `frame` → `docker` → `events`,
 //! `batch` → `queue` → `reread` → `hub` → `upstream`, `subscription` →
 //! `engine` → `fleet`. One hub per watched container holds the only
 //! upstream for it; see `ARCHITECTURE.md` at the repository root for the
@@ -30,6 +30,7 @@ pub mod metrics;
 mod queue;
 mod reread;
 mod subscription;
+mod timefmt;
 mod upstream;
 
 #[cfg(test)]
@@ -48,5 +49,6 @@ pub use events::{EngineState, WatchEvent};
 pub use fleet::{Fleet, HostSpec};
 pub use frame::{Bytes, Frame, Framer};
 pub use hub::StartError;
-pub use line::{BadCursor, Cursor, Line, Mark, Stream, format_rfc3339_nanos, parse_rfc3339_nanos};
+pub use line::{BadCursor, Cursor, Line, Mark, Stream};
 pub use subscription::{Delivery, Subscription};
+pub use timefmt::{Text, format_rfc3339_nanos, parse_rfc3339_nanos};

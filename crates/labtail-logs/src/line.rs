@@ -4,6 +4,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::str::FromStr;
 
+use crate::timefmt::Text;
+
 /// Where a line came from. TTY containers have one merged stream that Docker
 /// cannot split, reported as `Console`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
@@ -26,7 +28,7 @@ impl Stream {
     }
 
     /// The stream's letter in a cursor's text form.
-    const fn letter(self) -> u8 {
+    pub(crate) const fn letter(self) -> u8 {
         match self {
             Stream::Stdout => b'o',
             Stream::Stderr => b'e',
@@ -115,19 +117,23 @@ impl Cursor {
     /// The timestamp as RFC 3339 UTC with nine fractional digits: fixed width,
     /// so these strings also sort in time order.
     pub fn ts_rfc3339(&self) -> String {
-        format_rfc3339_nanos(self.ts_nanos)
+        self.ts_text().as_str().to_owned()
+    }
+
+    /// [`Self::ts_rfc3339`] without allocating.
+    pub fn ts_text(&self) -> Text<30> {
+        crate::timefmt::rfc3339(self.ts_nanos)
+    }
+
+    /// The cursor's text form (see the type) without allocating.
+    pub fn text(&self) -> Text<40> {
+        crate::timefmt::cursor_text(self.ts_nanos, self.stream.letter(), self.ordinal)
     }
 }
 
 impl fmt::Display for Cursor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{:019}-{}{:06}",
-            self.ts_nanos,
-            self.stream.letter() as char,
-            self.ordinal
-        )
+        f.write_str(self.text().as_str())
     }
 }
 
@@ -286,24 +292,6 @@ impl Line {
     }
 }
 
-/// Formats nanoseconds since the epoch as `YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ`.
-pub fn format_rfc3339_nanos(ts_nanos: i64) -> String {
-    const FORMAT: &[time::format_description::BorrowedFormatItem<'_>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
-    );
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ts_nanos))
-        .ok()
-        .and_then(|t| t.format(FORMAT).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00.000000000Z".to_owned())
-}
-
-/// Parses Docker's log timestamp (RFC 3339 with fractional seconds) into
-/// nanoseconds since the epoch.
-pub fn parse_rfc3339_nanos(s: &str) -> Option<i64> {
-    let t = time::OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()?;
-    i64::try_from(t.unix_timestamp_nanos()).ok()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,27 +382,6 @@ mod tests {
             assert_eq!(s.parse::<Cursor>(), Err(BadCursor), "{s:?}");
             assert_eq!(s.parse::<Mark>(), Err(BadCursor), "{s:?}");
         }
-    }
-
-    #[test]
-    fn timestamps_parse_like_docker_writes_them() {
-        let t = parse_rfc3339_nanos("2026-11-22T22:46:37.958016664Z").unwrap();
-        assert_eq!(format_rfc3339_nanos(t), "2026-11-22T22:46:37.958016664Z");
-        assert_eq!(
-            parse_rfc3339_nanos("1970-01-01T00:00:01Z"),
-            Some(1_000_000_000)
-        );
-        assert_eq!(
-            parse_rfc3339_nanos("1970-01-01T01:00:00.5+01:00"),
-            Some(500_000_000)
-        );
-        assert_eq!(parse_rfc3339_nanos("2026-02-30X00:00:00Z"), None);
-        assert_eq!(parse_rfc3339_nanos("not a time at all!!"), None);
-        assert_eq!(parse_rfc3339_nanos("2026-11-22T22:46:37.Z"), None);
-        assert_eq!(
-            format_rfc3339_nanos(0),
-            "1970-01-01T00:00:00.000000000Z".to_string()
-        );
     }
 
     #[test]

@@ -206,7 +206,7 @@ impl DockerApi for BollardDocker {
             started_at: st
                 .started_at
                 .as_deref()
-                .and_then(crate::line::parse_rfc3339_nanos),
+                .and_then(crate::timefmt::parse_rfc3339_nanos),
         })
     }
 

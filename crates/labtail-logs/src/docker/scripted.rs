@@ -23,7 +23,8 @@ use super::{
     Scope,
 };
 use crate::frame::{Bytes, Frame};
-use crate::line::{Stream, format_rfc3339_nanos};
+use crate::line::Stream;
+use crate::timefmt::format_rfc3339_nanos;
 
 /// What labtail asked of the scripted engine, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -303,20 +303,34 @@ async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bo
             Some(Err(e)) => end = Some(FollowEnd::Failed(e)),
             None => end = Some(FollowEnd::Closed),
         }
-        let now = tokio::time::Instant::now();
         // In a burst (the last batch went out less than an interval ago)
         // keep gathering until the interval is over; otherwise only take
         // what is already there.
         let interval = batch_interval(hub.subscriber_count(), cfg);
         let gather_until = match last_publish {
-            Some(t) if now.duration_since(t) < interval => Some(t + interval),
+            Some(t) if interval >= MIN_TIMED_GATHER && t.elapsed() < interval => Some(t + interval),
             _ => None,
         };
         let mut bytes = 0usize;
+        let mut yielded = false;
         while end.is_none() && lines.len() < max_lines && bytes < cfg.batch_max_bytes {
             let next = match gather_until {
                 Some(deadline) => tokio::time::timeout_at(deadline, stream.next()).await.ok(),
-                None => stream.next().now_or_never(),
+                None => match stream.next().now_or_never() {
+                    Some(next) => {
+                        yielded = false;
+                        Some(next)
+                    }
+                    // hyper hands a response body over one chunk (one
+                    // Docker message) at a time from its connection task:
+                    // let that task run once, and keep what it had read.
+                    None if !yielded => {
+                        yielded = true;
+                        tokio::task::yield_now().await;
+                        continue;
+                    }
+                    None => None,
+                },
             };
             match next {
                 Some(Some(Ok(frame))) => {
@@ -338,13 +352,21 @@ async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bo
         }
         if !fresh.is_empty() {
             hub.publish(fresh, cfg);
-            last_publish = Some(tokio::time::Instant::now());
+            if interval >= MIN_TIMED_GATHER {
+                last_publish = Some(tokio::time::Instant::now());
+            }
         }
         if let Some(end) = end {
             return end;
         }
     }
 }
+
+/// Below this, a batch interval is not waited for: tokio's timers tick in
+/// whole milliseconds, so a 50 µs wait (one viewer) lasted up to a
+/// millisecond and put that on every line's latency while a container
+/// printed fast. Such a hub takes only what is already read.
+const MIN_TIMED_GATHER: Duration = Duration::from_millis(1);
 
 /// The shortest time between two batches of a hub with `subscribers`
 /// viewers: each batch costs one event per viewer, so a hub keeps to

@@ -203,11 +203,12 @@ async fn send_lines<A: Adapter>(
     };
     let shared = single
         .and_then(|slice| {
-            slice.batch.rendered.get_or_init(|| {
-                serde_json::to_string(&event)
-                    .ok()
-                    .and_then(|json| serde_json::value::RawValue::from_string(json).ok())
-            })
+            // to_raw_value, not RawValue::from_string: the latter parses
+            // the JSON again to check what serde_json just wrote.
+            slice
+                .batch
+                .rendered
+                .get_or_init(|| serde_json::value::to_raw_value(&event).ok())
         })
         .and_then(|r| r.as_deref());
     let ok = match shared {

@@ -190,13 +190,14 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
     let mut all: Vec<Outcome> = Vec::new();
     let mut record = |o: Outcome| {
         eprintln!(
-            "  {:<12} {:<15} delivered {:>7} missing {:>6} dup {:>4} lines/s {:>8.0} p99 {:>8} ms  cpu {:.2}  rss {:.1} MB  dockerd {:.2}  loadgen {:.2}{}",
+            "  {:<12} {:<15} delivered {:>7} missing {:>6} dup {:>4} lines/s {:>8.0} p50 {:>7} p99 {:>8} ms  cpu {:.2}  rss {:.1} MB  dockerd {:.2}  loadgen {:.2}{}",
             o.scenario,
             o.server,
             o.delivered_min,
             o.missing,
             o.dups,
             o.lines_per_sec,
+            o.p50_ms.map(|v| format!("{v:.2}")).unwrap_or("-".into()),
             o.p99_ms.map(|v| format!("{v:.1}")).unwrap_or("-".into()),
             o.server_cpu,
             o.server_rss_mb,

@@ -190,7 +190,7 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
     let mut all: Vec<Outcome> = Vec::new();
     let mut record = |o: Outcome| {
         eprintln!(
-            "  {:<12} {:<15} delivered {:>7} missing {:>6} dup {:>4} lines/s {:>8.0} p50 {:>7} p99 {:>8} ms  cpu {:.2}  rss {:.1} MB  dockerd {:.2}  loadgen {:.2}{}",
+            "  {:<12} {:<15} delivered {:>7} missing {:>6} dup {:>4} lines/s {:>8.0} p50 {:>7} p99 {:>8} ms  cpu {:.2}  rss {:.1} MB  dockerd {:.2}  loadgen {:.2}  machine {:.2}{}",
             o.scenario,
             o.server,
             o.delivered_min,
@@ -203,6 +203,7 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
             o.server_rss_mb,
             o.dockerd_cpu,
             o.loadgen_cpu,
+            o.machine_cpu,
             o.note
                 .as_ref()
                 .map(|n| format!("  [{n}]"))

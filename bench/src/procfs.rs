@@ -103,6 +103,45 @@ impl CpuMeter {
     }
 }
 
+/// The machine's CPU use over a window, in cores (all processes, kernel
+/// included): tells when the machine itself, not the server, is the limit.
+pub struct MachineMeter {
+    start: Option<(u64, u64)>,
+}
+
+/// (busy, total) jiffies of all CPUs, from /proc/stat's first line.
+fn machine_jiffies() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let cpu = stat.lines().next()?.strip_prefix("cpu ")?;
+    let v: Vec<u64> = cpu
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest is in user)
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+impl MachineMeter {
+    pub fn start() -> Self {
+        MachineMeter {
+            start: machine_jiffies(),
+        }
+    }
+
+    /// Busy cores on average since the start (0 when /proc/stat is unreadable).
+    pub fn cores(&self) -> f64 {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        match (self.start, machine_jiffies()) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => {
+                (b1 - b0) as f64 / (t1 - t0) as f64 * cores
+            }
+            _ => 0.0,
+        }
+    }
+}
+
 /// Raises this process's open-file limit to its hard limit (children inherit).
 pub fn raise_fd_limit() -> u64 {
     // SAFETY: getrlimit/setrlimit only read and write the struct we pass.

@@ -36,6 +36,9 @@ pub struct Outcome {
     pub server_rss_mb: f64,
     pub dockerd_cpu: f64,
     pub loadgen_cpu: f64,
+    /// The whole machine's busy cores (of `cores`): near the core count,
+    /// every process waits for CPU, the server included.
+    pub machine_cpu: f64,
     pub per_socket_kb: Option<f64>,
     /// Lines per second each producer printed (0: flat out).
     pub rate: u64,
@@ -104,6 +107,7 @@ struct Meters {
     server: CpuMeter,
     dockerd: Option<CpuMeter>,
     me: CpuMeter,
+    machine: procfs::MachineMeter,
     peak_rss: Arc<std::sync::atomic::AtomicU64>,
     sampler: tokio::task::JoinHandle<()>,
 }
@@ -127,6 +131,7 @@ impl Meters {
             server: CpuMeter::start(server_pid),
             dockerd: procfs::find("dockerd").map(CpuMeter::start),
             me: CpuMeter::start(std::process::id()),
+            machine: procfs::MachineMeter::start(),
             peak_rss,
             sampler,
         }
@@ -138,6 +143,7 @@ impl Meters {
         o.server_cpu_s = self.server.seconds();
         o.dockerd_cpu = self.dockerd.map(|m| m.cores()).unwrap_or(0.0);
         o.loadgen_cpu = self.me.cores();
+        o.machine_cpu = self.machine.cores();
         o.server_rss_mb =
             self.peak_rss.load(std::sync::atomic::Ordering::Relaxed) as f64 / (1 << 20) as f64;
     }

@@ -46,7 +46,7 @@ impl Default for EngineConfig {
             batch_max_lines: 500,
             batch_max_bytes: 32 * 1024,
             batch_linger: Duration::from_millis(50),
-            event_budget: 20_000,
+            event_budget: 50_000,
             subscriber_buffer_lines: 20_000,
             subscriber_buffer_bytes: 8 * 1024 * 1024,
             max_resume_lines: 50_000,

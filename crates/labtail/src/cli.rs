@@ -248,7 +248,7 @@ pub struct ServeArgs {
     pub batch_linger: Duration,
     /// Events per second one container's viewers may get in all before its
     /// lines are gathered into fewer, larger events.
-    #[arg(long, env = "LABTAIL_EVENT_BUDGET", default_value_t = 20_000)]
+    #[arg(long, env = "LABTAIL_EVENT_BUDGET", default_value_t = 50_000)]
     pub event_budget: u32,
     /// Database connections in the pool.
     #[arg(long, env = "LABTAIL_DB_MAX_CONNECTIONS", default_value_t = 8)]

@@ -190,7 +190,7 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
     let mut all: Vec<Outcome> = Vec::new();
     let mut record = |o: Outcome| {
         eprintln!(
-            "  {:<12} {:<15} delivered {:>7} missing {:>6} dup {:>4} lines/s {:>8.0} p50 {:>7} p99 {:>8} ms  cpu {:.2}  rss {:.1} MB  dockerd {:.2}  loadgen {:.2}  machine {:.2}{}",
+            "  {:<12} {:<15} delivered {:>7} missing {:>6} dup {:>4} lines/s {:>8.0} p50 {:>7} p99 {:>8} ms  cpu {:.2}  rss {:.1} MB  dockerd {:.2}  loadgen {:.2}  machine {:.2}{}{}",
             o.scenario,
             o.server,
             o.delivered_min,
@@ -204,6 +204,7 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
             o.dockerd_cpu,
             o.loadgen_cpu,
             o.machine_cpu,
+            sockets_part(&o),
             o.note
                 .as_ref()
                 .map(|n| format!("  [{n}]"))
@@ -407,6 +408,32 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
         eprintln!("wrote {}", out.display());
     }
     Ok(())
+}
+
+/// What `idle` and `storm` measure per socket, for the progress line.
+fn sockets_part(o: &Outcome) -> String {
+    let mut out = String::new();
+    if let Some(kb) = o.per_socket_kb {
+        out.push_str(&format!("  {kb:.1} KB/socket"));
+    }
+    if o.scenario == "idle" || o.scenario == "storm" {
+        if let Some(ms) = o.cpu_ms_per_socket() {
+            out.push_str(&format!("  {ms:.3} CPU ms/socket"));
+        }
+    }
+    if let Some(idle) = o.idle_cpu {
+        out.push_str(&format!("  idle {idle:.3} cores"));
+    }
+    if let Some(r) = o.refused {
+        out.push_str(&format!("  refused {r}"));
+    }
+    if let Some(q) = o.db_per_handshake {
+        out.push_str(&format!("  {q:.2} queries/handshake"));
+    }
+    if let Some(ms) = o.all_ms {
+        out.push_str(&format!("  all {ms:.0} ms"));
+    }
+    out
 }
 
 fn machine() -> String {

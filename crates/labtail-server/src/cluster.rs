@@ -111,11 +111,6 @@ impl Io {
         }
     }
 
-    /// How many of this node's sockets are in `room`.
-    pub fn local_count(&self, room: String) -> usize {
-        with_io!(self, io => io.of("/").map_or(0, |ns| ns.local().to(room).sockets().len()))
-    }
-
     /// The rooms of every node; this node's only when Redis is known to be
     /// down (`remote` false) or does not answer within `timeout`.
     pub async fn rooms(&self, remote: bool, timeout: Duration) -> Vec<String> {

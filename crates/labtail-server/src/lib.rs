@@ -22,6 +22,7 @@ pub mod origin;
 pub mod rooms;
 pub mod session_check;
 pub mod sessions;
+pub mod slots;
 pub mod socket;
 pub mod state;
 pub mod throttle;

@@ -10,6 +10,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::ServerConfig;
 use crate::db::Db;
+use crate::slots::{PerUser, Slot};
 use crate::throttle::LoginThrottle;
 
 pub use crate::access::scope_for;
@@ -30,7 +31,9 @@ pub struct Inner {
     /// The instructors' dashboard on this node: its viewers and snapshot.
     pub dashboard: DashboardViewers,
     /// Watches per user on this node, for `max_streams_per_user`.
-    streams: Mutex<HashMap<i64, usize>>,
+    streams: PerUser,
+    /// Sockets per user on this node, for `max_sockets_per_user`.
+    sockets: PerUser,
     io: OnceLock<crate::cluster::Io>,
     /// The Redis connection behind the Socket.IO adapter, when there is one.
     redis: OnceLock<crate::cluster::RedisLink>,
@@ -60,7 +63,8 @@ impl AppState {
             metrics,
             throttle,
             dashboard: Default::default(),
-            streams: Mutex::new(HashMap::new()),
+            streams: PerUser::default(),
+            sockets: PerUser::default(),
             io: OnceLock::new(),
             redis: OnceLock::new(),
         }))
@@ -68,17 +72,14 @@ impl AppState {
 
     /// Takes one of the user's stream slots; `None` when they are all used.
     /// The slot is given back when the returned guard drops.
-    pub fn take_stream_slot(&self, user_id: i64) -> Option<StreamSlot> {
-        let mut m = self.0.streams.lock().unwrap_or_else(|p| p.into_inner());
-        let n = m.entry(user_id).or_insert(0);
-        if *n >= self.0.cfg.max_streams_per_user {
-            return None;
-        }
-        *n += 1;
-        Some(StreamSlot {
-            app: self.clone(),
-            user_id,
-        })
+    pub fn take_stream_slot(&self, user_id: i64) -> Option<Slot> {
+        self.streams.take(user_id, self.cfg.max_streams_per_user)
+    }
+
+    /// Takes one of the user's socket slots on this node; `None` when they
+    /// are all used.
+    pub fn take_socket_slot(&self, user_id: i64) -> Option<Slot> {
+        self.sockets.take(user_id, self.cfg.max_sockets_per_user)
     }
 
     pub(crate) fn set_io(&self, io: crate::cluster::Io, redis: Option<crate::cluster::RedisLink>) {
@@ -120,24 +121,6 @@ impl AppState {
             }
         }
         out
-    }
-}
-
-/// One of a user's stream slots (see [`AppState::take_stream_slot`]).
-pub struct StreamSlot {
-    app: AppState,
-    user_id: i64,
-}
-
-impl Drop for StreamSlot {
-    fn drop(&mut self) {
-        let mut m = self.app.0.streams.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = m.get_mut(&self.user_id) {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                m.remove(&self.user_id);
-            }
-        }
     }
 }
 

@@ -16,7 +16,8 @@ use super::errors::{lookup_error, subscribe_error, unavailable};
 use super::forward::{self, WatchSpan};
 use super::wait::{self, WaitPlan};
 use crate::db::{Role, UserRow};
-use crate::state::{AppState, StreamSlot, scope_for};
+use crate::slots::Slot;
+use crate::state::{AppState, scope_for};
 use crate::wire::{
     ClientEvent, Code, ContainerState, DashboardAck, ListAck, StartAck, StartFrom, StartRequest,
     StopAck, StopDashboardAck, True, WireContainer, WireError,
@@ -28,7 +29,7 @@ pub(super) enum Then {
     /// Send the latest dashboard snapshot (after a watch-dashboard ack).
     Snapshot,
     Stream(Subscription, WatchSpan),
-    Wait(WaitPlan, StreamSlot),
+    Wait(WaitPlan, Slot),
 }
 
 /// Runs one command; the answer to send, and what comes after it.
@@ -225,7 +226,7 @@ fn start_waiting(
 }
 
 /// One of the user's stream slots, within the socket's and the user's limits.
-fn take_slot(ctx: &SocketCtx, app: &AppState, user: &UserRow) -> Result<StreamSlot, WireError> {
+fn take_slot(ctx: &SocketCtx, app: &AppState, user: &UserRow) -> Result<Slot, WireError> {
     if ctx.watch_count() >= app.cfg.max_streams_per_socket {
         metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "streams_per_socket").increment(1);
         return Err(WireError::new(

@@ -9,6 +9,7 @@ use labtail_logs::DockerId;
 use labtail_logs::metrics::GaugeGuard;
 
 use crate::db::Role;
+use crate::slots::Slot;
 
 /// Who is on a socket, fixed at the handshake.
 #[derive(Debug, Clone)]
@@ -32,6 +33,9 @@ pub struct SocketCtx {
     watches: Mutex<HashMap<WatchKey, Watch>>,
     /// Whether this socket has the dashboard open.
     dashboard: AtomicBool,
+    /// The user's socket slot (`--max-sockets-per-user`), given back at
+    /// disconnect (or when the socket's state is dropped, whichever first).
+    slot: Mutex<Option<Slot>>,
     _gauge: GaugeGuard,
 }
 
@@ -55,11 +59,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SocketCtx {
-    pub(super) fn new(ident: Identity) -> Self {
+    pub(super) fn new(ident: Identity, slot: Slot) -> Self {
         SocketCtx {
             ident,
             watches: Mutex::new(HashMap::new()),
             dashboard: AtomicBool::new(false),
+            slot: Mutex::new(Some(slot)),
             _gauge: GaugeGuard::new(crate::metrics::SOCKETS_CONNECTED),
         }
     }
@@ -158,10 +163,12 @@ impl SocketCtx {
         self.dashboard.swap(false, Ordering::SeqCst)
     }
 
-    /// Stops every stream of the socket (on disconnect).
+    /// Stops every stream of the socket and gives its slot back (on
+    /// disconnect).
     pub(super) fn close(&self) {
         for (_, w) in lock(&self.watches).drain() {
             w.task.abort();
         }
+        lock(&self.slot).take();
     }
 }

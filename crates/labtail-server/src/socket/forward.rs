@@ -12,7 +12,8 @@ use socketioxide::extract::SocketRef;
 use socketioxide::{SendError, SocketError};
 
 use super::ctx::{SocketCtx, WatchKey};
-use crate::state::{AppState, StreamSlot};
+use crate::slots::Slot;
+use crate::state::AppState;
 use crate::wire::{
     ContainerEnd, ContainerGap, ContainerLog, ContainerState, ContainerStatus, EndReason, names,
 };
@@ -20,7 +21,7 @@ use crate::wire::{
 /// Held by a forwarder: the user's stream slot and the audit record of the
 /// watch, both given back when the watch ends however it ends.
 pub(super) struct WatchSpan {
-    _slot: StreamSlot,
+    _slot: Slot,
     audit_id: Option<i64>,
     app: AppState,
     container_id: DockerId,
@@ -32,7 +33,7 @@ impl WatchSpan {
     pub(super) async fn open(
         app: &AppState,
         ctx: &SocketCtx,
-        slot: StreamSlot,
+        slot: Slot,
         container: &ContainerInfo,
     ) -> WatchSpan {
         let audit_id = crate::audit::record(

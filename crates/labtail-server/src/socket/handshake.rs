@@ -9,6 +9,7 @@ use socketioxide::extract::{MaybeHttpExtension, SocketRef, State};
 use super::ctx::{Identity, SocketCtx};
 use crate::auth::AuthSession;
 use crate::db::Role;
+use crate::slots::Slot;
 use crate::state::AppState;
 use crate::wire::Code;
 
@@ -116,13 +117,10 @@ pub(super) async fn authenticate<A: Adapter>(
     let Some(user) = auth else {
         return refuse(Code::Unauthenticated);
     };
-    let open = app
-        .io()
-        .map_or(0, |io| io.local_count(crate::rooms::user(user.user_id)));
-    if open >= app.cfg.max_sockets_per_user {
+    let Some(slot) = app.take_socket_slot(user.user_id) else {
         metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "sockets_per_user").increment(1);
         return refuse(Code::TooManySockets);
-    }
+    };
     let parts = s.req_parts();
     let peer = parts
         .extensions
@@ -141,6 +139,7 @@ pub(super) async fn authenticate<A: Adapter>(
             login_at: user.login_at,
             ip,
         },
+        slot,
     );
     Ok(())
 }
@@ -156,7 +155,7 @@ pub(super) async fn connected<A: Adapter>(_: SocketRef<A>) {}
 /// connect handler could miss it: socketioxide drops an event that finds no
 /// handler. Registered here, every event finds its handler.
 /// (docs/socketio.md has the details and the upstream report.)
-fn set_up<A: Adapter>(s: &SocketRef<A>, app: &AppState, ident: Identity) {
+fn set_up<A: Adapter>(s: &SocketRef<A>, app: &AppState, ident: Identity, slot: Slot) {
     s.join([
         crate::rooms::user(ident.user_id),
         crate::rooms::session(&ident.session_id),
@@ -166,7 +165,7 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, app: &AppState, ident: Identity) {
         s.join(crate::rooms::INSTRUCTORS);
     }
     s.extensions.insert(ident.clone());
-    let ctx = Arc::new(SocketCtx::new(ident));
+    let ctx = Arc::new(SocketCtx::new(ident, slot));
     s.extensions.insert(ctx.clone());
     let inbox = super::worker::register_handlers(s, &ctx, app);
     let app = app.clone();

@@ -14,7 +14,8 @@ use tokio::sync::broadcast::error::RecvError;
 use super::ctx::{SocketCtx, WatchKey};
 use super::errors::subscribe_error;
 use super::forward::{self, WatchSpan};
-use crate::state::{AppState, StreamSlot};
+use crate::slots::Slot;
+use crate::state::AppState;
 use crate::wire::{Code, ContainerState, ContainerStatus, EndReason, names};
 
 /// A container asked for with `wait` that is not (yet) in the user's scope.
@@ -30,7 +31,7 @@ pub(super) fn spawn<A: Adapter>(
     ctx: &Arc<SocketCtx>,
     app: &AppState,
     plan: WaitPlan,
-    slot: StreamSlot,
+    slot: Slot,
 ) {
     let key = WatchKey::Waiting(plan.name.clone());
     let name = plan.name.clone();
@@ -50,7 +51,7 @@ async fn wait_then_forward<A: Adapter>(
     ctx: Weak<SocketCtx>,
     app: AppState,
     plan: WaitPlan,
-    slot: StreamSlot,
+    slot: Slot,
     key: WatchKey,
 ) {
     let forget = |ctx: &Weak<SocketCtx>| {

@@ -39,27 +39,44 @@ impl Batch {
 /// A rendering of a whole batch, shared by every subscriber: a thousand
 /// viewers of one container cost one encoding per batch, not a thousand.
 /// The engine does not know the wire format, so the value is opaque here.
+///
+/// The hub forgets the renderings of all but its newest batches
+/// ([`Rendered::forget`]): the encoded JSON is larger than the lines it
+/// encodes, and a ring kept whole with its renderings held about twice
+/// what `--backlog-bytes` allows. Whoever sends an older batch encodes it
+/// again (a late joiner's backlog, a forwarder that fell behind).
 #[derive(Default)]
-pub struct Rendered(std::sync::OnceLock<Box<dyn std::any::Any + Send + Sync>>);
+pub struct Rendered(std::sync::Mutex<Option<Arc<dyn std::any::Any + Send + Sync>>>);
 
 impl Rendered {
-    /// The rendering, made by `make` if this is the first call. `None` if
-    /// an earlier call stored a value of another type.
+    /// The rendering, made by `make` if there is none. `None` if one of
+    /// another type is stored.
     pub fn get_or_init<T: std::any::Any + Send + Sync>(
         &self,
         make: impl FnOnce() -> T,
-    ) -> Option<&T> {
-        self.0.get_or_init(|| Box::new(make())).downcast_ref::<T>()
+    ) -> Option<Arc<T>> {
+        let mut slot = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let any = slot.get_or_insert_with(|| Arc::new(make())).clone();
+        drop(slot);
+        any.downcast::<T>().ok()
+    }
+
+    /// Drops the rendering (the hub keeps those of its newest batches).
+    pub(crate) fn forget(&self) {
+        let old = self.0.lock().unwrap_or_else(|p| p.into_inner()).take();
+        drop(old);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_set(&self) -> bool {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).is_some()
     }
 }
 
 impl std::fmt::Debug for Rendered {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.0.get().is_some() {
-            "Rendered(..)"
-        } else {
-            "Rendered(-)"
-        })
+        let set = self.0.lock().map(|s| s.is_some()).unwrap_or(false);
+        f.write_str(if set { "Rendered(..)" } else { "Rendered(-)" })
     }
 }
 

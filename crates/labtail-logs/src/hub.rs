@@ -262,6 +262,9 @@ impl Hub {
             st.ring_lines += batch.lines.len();
             st.ring_bytes += batch.lines.iter().map(Line::weight).sum::<usize>();
             st.ring.push_back(batch.clone());
+            if let Some(old) = st.ring.iter().rev().nth(RENDERINGS_KEPT) {
+                old.rendered.forget();
+            }
             trim_ring(&mut st, cfg);
             for q in st.subs.values() {
                 q.push(HubEvent::Lines(batch.clone()));
@@ -269,6 +272,11 @@ impl Hub {
         }
     }
 }
+
+/// Batches of the ring whose shared rendering is kept (see
+/// `batch::Rendered`): viewers in step send the newest, and a forwarder
+/// that fell behind sends what queued as one event of its own anyway.
+const RENDERINGS_KEPT: usize = 8;
 
 /// How many of `lines` go into the next batch: at most `batch_max_lines`,
 /// and at most `batch_max_bytes` of text unless one line alone is larger.
@@ -388,6 +396,29 @@ mod tests {
     }
 
     const S: i64 = 1_000_000_000;
+
+    #[test]
+    fn the_ring_keeps_the_renderings_of_its_newest_batches_only() {
+        let hub = Hub::new(crate::docker::ContainerInfo::for_tests("c"));
+        let cfg = EngineConfig::default();
+        for i in 0..20 {
+            let line = Line {
+                cursor: Cursor::new(i * S, Stream::Stdout, 0),
+                stream: Stream::Stdout,
+                text: format!("{i}"),
+                truncated: 0,
+            };
+            hub.publish(vec![line], &cfg);
+            // Every viewer in step renders the newest batch as it is sent.
+            let newest = hub.lock().ring.back().cloned().expect("a batch");
+            assert!(newest.rendered.get_or_init(|| i).is_some());
+        }
+        let st = hub.lock();
+        let set: Vec<bool> = st.ring.iter().map(|b| b.rendered.is_set()).collect();
+        assert_eq!(set.len(), 20);
+        assert!(set[..20 - RENDERINGS_KEPT].iter().all(|s| !s), "{set:?}");
+        assert!(set[20 - RENDERINGS_KEPT..].iter().all(|s| *s), "{set:?}");
+    }
 
     #[test]
     fn tail_counts_back_over_batches() {

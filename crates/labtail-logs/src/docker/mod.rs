@@ -181,6 +181,24 @@ pub struct ContainerInfo {
     pub host_down: bool,
 }
 
+#[cfg(test)]
+impl ContainerInfo {
+    /// A running container of that name, for unit tests of the engine.
+    pub(crate) fn for_tests(name: &str) -> Self {
+        ContainerInfo {
+            id: DockerId(format!("{:064x}", name.len())),
+            name: name.to_owned(),
+            owner: Some("test".into()),
+            state: "running".into(),
+            status: "Up".into(),
+            image: "test".into(),
+            created: 0,
+            host: None,
+            host_down: false,
+        }
+    }
+}
+
 /// What `inspect` tells about a container's current run.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RunInfo {

@@ -211,10 +211,10 @@ async fn send_lines<A: Adapter>(
                 .rendered
                 .get_or_init(|| serde_json::value::to_raw_value(&event).ok())
         })
-        .and_then(|r| r.as_deref());
-    let ok = match shared {
-        Some(raw) => emit(s, names::CONTAINER_LOG, raw).await,
-        None => emit(s, names::CONTAINER_LOG, &event).await,
+        .filter(|r| r.is_some());
+    let ok = match shared.as_deref() {
+        Some(Some(raw)) => emit(s, names::CONTAINER_LOG, raw).await,
+        _ => emit(s, names::CONTAINER_LOG, &event).await,
     };
     if ok {
         metrics::counter!(crate::metrics::LINES_EMITTED).increment(count as u64);

@@ -416,10 +416,10 @@ fn sockets_part(o: &Outcome) -> String {
     if let Some(kb) = o.per_socket_kb {
         out.push_str(&format!("  {kb:.1} KB/socket"));
     }
-    if o.scenario == "idle" || o.scenario == "storm" {
-        if let Some(ms) = o.cpu_ms_per_socket() {
-            out.push_str(&format!("  {ms:.3} CPU ms/socket"));
-        }
+    if (o.scenario == "idle" || o.scenario == "storm")
+        && let Some(ms) = o.cpu_ms_per_socket()
+    {
+        out.push_str(&format!("  {ms:.3} CPU ms/socket"));
     }
     if let Some(idle) = o.idle_cpu {
         out.push_str(&format!("  idle {idle:.3} cores"));

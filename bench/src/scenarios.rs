@@ -290,8 +290,15 @@ pub async fn stream(paths: &Paths, kind: Kind, spec: &StreamSpec) -> Result<Outc
     Ok(o)
 }
 
-/// The raw ceiling: one `docker logs -f` reading the same producer, no server.
-pub async fn raw_ceiling(paths: &Paths, spec: &StreamSpec) -> Result<Outcome, BoxError> {
+/// The raw ceiling: one `docker logs -f` reading the same producer, no
+/// server. With `timestamps` (`-t`), dockerd stamps every line as it does
+/// for labtail, whose cursors need Docker's timestamps: the ceiling of any
+/// reader that asks for them.
+pub async fn raw_ceiling(
+    paths: &Paths,
+    spec: &StreamSpec,
+    timestamps: bool,
+) -> Result<Outcome, BoxError> {
     let prefix = format!("labtail-bench-raw-{}", spec.name);
     let containers = Containers::start(
         paths,
@@ -303,7 +310,9 @@ pub async fn raw_ceiling(paths: &Paths, spec: &StreamSpec) -> Result<Outcome, Bo
     )
     .await?;
     let mut child = tokio::process::Command::new("docker")
-        .args(["logs", "-f", &containers.names[0]])
+        .args(["logs", "-f"])
+        .args(timestamps.then_some("-t"))
+        .arg(&containers.names[0])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .kill_on_drop(true)
@@ -312,7 +321,12 @@ pub async fn raw_ceiling(paths: &Paths, spec: &StreamSpec) -> Result<Outcome, Bo
     let mut lines = BufReader::new(child.stdout.take().ok_or("no stdout")?).lines();
     let mut o = Outcome {
         scenario: spec.name.clone(),
-        server: "docker logs -f".into(),
+        server: if timestamps {
+            "docker logs -f -t"
+        } else {
+            "docker logs -f"
+        }
+        .into(),
         rate: spec.rate,
         containers: 1,
         viewers: 1,
@@ -325,9 +339,14 @@ pub async fn raw_ceiling(paths: &Paths, spec: &StreamSpec) -> Result<Outcome, Bo
     let deadline = tokio::time::Instant::now() + Duration::from_secs(120);
     while !tally.end_seen {
         match tokio::time::timeout_at(deadline, lines.next_line()).await {
-            Ok(Ok(Some(mut l))) => {
-                l.push('\n');
-                tally.feed(&l, sio::wall_ns());
+            Ok(Ok(Some(l))) => {
+                // `-t` puts Docker's timestamp and a space before the text.
+                let text = if timestamps {
+                    l.split_once(' ').map_or("", |(_, t)| t)
+                } else {
+                    &l
+                };
+                tally.feed(&format!("{text}\n"), sio::wall_ns());
             }
             _ => break,
         }

@@ -18,11 +18,12 @@ pub struct EngineConfig {
     /// The longest lines are gathered into one batch while a container is
     /// printing fast. The first line after a quiet moment goes out at once.
     pub batch_linger: Duration,
-    /// Events per second one hub may cause across all its subscribers
-    /// before it gathers lines into fewer, larger batches: with one viewer
-    /// a line goes out as soon as it is read; with `n` viewers batches are
-    /// at least `n / event_budget` apart (never more than `batch_linger`).
-    pub event_budget: u32,
+    /// Viewers of one container from which its batches are spaced by the
+    /// whole `batch_linger`; with fewer, by `batch_linger × (n /
+    /// linger_viewers)²`: one viewer gets each line as soon as it is read,
+    /// many viewers get fewer, larger events (see `upstream::batch_interval`).
+    /// 0 spaces every hub's batches by `batch_linger`.
+    pub linger_viewers: u32,
     /// Lines a subscriber may fall behind the live stream before its oldest
     /// undelivered lines are dropped (and it is told so with a gap).
     pub subscriber_buffer_lines: usize,
@@ -46,7 +47,7 @@ impl Default for EngineConfig {
             batch_max_lines: 500,
             batch_max_bytes: 32 * 1024,
             batch_linger: Duration::from_millis(50),
-            event_budget: 50_000,
+            linger_viewers: 500,
             subscriber_buffer_lines: 20_000,
             subscriber_buffer_bytes: 8 * 1024 * 1024,
             max_resume_lines: 50_000,

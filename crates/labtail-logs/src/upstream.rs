@@ -369,19 +369,22 @@ async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bo
 const MIN_TIMED_GATHER: Duration = Duration::from_millis(1);
 
 /// The shortest time between two batches of a hub with `subscribers`
-/// viewers: each batch costs one event per viewer, so a hub keeps to
-/// `event_budget` events per second by spacing its batches by
-/// `subscribers / event_budget`, capped at `batch_linger`. One viewer gets
-/// every line as soon as it is read; a hundred viewers get a batch every
-/// 2 ms at most, a thousand every 20 ms, each event carrying more lines.
-/// The default budget (50 000) is where, in `docs/benchmarks.md`, a hundred
-/// viewers of a container at 1 000 lines/s see their lines sooner than from
-/// the best Node design (20 000, the earlier default, spaced them 5 ms apart
-/// and was behind at p50) for well under its CPU.
+/// viewers: `batch_linger × (subscribers / linger_viewers)²`, at most
+/// `batch_linger`. Each batch costs one event per viewer, and what an event
+/// costs grows with the sockets being written to at once, so spacing that
+/// grows with the square of the audience keeps the few viewers fast and the
+/// many cheap. With the defaults (50 ms, 500): one viewer gets every line as
+/// soon as it is read (0.2 µs, not waited for), ten 20 µs, a hundred 2 ms,
+/// 250 12.5 ms, 500 and more 50 ms. Measured in `docs/benchmarks.md`: a
+/// linear rule (events per second per hub) that gave 100 viewers 2 ms gave
+/// 1 000 viewers 20 ms, and at 1 000 lines/s that took twice the CPU and
+/// twice the p99 of 50 ms; 5 ms for 100 viewers was behind Node at p50.
 pub(crate) fn batch_interval(subscribers: usize, cfg: &EngineConfig) -> std::time::Duration {
-    let budget = f64::from(cfg.event_budget.max(1));
-    let spacing = std::time::Duration::from_secs_f64(subscribers as f64 / budget);
-    spacing.min(cfg.batch_linger)
+    if cfg.linger_viewers == 0 {
+        return cfg.batch_linger;
+    }
+    let share = (subscribers as f64 / f64::from(cfg.linger_viewers)).min(1.0);
+    cfg.batch_linger.mul_f64(share * share)
 }
 
 #[cfg(test)]
@@ -393,15 +396,19 @@ mod tests {
     fn batches_are_spaced_by_the_audience_within_the_linger() {
         let cfg = EngineConfig::default();
         assert_eq!(batch_interval(0, &cfg), Duration::ZERO);
-        assert_eq!(batch_interval(1, &cfg), Duration::from_micros(20));
+        assert_eq!(batch_interval(1, &cfg), Duration::from_nanos(200));
+        assert!(batch_interval(1, &cfg) < MIN_TIMED_GATHER);
+        assert_eq!(batch_interval(10, &cfg), Duration::from_micros(20));
         assert_eq!(batch_interval(100, &cfg), Duration::from_millis(2));
-        assert_eq!(batch_interval(1_000, &cfg), Duration::from_millis(20));
-        assert_eq!(batch_interval(2_500, &cfg), cfg.batch_linger);
+        assert_eq!(batch_interval(250, &cfg), Duration::from_micros(12_500));
+        assert_eq!(batch_interval(500, &cfg), cfg.batch_linger);
+        assert_eq!(batch_interval(1_000, &cfg), cfg.batch_linger);
         assert_eq!(batch_interval(100_000, &cfg), cfg.batch_linger);
         let zero = EngineConfig {
-            event_budget: 0,
+            linger_viewers: 0,
             ..EngineConfig::default()
         };
+        assert_eq!(batch_interval(0, &zero), cfg.batch_linger);
         assert_eq!(batch_interval(2, &zero), cfg.batch_linger);
     }
 }

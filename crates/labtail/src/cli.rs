@@ -246,10 +246,11 @@ pub struct ServeArgs {
     /// The longest lines are gathered into one event while a container prints fast.
     #[arg(long, env = "LABTAIL_BATCH_LINGER", default_value = "50ms", value_parser = parse_duration)]
     pub batch_linger: Duration,
-    /// Events per second one container's viewers may get in all before its
-    /// lines are gathered into fewer, larger events.
-    #[arg(long, env = "LABTAIL_EVENT_BUDGET", default_value_t = 50_000)]
-    pub event_budget: u32,
+    /// Viewers of one container from which its lines are gathered for the
+    /// whole --batch-linger; fewer viewers get them sooner (by the square of
+    /// their share), one viewer at once. 0: always the whole linger.
+    #[arg(long, env = "LABTAIL_LINGER_VIEWERS", default_value_t = 500)]
+    pub linger_viewers: u32,
     /// Database connections in the pool.
     #[arg(long, env = "LABTAIL_DB_MAX_CONNECTIONS", default_value_t = 8)]
     pub db_max_connections: u32,
@@ -356,7 +357,7 @@ impl ServeArgs {
             subscribe_timeout: self.subscribe_timeout,
             max_resume_lines: at_least_one("max-resume-lines", self.max_resume_lines)?,
             batch_linger: self.batch_linger,
-            event_budget: self.event_budget.max(1),
+            linger_viewers: self.linger_viewers,
             reconnect_max_delay: self.reconnect_max_delay.max(Duration::from_millis(100)),
         };
         Ok(ServerConfig {

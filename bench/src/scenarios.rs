@@ -245,10 +245,16 @@ pub async fn stream(paths: &Paths, kind: Kind, spec: &StreamSpec) -> Result<Outc
     let mut viewers = viewers;
     for (i, v) in viewers.iter_mut().enumerate() {
         let c = &containers.names[if spec.own_containers { i } else { 0 }];
+        // No `tail`: the producers print nothing before the gate opens, so
+        // every server's default shows every line. `tail: 0` made the shared
+        // Node design run `docker logs -f --tail 0`, which misses whatever is
+        // printed before that child has attached (all 2 000 lines of a smoke
+        // flat_out on a loaded machine): a race of the request, not of any
+        // server's streaming.
         let asked = v
             .ask(
                 "start-container-logs",
-                serde_json::json!({"containerName": c, "tail": 0}),
+                serde_json::json!({"containerName": c}),
             )
             .await;
         if let Err(e) = asked {

@@ -69,7 +69,6 @@ impl Resume {
 pub(crate) struct Seen {
     /// Per stream (`Stream::index`), sorted.
     streams: [VecDeque<Cursor>; 3],
-    len: usize,
     /// Newest cursor evicted for space (not for age).
     evicted_max: Option<Cursor>,
 }
@@ -98,18 +97,16 @@ impl Seen {
             },
             _ => kept.push_back(c),
         }
-        self.len += 1;
         // Too old to come back in a re-read: simply forgotten.
         let horizon = c.floor_secs() - SEEN_SECS;
         for kept in &mut self.streams {
             while kept.front().is_some_and(|f| f.floor_secs() < horizon) {
                 kept.pop_front();
-                self.len -= 1;
             }
         }
         // Over the bound: the oldest go, and since they could come back,
         // the bound is remembered.
-        while self.len > MAX_SEEN {
+        while self.streams.iter().map(VecDeque::len).sum::<usize>() > MAX_SEEN {
             let Some(oldest) = self
                 .streams
                 .iter_mut()
@@ -119,7 +116,6 @@ impl Seen {
             else {
                 break;
             };
-            self.len -= 1;
             self.evicted_max = Some(self.evicted_max.map_or(oldest, |m| m.max(oldest)));
         }
         true

@@ -352,9 +352,7 @@ async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bo
         }
         if !fresh.is_empty() {
             hub.publish(fresh, cfg);
-            if interval >= MIN_TIMED_GATHER {
-                last_publish = Some(tokio::time::Instant::now());
-            }
+            last_publish = Some(tokio::time::Instant::now());
         }
         if let Some(end) = end {
             return end;
@@ -363,8 +361,8 @@ async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bo
 }
 
 /// Below this, a batch interval is not waited for: tokio's timers tick in
-/// whole milliseconds, so a 20 µs wait (one viewer) lasted up to a
-/// millisecond and put that on every line's latency while a container
+/// whole milliseconds, so a sub-millisecond wait (a few viewers) lasted up
+/// to a millisecond and put that on every line's latency while a container
 /// printed fast. Such a hub takes only what is already read.
 const MIN_TIMED_GATHER: Duration = Duration::from_millis(1);
 

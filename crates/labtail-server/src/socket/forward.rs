@@ -202,16 +202,14 @@ async fn send_lines<A: Adapter>(
         [one] if one.is_whole() => Some(one),
         _ => None,
     };
-    let shared = single
-        .and_then(|slice| {
-            // to_raw_value, not RawValue::from_string: the latter parses
-            // the JSON again to check what serde_json just wrote.
-            slice
-                .batch
-                .rendered
-                .get_or_init(|| serde_json::value::to_raw_value(&event).ok())
-        })
-        .filter(|r| r.is_some());
+    let shared = single.and_then(|slice| {
+        // to_raw_value, not RawValue::from_string: the latter parses the
+        // JSON again to check what serde_json just wrote.
+        slice
+            .batch
+            .rendered
+            .get_or_init(|| serde_json::value::to_raw_value(&event).ok())
+    });
     let ok = match shared.as_deref() {
         Some(Some(raw)) => emit(s, names::CONTAINER_LOG, raw).await,
         _ => emit(s, names::CONTAINER_LOG, &event).await,

@@ -156,6 +156,14 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
         )
         .into());
     }
+    if let Some(dir) = args.out.as_deref().and_then(|o| o.parent()) {
+        // Made now, not after an hour of runs: a report that cannot be
+        // written fails before anything is measured.
+        if !dir.as_os_str().is_empty() {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| format!("cannot make {} for --out: {e}", dir.display()))?;
+        }
+    }
     let paths = Paths {
         labtail,
         before: args.before.clone(),

@@ -10,12 +10,13 @@
 //! (`socket::command`), so a removed user's next event fails at once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
-use crate::socket::Identity;
+use crate::socket::SocketCtx;
 use crate::state::AppState;
 
 /// Ends the sockets of users that were removed or whose password changed,
@@ -44,7 +45,8 @@ async fn sweep<A: Adapter>(app: &AppState, sockets: Vec<SocketRef<A>>) {
     let max_age = app.cfg.session_max_age.as_secs() as i64;
     let now = crate::clock::now_secs();
     for s in sockets {
-        if let Some(id) = s.extensions.get::<Identity>() {
+        if let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() {
+            let id = &ctx.ident;
             if now - id.login_at > max_age {
                 tracing::info!(user = %id.username, "ending socket of a session past its maximum age");
                 let _ = s.disconnect();

@@ -164,7 +164,9 @@ fn set_up<A: Adapter>(s: &SocketRef<A>, app: &AppState, ident: Identity, slot: S
     if ident.role == Role::Instructor {
         s.join(crate::rooms::INSTRUCTORS);
     }
-    s.extensions.insert(ident.clone());
+    // The context is the socket's one extension (the session re-check reads
+    // who is on it from there): a second copy of the identity would be
+    // memory every idle socket pays.
     let ctx = Arc::new(SocketCtx::new(ident, slot));
     s.extensions.insert(ctx.clone());
     let inbox = super::worker::register_handlers(s, &ctx, app);

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use socketioxide::adapter::Adapter;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::{AckSender, Event, SocketRef, TryData};
 use socketioxide::handler::FromMessageParts;
 use socketioxide::{SendError, SocketError};
 use tokio::sync::mpsc;
@@ -167,31 +167,32 @@ pub(super) fn register_handlers<A: Adapter>(
     app: &AppState,
 ) -> Arc<Inbox> {
     let inbox = Arc::new(Inbox::new(&app.cfg));
-    for event in EventName::ALL {
-        let ctx = ctx.clone();
-        let app = app.clone();
-        let inbox = inbox.clone();
-        s.on(
-            event.as_str(),
-            move |s: SocketRef<A>, reply: Reply, TryData(v): TryData<Value>| {
-                // Runs synchronously in arrival order; only the future is spawned.
-                let parsed =
-                    ClientEvent::parse(event, &v.unwrap_or(Value::Null), app.cfg.default_tail);
-                inbox.enqueue(&s, &ctx, &app, (event, parsed, reply));
-                async {}
-            },
-        );
-    }
-    s.on_fallback(|reply: Reply| {
-        let answer = WireError::new(
-            Code::UnknownEvent,
-            "labtail has no such event; see docs/protocol.md",
-        );
-        if let Ok(v) = serde_json::to_value(answer.ack()) {
-            reply.try_send(&v);
-        }
-        async {}
-    });
+    // One handler for every event name, not one per name: socketioxide
+    // keeps a map entry and a boxed handler per name for every socket, and
+    // an idle socket's memory is mostly such per-session layout.
+    let (ctx, app, queue) = (ctx.clone(), app.clone(), inbox.clone());
+    s.on_fallback(
+        move |s: SocketRef<A>, Event(name): Event, reply: Reply, TryData(v): TryData<Value>| {
+            // Runs synchronously in arrival order; only the future is spawned.
+            match EventName::from_name(&name) {
+                Some(event) => {
+                    let parsed =
+                        ClientEvent::parse(event, &v.unwrap_or(Value::Null), app.cfg.default_tail);
+                    queue.enqueue(&s, &ctx, &app, (event, parsed, reply));
+                }
+                None => {
+                    let answer = WireError::new(
+                        Code::UnknownEvent,
+                        "labtail has no such event; see docs/protocol.md",
+                    );
+                    if let Ok(v) = serde_json::to_value(answer.ack()) {
+                        reply.try_send(&v);
+                    }
+                }
+            }
+            async {}
+        },
+    );
     inbox
 }
 

@@ -31,6 +31,11 @@ impl EventName {
         EventName::StopDashboard,
     ];
 
+    /// The event called `name`, if labtail has one.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|e| e.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EventName::StartContainerLogs => "start-container-logs",

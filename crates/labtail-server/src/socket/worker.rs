@@ -158,9 +158,10 @@ pub(super) fn count_event(event: EventName, result: &'static str) {
         .increment(1);
 }
 
-/// Registers a handler for every client event, and one for events labtail
-/// does not have (answered `unknown_event` rather than left unanswered).
-/// The socket's inbox is returned, to close on disconnect.
+/// Registers the socket's event handler: labtail's events go to the
+/// socket's ordered inbox, any other name is answered `unknown_event`
+/// rather than left unanswered. The inbox is returned, to close on
+/// disconnect.
 pub(super) fn register_handlers<A: Adapter>(
     s: &SocketRef<A>,
     ctx: &Arc<SocketCtx>,

@@ -71,6 +71,9 @@ pub(crate) struct Hub {
     state: Mutex<HubState>,
     phase: watch::Sender<Phase>,
     task: Mutex<Option<tokio::task::AbortHandle>>,
+    /// `labtail_lines_read_total`, looked up once per hub: a lookup hashes
+    /// the name, and a hub publishes up to a batch per line.
+    lines_read: metrics::Counter,
 }
 
 /// What a new subscriber gets, taken atomically.
@@ -119,6 +122,7 @@ impl Hub {
         let (phase, _) = watch::channel(Phase::Starting);
         Arc::new(Hub {
             container,
+            lines_read: metrics::counter!(crate::metrics::LINES_READ),
             state: Mutex::new(HubState {
                 seen: Seen::default(),
                 ring: VecDeque::new(),
@@ -251,7 +255,7 @@ impl Hub {
         if lines.is_empty() {
             return;
         }
-        metrics::counter!(crate::metrics::LINES_READ).increment(lines.len() as u64);
+        self.lines_read.increment(lines.len() as u64);
         while !lines.is_empty() {
             let take = batch_len(&lines, cfg);
             let rest = lines.split_off(take);

@@ -12,7 +12,7 @@
 //!
 //! Modules, in the order they depend on each other (each uses only those
 //! above it): `timefmt` → `line`, `config`, `metrics` → `frame` → `docker` → `events`,
-//! `batch` → `queue` → `reread` → `hub` → `upstream`, `subscription` →
+//! `batch` → `queue` → `reread` → `hub`, `lifecycle` → `upstream`, `subscription` →
 //! `engine` → `fleet`. One hub per watched container holds the only
 //! upstream for it; see `ARCHITECTURE.md` at the repository root for the
 //! invariants. This file is the crate's whole public API.
@@ -25,6 +25,7 @@ mod events;
 mod fleet;
 mod frame;
 mod hub;
+mod lifecycle;
 mod line;
 pub mod metrics;
 mod queue;

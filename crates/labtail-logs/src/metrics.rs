@@ -13,6 +13,11 @@ pub const LINES_READ: &str = "labtail_lines_read_total";
 /// Lines a subscriber did not get, by `reason` (`slow_client`, `resume_limit`).
 pub const LINES_DROPPED: &str = "labtail_lines_dropped_total";
 
+/// Runs whose exit was heard only after lines of the next run were
+/// published (dockerd's follow stream of the old run outran its event
+/// stream); each is a status told after lines it should precede.
+pub const STATUS_LATE: &str = "labtail_status_late_total";
+
 /// Adds one to a gauge while alive: the gauge stays right on every exit
 /// path, panics and aborted tasks included.
 #[derive(Debug)]

@@ -505,6 +505,181 @@ async fn a_quick_restart_is_told_as_an_exit_and_a_start_before_the_new_lines() {
     got.lines.clear();
 }
 
+// Issue 29: Docker's follow stream, its event stream and `inspect` race one
+// another across a restart. Whatever order they answer in, a watcher sees
+// the old run's lines, its exit with its code, the new run's start, then
+// the new run's lines: the order is decided by the data (the lines'
+// stamps, the `die` event's time, `StartedAt`), not by which came first.
+
+/// Deliveries until a line `last` arrives, statuses written as `{:?}`.
+async fn order_until(sub: &mut Subscription, last: &str) -> Vec<String> {
+    let mut order = Vec::new();
+    while !order.iter().any(|o: &String| o == last) {
+        match tokio::time::timeout(Duration::from_secs(60), sub.next()).await {
+            Ok(Some(Delivery::Lines(s))) => order.extend(s.lines().iter().map(|l| l.text.clone())),
+            Ok(Some(Delivery::Status(st))) => order.push(format!("{st:?}")),
+            other => panic!("{other:?} after {order:?}"),
+        }
+    }
+    order
+}
+
+const RESTARTED: [&str; 4] = [
+    "run 1",
+    "Exited { exit_code: Some(137) }",
+    "Running",
+    "run 2",
+];
+
+#[tokio::test(start_paused = true)]
+async fn a_follow_answered_after_a_restart_is_placed_after_the_new_start() {
+    // labtail inspects run 1 and asks to follow; dockerd answers only after
+    // the container restarted, so the stream follows run 2.
+    let lab = Lab::new(EngineConfig::default()).await;
+    lab.line(Stream::Stdout, T, "run 1");
+    lab.docker.hold_follows_after(0);
+    let mut sub = lab.subscribe(StartAt::Tail(10)).await;
+    lab.docker.wait_held_follows(1).await;
+    lab.docker.restart(&lab.info.id, 137);
+    let started = lab.docker.started_at(&lab.info.id);
+    lab.line(Stream::Stdout, started + S, "run 2");
+    lab.docker.release();
+    assert_eq!(order_until(&mut sub, "run 2").await, RESTARTED);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_late_die_event_still_gives_the_exit_its_code_and_its_place() {
+    // As above, and the event stream lags a second behind: inspect already
+    // shows run 2 while the `die` of run 1 is still on its way.
+    let lab = Lab::new(EngineConfig::default()).await;
+    lab.line(Stream::Stdout, T, "run 1");
+    lab.docker.hold_follows_after(0);
+    let mut sub = lab.subscribe(StartAt::Tail(10)).await;
+    lab.docker.wait_held_follows(1).await;
+    lab.docker.hold_events();
+    lab.docker.restart(&lab.info.id, 137);
+    let started = lab.docker.started_at(&lab.info.id);
+    lab.line(Stream::Stdout, started + S, "run 2");
+    lab.docker.release();
+    let docker = lab.docker.clone();
+    let late = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        docker.release_events();
+    });
+    assert_eq!(order_until(&mut sub, "run 2").await, RESTARTED);
+    late.await.expect("released");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lost_die_event_is_an_exit_of_unknown_code_before_the_new_start() {
+    // The `die` never comes (events were lost): the exit is told without a
+    // code, in its place; when the event does turn up later it is not told
+    // twice.
+    let lab = Lab::new(EngineConfig::default()).await;
+    lab.line(Stream::Stdout, T, "run 1");
+    lab.docker.hold_follows_after(0);
+    let mut sub = lab.subscribe(StartAt::Tail(10)).await;
+    lab.docker.wait_held_follows(1).await;
+    lab.docker.hold_events();
+    lab.docker.restart(&lab.info.id, 137);
+    let started = lab.docker.started_at(&lab.info.id);
+    lab.line(Stream::Stdout, started + S, "run 2");
+    lab.docker.release();
+    assert_eq!(
+        order_until(&mut sub, "run 2").await,
+        ["run 1", "Exited { exit_code: None }", "Running", "run 2"]
+    );
+    lab.docker.release_events();
+    lab.line(Stream::Stdout, started + 2 * S, "run 2 again");
+    assert_eq!(order_until(&mut sub, "run 2 again").await, ["run 2 again"]);
+    lab.docker.stop(&lab.info.id, 3);
+    let mut got = Got::default();
+    take_until(&mut sub, &mut got, |g| !g.statuses.is_empty()).await;
+    assert_eq!(got.statuses, [RunStatus::Exited { exit_code: Some(3) }]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_old_runs_follow_yielding_the_next_runs_lines_is_cut_at_the_die() {
+    // dockerd 20.10 may go on draining run 1's follow stream into run 2's
+    // lines (they share a log file) before it closes that stream.
+    let lab = Lab::new(EngineConfig::default()).await;
+    lab.docker.follow_outlives_run(true);
+    let mut sub = lab.subscribe(StartAt::Tail(0)).await;
+    lab.docker.wait_follows(1).await;
+    lab.line(Stream::Stdout, T, "run 1");
+    lines(&mut sub, 1).await;
+    lab.docker.restart(&lab.info.id, 137);
+    let started = lab.docker.started_at(&lab.info.id);
+    lab.line(Stream::Stdout, started + S, "run 2");
+    assert_eq!(order_until(&mut sub, "run 2").await, RESTARTED[1..]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_restart_loop_tells_every_run_apart() {
+    // Three runs start, write and die while labtail cannot look (its
+    // inspect is held); each run's lines come between its start and its
+    // exit, each exit with its own code.
+    let lab = Lab::new(EngineConfig::default()).await;
+    let mut sub = lab.subscribe(StartAt::Tail(0)).await;
+    lab.docker.wait_follows(1).await;
+    lab.line(Stream::Stdout, T, "run 1");
+    lines(&mut sub, 1).await;
+    lab.docker.hold_inspects_after(0);
+    for (run, code) in [(2, 1), (3, 2), (4, 3)] {
+        lab.docker.restart(&lab.info.id, code);
+        let started = lab.docker.started_at(&lab.info.id);
+        lab.line(Stream::Stdout, started + S, &format!("run {run}"));
+    }
+    lab.docker.release();
+    let order = order_until(&mut sub, "run 4").await;
+    assert_eq!(
+        order,
+        [
+            "Exited { exit_code: Some(1) }",
+            "Running",
+            "run 2",
+            "Exited { exit_code: Some(2) }",
+            "Running",
+            "run 3",
+            "Exited { exit_code: Some(3) }",
+            "Running",
+            "run 4",
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_that_ends_while_labtail_reads_keeps_its_lines_before_its_exit() {
+    // labtail looks (run 2 runs), then reads; meanwhile run 2 writes and
+    // dies, run 3 starts and writes. The read holds lines of both; run 3's
+    // wait until labtail knows run 3, after run 2's exit.
+    let lab = Lab::new(EngineConfig::default()).await;
+    let mut sub = lab.subscribe(StartAt::Tail(0)).await;
+    lab.docker.wait_follows(1).await;
+    lab.line(Stream::Stdout, T, "run 1");
+    lines(&mut sub, 1).await;
+    lab.docker.hold_reads_after(0);
+    lab.docker.restart(&lab.info.id, 1);
+    lab.docker.wait_held_reads(1).await;
+    let started = lab.docker.started_at(&lab.info.id);
+    lab.line(Stream::Stdout, started + S, "run 2");
+    lab.docker.restart(&lab.info.id, 2);
+    let started = lab.docker.started_at(&lab.info.id);
+    lab.line(Stream::Stdout, started + S, "run 3");
+    lab.docker.release();
+    assert_eq!(
+        order_until(&mut sub, "run 3").await,
+        [
+            "Exited { exit_code: Some(1) }",
+            "Running",
+            "run 2",
+            "Exited { exit_code: Some(2) }",
+            "Running",
+            "run 3",
+        ]
+    );
+}
+
 // Invariant "One upstream per container".
 
 #[tokio::test(start_paused = true)]

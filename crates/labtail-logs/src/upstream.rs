@@ -13,10 +13,11 @@ use tokio::sync::broadcast;
 
 use crate::batch::RunStatus;
 use crate::config::EngineConfig;
-use crate::docker::{Action, Backoff, Docker, DockerError, ReadFrom};
+use crate::docker::{Backoff, Docker, DockerError, ReadFrom, RunInfo};
 use crate::events::{EventWatcher, WatchEvent};
 use crate::frame::Framer;
 use crate::hub::{Hub, Phase, StartError};
+use crate::lifecycle::{Heard, RunEvents, Step, Told, place};
 use crate::line::Line;
 use crate::metrics::GaugeGuard;
 use crate::reread::{REREAD_MARGIN_SECS, Seek, read_backlog};
@@ -32,16 +33,21 @@ pub(crate) fn spawn(hub: &Arc<Hub>, docker: Docker, events: &EventWatcher, cfg: 
 enum FollowEnd {
     /// Docker closed the stream: the container stopped, restarted or went away.
     Closed,
+    /// The followed run ended or may have (a `die` was heard, or the stream
+    /// turned out to follow another run): what is left is placed by
+    /// [`catch_up`], not published from this stream.
+    RunEnded,
     Failed(DockerError),
 }
 
 async fn run(
     hub: Arc<Hub>,
     docker: Docker,
-    mut ev_rx: broadcast::Receiver<WatchEvent>,
+    ev_rx: broadcast::Receiver<WatchEvent>,
     cfg: EngineConfig,
 ) {
     let id = hub.container.id.clone();
+    let mut events = RunEvents::new(id.clone(), ev_rx);
 
     // Start-up: the current state and the backlog, or a clear failure.
     let first = match docker.inspect_run(&id).await {
@@ -58,19 +64,23 @@ async fn run(
             return;
         }
     }
-    hub.set_status(if first.running || first.restarting {
+    // The status last told (what the hub says again after an outage). A
+    // container waiting for its restart policy has exited: the next run's
+    // start is told when it comes.
+    let mut status = if first.running {
         RunStatus::Running
     } else {
         RunStatus::Exited {
             exit_code: first.exit_code,
         }
-    });
+    };
+    hub.set_status(status.clone());
     hub.set_phase(Phase::Ready);
 
     let mut backoff = Backoff::new(cfg.reconnect_max_delay);
-    // The start of the run last followed: a different one means the
-    // container restarted in between (however quickly).
-    let mut following = first.running.then_some(first.started_at).flatten();
+    // What watchers have been told of the runs: which one is open, which
+    // deaths are placed.
+    let mut told = Told::first(&first);
     loop {
         let run = match docker.inspect_run(&id).await {
             Ok(run) => run,
@@ -85,18 +95,20 @@ async fn run(
                 continue;
             }
         };
-        if run.running {
-            if following.is_some() && following != run.started_at {
-                // A quick `docker restart`: the run that was followed ended
-                // while labtail was not looking. Say so before the new one.
-                let exit_code = exit_of_last_run(&mut ev_rx, &hub).await;
-                hub.set_status(RunStatus::Exited { exit_code });
-            }
-            hub.set_status(RunStatus::Running);
-            following = run.started_at;
+        // Back from an outage: what was told before it holds again (a
+        // change meanwhile is placed below).
+        hub.set_status(status.clone());
+        if told.is_stale(&run) {
+            // The run told is over, or another began: what it wrote since
+            // the last line read comes first, then its exit, then the start
+            // of what runs now (however many runs came between).
+            (told, status) = catch_up(&hub, &docker, &cfg, &mut events, told, status, &run).await;
+            continue;
+        }
+        if let Some(run_start) = told.open_run {
             let opened = tokio::time::Instant::now();
-            match read_on(&hub, &docker, &cfg, true).await {
-                FollowEnd::Closed => {
+            match read_on(&hub, &docker, &cfg, &mut events, run_start).await {
+                FollowEnd::Closed | FollowEnd::RunEnded => {
                     // The run ended (or the stream did): the next inspect
                     // says which. A stream that ends at once while the
                     // container still runs must not become a busy loop.
@@ -123,106 +135,83 @@ async fn run(
             }
             continue;
         }
-        // Stopped. What it wrote since the last line read comes first (it
-        // may have printed and exited between the backlog read and the
-        // follow), then the exit; it may even have started again meanwhile.
-        let exited = RunStatus::Exited {
-            exit_code: run.exit_code,
-        };
-        following = catch_up(&hub, &docker, &cfg, exited).await;
-        if following.is_some() {
-            continue;
-        }
-        // Stopped: wait for it to start again or to be removed.
+        // Stopped, and told so: wait for it to start again or to be removed.
         loop {
-            match ev_rx.recv().await {
-                Ok(WatchEvent::Container(ev)) if ev.id == id => match ev.action {
-                    Action::Start | Action::Restart => break,
-                    Action::Destroy => {
-                        hub.set_status(RunStatus::Removed);
-                        return;
-                    }
-                    _ => {}
-                },
-                Ok(WatchEvent::Container(_)) => {}
-                // Events may have been missed: look again.
-                Ok(WatchEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => break,
-                Err(broadcast::error::RecvError::Closed) => return,
+            match events.next().await {
+                Some(Heard::Started | Heard::Blind) => break,
+                Some(Heard::Destroyed) => {
+                    hub.set_status(RunStatus::Removed);
+                    return;
+                }
+                // Kept by `events` for the next placing.
+                Some(Heard::Died(_)) => {}
+                None => return,
             }
         }
     }
 }
 
-/// How long to wait for the `die` event of a run that ended unseen.
+/// How long to wait for the `die` event of a run that ended, when `inspect`
+/// already shows it over: the event says when it ended and with what code.
 const DIE_EVENT_WAIT: Duration = Duration::from_secs(2);
 
-/// The exit code of the container's last `die` event: among those already
-/// received, else the next within [`DIE_EVENT_WAIT`]; `None` if none comes.
-async fn exit_of_last_run(ev_rx: &mut broadcast::Receiver<WatchEvent>, hub: &Hub) -> Option<i64> {
-    let is_die = |ev: &WatchEvent| match ev {
-        WatchEvent::Container(e) if e.id == hub.container.id && e.action == Action::Die => {
-            Some(e.exit_code)
-        }
-        _ => None,
-    };
-    let mut died = None;
-    loop {
-        match ev_rx.try_recv() {
-            Ok(ev) => died = is_die(&ev).or(died),
-            Err(broadcast::error::TryRecvError::Lagged(_)) => {}
-            Err(_) => break,
-        }
-    }
-    if let Some(code) = died {
-        return code;
-    }
-    let wait = async {
-        loop {
-            match ev_rx.recv().await {
-                Ok(ev) => {
-                    if let Some(code) = is_die(&ev) {
-                        return code;
-                    }
-                }
-                Err(broadcast::error::RecvError::Lagged(_)) => {}
-                Err(broadcast::error::RecvError::Closed) => return None,
-            }
-        }
-    };
-    tokio::time::timeout(DIE_EVENT_WAIT, wait)
-        .await
-        .ok()
-        .flatten()
-}
-
-/// Reads what a stopped container wrote after the last published line and
-/// publishes it, then `exited`. If the container has started again
-/// meanwhile (the read may then hold the new run's first lines), the new
-/// run's lines come after `Running`, and its start is returned.
+/// Publishes what the container wrote after the last published line (to
+/// the end of its log, or `max_resume_lines` of it) with the run
+/// boundaries placed by the data ([`place`]): each run's lines, its exit
+/// with its code, the next run's start. `now` is what `inspect` showed
+/// before this: the read that follows covers every line written before
+/// it. Returns what watchers have then been told, and the last status.
 async fn catch_up(
     hub: &Arc<Hub>,
     docker: &Docker,
     cfg: &EngineConfig,
-    exited: RunStatus,
-) -> Option<i64> {
+    events: &mut RunEvents,
+    told: Told,
+    status: RunStatus,
+    now: &RunInfo,
+) -> (Told, RunStatus) {
+    if told.awaits_death(now, &events.deaths_after(told.placed_until)) {
+        // A restart: its `die`, usually heard already, says when the run
+        // ended and with what code; wait a little for a late one.
+        let before = now.started_at.unwrap_or(i64::MIN);
+        events
+            .await_death(told.placed_until, before, DIE_EVENT_WAIT)
+            .await;
+    }
+    // Deaths heard before the read: their runs' lines are all in it.
+    let deaths = events.take_deaths(told.placed_until);
     let mut lines = Vec::new();
-    if let FollowEnd::Failed(e) = read_into(hub, docker, cfg, &mut lines).await {
-        tracing::debug!(container = %hub.container.name, error = %e, "catch-up read failed");
+    let complete = match read_into(hub, docker, cfg, &mut lines).await {
+        ReadEnd::Complete => true,
+        ReadEnd::Bounded => false,
+        ReadEnd::Failed(e) => {
+            tracing::debug!(container = %hub.container.name, error = %e, "catch-up read failed");
+            false
+        }
+    };
+    // Deaths heard since: runs that ended after `now`; the lines after
+    // the first of them are a run `now` does not show, held back.
+    let fence = events.deaths_after(told.placed_until);
+    if let Some(last) = hub.last_cursor() {
+        // A death placed before lines already published: the follow stream
+        // outran the event stream. Counted; the order cannot be mended.
+        for d in deaths.iter().filter(|d| d.at < last.ts_nanos) {
+            late_status(hub, d.at);
+        }
     }
-    let run = docker.inspect_run(&hub.container.id).await.ok();
-    let restarted = run.filter(|r| r.running).and_then(|r| r.started_at);
-    // The new run's lines were all written after it started.
-    let split = restarted
-        .and_then(|started| lines.iter().position(|l| l.cursor.ts_nanos >= started))
-        .unwrap_or(lines.len());
-    let new_run = lines.split_off(split);
-    hub.publish(lines, cfg);
-    hub.set_status(exited);
-    if restarted.is_some() {
-        hub.set_status(RunStatus::Running);
-        hub.publish(new_run, cfg);
+    let (steps, told, later) = place(lines, deaths, &fence, now, complete, told);
+    events.give_back(later);
+    let mut status = status;
+    for step in steps {
+        match step {
+            Step::Lines(lines) => hub.publish(lines, cfg),
+            Step::Status(s) => {
+                hub.set_status(s.clone());
+                status = s;
+            }
+        }
     }
-    restarted
+    (told, status)
 }
 
 pub(crate) fn start_error(e: DockerError) -> StartError {
@@ -245,15 +234,23 @@ fn reread_from(hub: &Hub) -> ReadFrom {
     )
 }
 
-/// Reads (no follow) the lines after the last published one into `out`.
-/// Past `cfg.max_resume_lines` gathered, the older ones are published at
-/// once rather than held: memory stays bounded.
+enum ReadEnd {
+    /// The read reached the end of the log.
+    Complete,
+    /// `max_resume_lines` lines were read; more may follow.
+    Bounded,
+    Failed(DockerError),
+}
+
+/// Reads (no follow) the lines after the last published one into `out`,
+/// at most `cfg.max_resume_lines` of them: memory stays bounded, and the
+/// rest is read after these are published.
 async fn read_into(
     hub: &Arc<Hub>,
     docker: &Docker,
     cfg: &EngineConfig,
     out: &mut Vec<Line>,
-) -> FollowEnd {
+) -> ReadEnd {
     let mut stream = docker.logs(&hub.container.id, reread_from(hub), false);
     let mut framer = Framer::new(cfg.max_line_bytes);
     let mut seek = Seek::new(hub.last_cursor());
@@ -262,43 +259,83 @@ async fn read_into(
     let end = loop {
         match stream.next().await {
             Some(Ok(frame)) => framer.push(&frame, &mut buf),
-            Some(Err(e)) => break FollowEnd::Failed(e),
+            Some(Err(e)) => break ReadEnd::Failed(e),
             None => {
                 framer.flush(&mut buf);
-                break FollowEnd::Closed;
+                break ReadEnd::Complete;
             }
         }
         out.extend(seek.filter(std::mem::take(&mut buf)));
-        if out.len() > bound {
-            hub.publish(std::mem::take(out), cfg);
+        if out.len() >= bound {
+            // A line cut short by the bound would come back whole next time.
+            break ReadEnd::Bounded;
         }
     };
     out.extend(seek.filter(buf));
-    if matches!(end, FollowEnd::Closed) {
+    if matches!(end, ReadEnd::Complete) {
         // The log ended without the line sought: what was set aside is new.
         out.append(&mut seek.aside);
     }
     end
 }
 
-/// Reads the log on from the last published line (re-reading from just
-/// before its second), publishing as lines come; with `follow`, until
-/// Docker ends the stream, else to the end of what is written. Batching
-/// adapts to the rate and to the audience: a line after a quiet moment goes
-/// out at once (latency); while the container prints fast, lines are
-/// gathered until [`batch_interval`] has passed since the last batch
-/// (throughput), never more than the batch bounds.
-async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bool) -> FollowEnd {
-    let mut stream = docker.logs(&hub.container.id, reread_from(hub), follow);
-    let _gauge = follow.then(|| GaugeGuard::new(crate::metrics::UPSTREAM_STREAMS_OPEN));
+/// Follows the log of the run that started at `run_start` from the last
+/// published line (re-reading from just before its second), publishing as
+/// lines come, until Docker ends the stream or the run ends.
+///
+/// Only lines of that run are published here; the stream is left to
+/// [`catch_up`] (which places run boundaries by the data) as soon as it may
+/// hold another run's:
+/// - before its first lines are published, `inspect` must still show that
+///   run: dockerd binds a follow stream to the run current when it answers,
+///   which may be a newer run than the one inspected before the request;
+/// - a `die` (or removal) of the container heard on the event stream ends
+///   the follow at once: an old run's stream can go on yielding the next
+///   run's lines while it drains;
+/// - the lines of a stream that closes are not published from it: its
+///   tail may be the next run's.
+///
+/// Batching adapts to the rate and to the audience: a line after a quiet
+/// moment goes out at once (latency); while the container prints fast,
+/// lines are gathered until [`batch_interval`] has passed since the last
+/// batch (throughput), never more than the batch bounds.
+async fn read_on(
+    hub: &Arc<Hub>,
+    docker: &Docker,
+    cfg: &EngineConfig,
+    events: &mut RunEvents,
+    run_start: i64,
+) -> FollowEnd {
+    let mut stream = docker.logs(&hub.container.id, reread_from(hub), true);
+    let _gauge = GaugeGuard::new(crate::metrics::UPSTREAM_STREAMS_OPEN);
     let mut framer = Framer::new(cfg.max_line_bytes);
     let mut seek = Seek::new(hub.last_cursor());
     let mut lines = Vec::new();
     let mut last_publish: Option<tokio::time::Instant> = None;
     let max_lines = cfg.batch_max_lines.max(1);
+    // Whether this stream is known to follow `run_start`'s run.
+    let mut verified = false;
     loop {
         let mut end = None;
-        match stream.next().await {
+        let next = tokio::select! {
+            // Events first: a `die` heard ends the follow before another
+            // line of this stream is taken.
+            biased;
+            heard = events.next() => match heard {
+                // An earlier run's, heard late: kept for placing.
+                Some(Heard::Died(d)) if d.at <= run_start => continue,
+                Some(Heard::Died(d)) => return run_ended(hub, d.at),
+                Some(Heard::Destroyed) | None => return FollowEnd::RunEnded,
+                // A start (of this run, told late, or of another) or missed
+                // events: look again before the next publish.
+                Some(Heard::Started | Heard::Blind) => {
+                    verified = false;
+                    continue;
+                }
+            },
+            next = stream.next() => next,
+        };
+        match next {
             Some(Ok(frame)) => framer.push(&frame, &mut lines),
             Some(Err(e)) => end = Some(FollowEnd::Failed(e)),
             None => end = Some(FollowEnd::Closed),
@@ -342,22 +379,58 @@ async fn read_on(hub: &Arc<Hub>, docker: &Docker, cfg: &EngineConfig, follow: bo
                 None => break,
             }
         }
-        if matches!(end, Some(FollowEnd::Closed)) {
-            framer.flush(&mut lines);
-        }
-        let mut fresh = seek.filter(std::mem::take(&mut lines));
-        if matches!(end, Some(FollowEnd::Closed)) {
-            // The log ended without the line: what was set aside is new.
-            fresh.append(&mut seek.aside);
-        }
-        if !fresh.is_empty() {
-            hub.publish(fresh, cfg);
-            last_publish = Some(tokio::time::Instant::now());
-        }
         if let Some(end) = end {
+            // Closed: the run ended or the stream did; catch_up (or the
+            // next follow) reads what was not published, in its place.
             return end;
         }
+        let fresh = seek.filter(std::mem::take(&mut lines));
+        if fresh.is_empty() {
+            continue;
+        }
+        match events.poll() {
+            Some(Heard::Died(d)) if d.at > run_start => return run_ended(hub, d.at),
+            Some(Heard::Died(_)) => {}
+            Some(Heard::Destroyed) => return FollowEnd::RunEnded,
+            Some(Heard::Started | Heard::Blind) => verified = false,
+            None => {}
+        }
+        if !verified {
+            match docker.inspect_run(&hub.container.id).await {
+                Ok(run) if run.started_at == Some(run_start) => verified = true,
+                // Another run: this stream may be following it.
+                Ok(_) => return FollowEnd::RunEnded,
+                Err(e) => return FollowEnd::Failed(e),
+            }
+            match events.poll() {
+                Some(Heard::Died(d)) if d.at > run_start => return run_ended(hub, d.at),
+                Some(Heard::Destroyed) => return FollowEnd::RunEnded,
+                _ => {}
+            }
+        }
+        hub.publish(fresh, cfg);
+        last_publish = Some(tokio::time::Instant::now());
     }
+}
+
+/// A `die` heard while following: the follow ends; if lines stamped after
+/// the death were published already (dockerd's follow stream of the old run
+/// delivered the next run's lines before its event stream delivered the
+/// `die`), that is counted: the order can no longer be mended.
+fn run_ended(hub: &Hub, died_at: i64) -> FollowEnd {
+    if hub.last_cursor().is_some_and(|c| c.ts_nanos > died_at) {
+        late_status(hub, died_at);
+    }
+    FollowEnd::RunEnded
+}
+
+fn late_status(hub: &Hub, died_at: i64) {
+    metrics::counter!(crate::metrics::STATUS_LATE).increment(1);
+    tracing::warn!(
+        container = %hub.container.name,
+        died_at,
+        "a run's exit was heard after lines of the next run were published"
+    );
 }
 
 /// Below this, a batch interval is not waited for: tokio's timers tick in

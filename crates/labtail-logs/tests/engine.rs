@@ -307,6 +307,49 @@ async fn a_restarted_container_keeps_streaming_to_its_watchers() {
     assert_eq!(lines, vec![(Stream::Stdout, "run".to_string())]);
 }
 
+/// Issue 29: a crash loop under a restart policy, watched from before its
+/// first run: each run's lines come between its start and its exit, each
+/// exit with its own code, however the follow stream, the events and
+/// `inspect` raced on this machine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_loops_runs_are_told_apart_with_their_exit_codes() {
+    // Run n waits for the gate (so the test watches from the start),
+    // prints five lines and exits with code n; on-failure:3 gives 4 runs.
+    let c = TestContainer::run(
+        "ann",
+        "while [ ! -f /tmp/go ]; do sleep 0.05; done; \
+         n=$(cat /tmp/runs 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/runs; \
+         for i in 1 2 3 4 5; do echo \"run$n $i\"; done; exit $n",
+        &["--restart", "on-failure:3"],
+    );
+    let engine = engine(EngineConfig::default());
+    let info = find(&engine, "ann", &c.name).await;
+    let mut sub = engine.subscribe(&info, StartAt::Tail(1000)).await.unwrap();
+    c.docker_exec(&["touch", "/tmp/go"]);
+    let mut order = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    while !order.iter().any(|o: &String| o == "exited 4") {
+        match tokio::time::timeout_at(deadline, sub.next()).await {
+            Ok(Some(Delivery::Lines(s))) => order.extend(s.lines().iter().map(|l| l.text.clone())),
+            Ok(Some(Delivery::Status(RunStatus::Exited { exit_code }))) => {
+                order.push(format!("exited {}", exit_code.unwrap_or(-1)))
+            }
+            Ok(Some(Delivery::Status(RunStatus::Running))) => order.push("running".into()),
+            Ok(Some(other)) => panic!("{other:?} after {order:?}"),
+            Ok(None) | Err(_) => panic!("stopped after {order:?}"),
+        }
+    }
+    let mut want = Vec::new();
+    for n in 1..=4 {
+        if n > 1 {
+            want.push("running".to_string());
+        }
+        want.extend((1..=5).map(|i| format!("run{n} {i}")));
+        want.push(format!("exited {n}"));
+    }
+    assert_eq!(order, want);
+}
+
 #[tokio::test]
 async fn tty_containers_stream_as_console() {
     let c = TestContainer::run("gus", "echo one; echo two >&2; sleep 60", &["-t"]);

@@ -207,6 +207,12 @@ impl DockerApi for BollardDocker {
                 .started_at
                 .as_deref()
                 .and_then(crate::timefmt::parse_rfc3339_nanos),
+            // Docker says `0001-01-01T00:00:00Z` for "never".
+            finished_at: st
+                .finished_at
+                .as_deref()
+                .and_then(crate::timefmt::parse_rfc3339_nanos)
+                .filter(|t| *t > 0),
         })
     }
 

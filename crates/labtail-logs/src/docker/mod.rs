@@ -209,6 +209,9 @@ pub struct RunInfo {
     /// When the current (or last) run started, nanoseconds since the
     /// epoch: tells one run from the next.
     pub started_at: Option<i64>,
+    /// When the last run ended (nanoseconds since the epoch), if one has;
+    /// while a run is running, the end of the one before it.
+    pub finished_at: Option<i64>,
 }
 
 /// What happened to a container, from Docker's event `action`.

@@ -66,6 +66,17 @@ struct State {
     clock: i64,
     /// Inspect calls to let through before holding the next ones.
     hold_inspect_after: Option<usize>,
+    /// Log requests to let through before holding the next ones, follows
+    /// (`[1]`) and reads to the end (`[0]`) apart.
+    hold_logs_after: [Option<usize>; 2],
+    /// Log requests waiting to be answered, likewise.
+    held_logs: [usize; 2],
+    /// Events held back (a late event stream), in order.
+    held_events: Option<Vec<ContainerEvent>>,
+    /// Follow streams go on into later runs' lines (as dockerd 20.10's can
+    /// while it drains the old run's stream), ending only when the
+    /// container is stopped and its log read to the end.
+    follow_outlives_run: bool,
 }
 
 struct Scripted {
@@ -78,6 +89,8 @@ struct Scripted {
     log: Vec<Message>,
     /// Stamp of the current run's start: after every line written so far.
     started_at: i64,
+    /// Stamp of the last run's end.
+    finished_at: Option<i64>,
     /// Which run this is (0 for the first): a follow stream ends with its run.
     run: u32,
 }
@@ -129,10 +142,24 @@ impl ScriptedDocker {
         self.shared.changed.send_modify(|v| *v += 1);
     }
 
+    /// The engine's clock: after every line written so far and every
+    /// event before (lines carry the test's stamps, events and run starts
+    /// are stamped here, in the same time).
+    fn tick(st: &mut State) -> i64 {
+        let newest_line = st
+            .containers
+            .iter()
+            .flat_map(|c| c.log.iter().map(|m| m.ts_nanos))
+            .max()
+            .unwrap_or(i64::MIN);
+        st.clock = st.clock.max(newest_line).saturating_add(1);
+        st.clock
+    }
+
     fn event(&self, st: &mut State, i: usize, action: Action) {
-        st.clock += 1;
+        let time_nanos = Self::tick(st);
         let c = &st.containers[i];
-        let _ = self.shared.events.send(ContainerEvent {
+        let ev = ContainerEvent {
             id: c.id.clone(),
             name: Some(c.name.clone()),
             owner: c.owner.clone(),
@@ -142,8 +169,14 @@ impl ScriptedDocker {
             } else {
                 None
             },
-            time_nanos: st.clock,
-        });
+            time_nanos,
+        };
+        match &mut st.held_events {
+            Some(held) => held.push(ev),
+            None => {
+                let _ = self.shared.events.send(ev);
+            }
+        }
     }
 
     fn index(st: &State, id: &DockerId) -> Option<usize> {
@@ -166,6 +199,7 @@ impl ScriptedDocker {
                 removed: false,
                 log: Vec::new(),
                 started_at: i64::MIN,
+                finished_at: None,
                 run: 0,
             });
             let i = st.containers.len() - 1;
@@ -214,29 +248,33 @@ impl ScriptedDocker {
 
     /// The container exits: its follow streams end after what it wrote.
     pub fn stop(&self, id: &DockerId, exit_code: i64) {
-        self.change(id, |st, i| {
-            st.containers[i].running = false;
-            st.containers[i].exit_code = Some(exit_code);
-            self.event(st, i, Action::Die);
-        });
+        self.change(id, |st, i| self.end_run(st, i, exit_code));
     }
 
-    /// A new run starts (after every line written so far).
-    fn new_run(c: &mut Scripted) {
+    /// The run ends (after every line written so far), then dockerd tells
+    /// its `die`.
+    fn end_run(&self, st: &mut State, i: usize, exit_code: i64) {
+        let at = Self::tick(st);
+        let c = &mut st.containers[i];
+        c.running = false;
+        c.exit_code = Some(exit_code);
+        c.finished_at = Some(at);
+        self.event(st, i, Action::Die);
+    }
+
+    /// A new run starts (after every line written and event told so far).
+    fn new_run(st: &mut State, i: usize) {
+        let at = Self::tick(st);
+        let c = &mut st.containers[i];
         c.running = true;
-        c.started_at = c
-            .log
-            .iter()
-            .map(|m| m.ts_nanos + 1)
-            .max()
-            .unwrap_or(i64::MIN);
+        c.started_at = at;
         c.run += 1;
     }
 
     /// The container starts again (its log goes on).
     pub fn start(&self, id: &DockerId) {
         self.change(id, |st, i| {
-            Self::new_run(&mut st.containers[i]);
+            Self::new_run(st, i);
             self.event(st, i, Action::Start);
         });
     }
@@ -245,20 +283,56 @@ impl ScriptedDocker {
     /// at once, before labtail can look in between.
     pub fn restart(&self, id: &DockerId, exit_code: i64) {
         self.change(id, |st, i| {
-            st.containers[i].exit_code = Some(exit_code);
-            self.event(st, i, Action::Die);
-            Self::new_run(&mut st.containers[i]);
+            self.end_run(st, i, exit_code);
+            Self::new_run(st, i);
             self.event(st, i, Action::Start);
         });
+    }
+
+    /// When the current run of a container started (in the engine's clock):
+    /// a test stamps the new run's lines after it.
+    pub fn started_at(&self, id: &DockerId) -> i64 {
+        let st = self.lock();
+        Self::index(&st, id).map_or(i64::MIN, |i| st.containers[i].started_at)
+    }
+
+    /// Holds every event from now on until [`ScriptedDocker::release_events`]:
+    /// the event stream lags behind the logs and `inspect`.
+    pub fn hold_events(&self) {
+        let mut st = self.lock();
+        if st.held_events.is_none() {
+            st.held_events = Some(Vec::new());
+        }
+    }
+
+    /// Sends the held events, in order, and stops holding.
+    pub fn release_events(&self) {
+        let held = self.lock().held_events.take().unwrap_or_default();
+        for ev in held {
+            let _ = self.shared.events.send(ev);
+        }
+    }
+
+    /// Follow streams go on into the next runs' lines rather than ending
+    /// with their run (dockerd 20.10 draining an old run's follow stream
+    /// while the next run writes to the same file).
+    pub fn follow_outlives_run(&self, on: bool) {
+        self.lock().follow_outlives_run = on;
+        self.changed();
+    }
+
+    /// Lets `n` more follow requests through, then holds the following ones
+    /// (before they bind to a run, as dockerd does when it answers) until
+    /// [`ScriptedDocker::release`].
+    pub fn hold_follows_after(&self, n: usize) {
+        self.lock().hold_logs_after[1] = Some(n);
     }
 
     /// `docker rm -f`: gone, its log too.
     pub fn remove(&self, id: &DockerId) {
         self.change(id, |st, i| {
             if st.containers[i].running {
-                st.containers[i].running = false;
-                st.containers[i].exit_code = Some(137);
-                self.event(st, i, Action::Die);
+                self.end_run(st, i, 137);
             }
             st.containers[i].removed = true;
             self.event(st, i, Action::Destroy);
@@ -292,13 +366,43 @@ impl ScriptedDocker {
 
     /// Lets held calls go on.
     pub fn release(&self) {
-        self.lock().hold_inspect_after = None;
+        {
+            let mut st = self.lock();
+            st.hold_inspect_after = None;
+            st.hold_logs_after = [None, None];
+        }
         self.changed();
     }
 
     /// What labtail asked so far, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.lock().requests.clone()
+    }
+
+    /// Waits until `n` follow requests are held, unanswered.
+    pub async fn wait_held_follows(&self, n: usize) {
+        self.wait_held_logs(true, n).await;
+    }
+
+    /// Lets `n` more reads to the end (no follow) through, then holds the
+    /// following ones until [`ScriptedDocker::release`].
+    pub fn hold_reads_after(&self, n: usize) {
+        self.lock().hold_logs_after[0] = Some(n);
+    }
+
+    /// Waits until `n` reads to the end are held, unanswered.
+    pub async fn wait_held_reads(&self, n: usize) {
+        self.wait_held_logs(false, n).await;
+    }
+
+    async fn wait_held_logs(&self, follow: bool, n: usize) {
+        let k = usize::from(follow);
+        let mut rx = self.shared.changed.subscribe();
+        while self.lock().held_logs[k] != n {
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
     }
 
     /// Follow streams open right now.
@@ -320,6 +424,112 @@ impl ScriptedDocker {
         let mut st = self.lock();
         st.requests.push(r);
         if st.down { Err(unreachable()) } else { Ok(()) }
+    }
+}
+
+impl ScriptedDocker {
+    /// Waits while log requests of this kind are held.
+    async fn wait_to_answer(&self, follow: bool) {
+        let k = usize::from(follow);
+        let mut rx = self.shared.changed.subscribe();
+        let mut counted = false;
+        loop {
+            {
+                let mut st = self.lock();
+                let go = match st.hold_logs_after[k] {
+                    Some(0) => false,
+                    Some(n) => {
+                        st.hold_logs_after[k] = Some(n - 1);
+                        true
+                    }
+                    None => true,
+                };
+                if go {
+                    if counted {
+                        st.held_logs[k] -= 1;
+                    }
+                    return;
+                }
+                if !counted {
+                    counted = true;
+                    st.held_logs[k] += 1;
+                    drop(st);
+                    self.changed();
+                    continue;
+                }
+            }
+            if rx.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Answers a log request: a reader bound to the container's current run.
+    fn bind_logs(
+        &self,
+        id: &DockerId,
+        from: ReadFrom,
+        follow: bool,
+    ) -> BoxStream<'static, Result<Frame, DockerError>> {
+        let start = self
+            .record(Request::Logs {
+                id: id.clone(),
+                from,
+                follow,
+            })
+            .and_then(|()| {
+                let mut st = self.lock();
+                let i = Self::index(&st, id).ok_or(DockerError::NotFound)?;
+                let len = st.containers[i].log.len();
+                let follows = follow && st.containers[i].running;
+                if follows {
+                    st.open_follows += 1;
+                }
+                Ok((len, follows, st.epoch, st.containers[i].run))
+            });
+        let (len, follows, epoch, run) = match start {
+            Ok(s) => s,
+            Err(e) => return futures_util::stream::iter([Err(e)]).boxed(),
+        };
+        if follows {
+            self.changed();
+        }
+        let (pos, since_nanos) = match from {
+            ReadFrom::Tail(n) => (
+                len.saturating_sub(usize::try_from(n).unwrap_or(usize::MAX)),
+                i64::MIN,
+            ),
+            ReadFrom::SinceSecs(s) if s > 0 => (0, s.saturating_mul(1_000_000_000)),
+            ReadFrom::SinceSecs(_) => (0, i64::MIN),
+        };
+        let reader = LogReader {
+            docker: self.clone(),
+            id: id.clone(),
+            pos,
+            since_nanos,
+            follow,
+            run,
+            epoch,
+            rx: self.shared.changed.subscribe(),
+            _guard: follows.then(|| FollowGuard(self.clone())),
+        };
+        futures_util::stream::unfold(Some(reader), |reader| async move {
+            let mut r = reader?;
+            loop {
+                match r.step() {
+                    Step::Frame(f) => return Some((Ok(f), Some(r))),
+                    Step::Skip => {}
+                    Step::Wait => {
+                        if r.rx.changed().await.is_err() {
+                            return None;
+                        }
+                    }
+                    Step::End => return None,
+                    Step::Fail(e) => return Some((Err(e), None)),
+                }
+            }
+        })
+        .boxed()
     }
 }
 
@@ -369,7 +579,7 @@ impl LogReader {
         };
         let c = &st.containers[i];
         match c.log.get(self.pos) {
-            Some(m) if self.follow && m.run > self.run => Step::End,
+            Some(m) if self.follow && m.run > self.run && !st.follow_outlives_run => Step::End,
             Some(m) => {
                 self.pos += 1;
                 if m.ts_nanos < self.since_nanos {
@@ -383,7 +593,9 @@ impl LogReader {
                     bytes: Bytes::from(bytes),
                 })
             }
-            None if self.follow && c.running && c.run == self.run => Step::Wait,
+            None if self.follow && c.running && (c.run == self.run || st.follow_outlives_run) => {
+                Step::Wait
+            }
             None => Step::End,
         }
     }
@@ -462,6 +674,7 @@ impl DockerApi for ScriptedDocker {
             exit_code: c.exit_code,
             state: if c.running { "running" } else { "exited" }.into(),
             started_at: Some(c.started_at),
+            finished_at: c.finished_at,
         })
     }
 
@@ -471,64 +684,15 @@ impl DockerApi for ScriptedDocker {
         from: ReadFrom,
         follow: bool,
     ) -> BoxStream<'static, Result<Frame, DockerError>> {
-        let start = self
-            .record(Request::Logs {
-                id: id.clone(),
-                from,
-                follow,
-            })
-            .and_then(|()| {
-                let mut st = self.lock();
-                let i = Self::index(&st, id).ok_or(DockerError::NotFound)?;
-                let len = st.containers[i].log.len();
-                let follows = follow && st.containers[i].running;
-                if follows {
-                    st.open_follows += 1;
-                }
-                Ok((len, follows, st.epoch, st.containers[i].run))
-            });
-        let (len, follows, epoch, run) = match start {
-            Ok(s) => s,
-            Err(e) => return futures_util::stream::iter([Err(e)]).boxed(),
-        };
-        if follows {
-            self.changed();
-        }
-        let (pos, since_nanos) = match from {
-            ReadFrom::Tail(n) => (
-                len.saturating_sub(usize::try_from(n).unwrap_or(usize::MAX)),
-                i64::MIN,
-            ),
-            ReadFrom::SinceSecs(s) if s > 0 => (0, s.saturating_mul(1_000_000_000)),
-            ReadFrom::SinceSecs(_) => (0, i64::MIN),
-        };
-        let reader = LogReader {
-            docker: self.clone(),
-            id: id.clone(),
-            pos,
-            since_nanos,
-            follow,
-            run,
-            epoch,
-            rx: self.shared.changed.subscribe(),
-            _guard: follows.then(|| FollowGuard(self.clone())),
-        };
-        futures_util::stream::unfold(Some(reader), |reader| async move {
-            let mut r = reader?;
-            loop {
-                match r.step() {
-                    Step::Frame(f) => return Some((Ok(f), Some(r))),
-                    Step::Skip => {}
-                    Step::Wait => {
-                        if r.rx.changed().await.is_err() {
-                            return None;
-                        }
-                    }
-                    Step::End => return None,
-                    Step::Fail(e) => return Some((Err(e), None)),
-                }
-            }
+        // Like dockerd, the request binds to the container's run when it is
+        // answered (the stream's first poll), not when it is made.
+        let docker = self.clone();
+        let id = id.clone();
+        futures_util::stream::once(async move {
+            docker.wait_to_answer(follow).await;
+            docker.bind_logs(&id, from, follow)
         })
+        .flatten()
         .boxed()
     }
 

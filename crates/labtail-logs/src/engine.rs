@@ -9,11 +9,11 @@ use std::sync::{Arc, Mutex, Weak};
 use tokio::sync::broadcast;
 
 use crate::config::EngineConfig;
-use crate::docker::{ContainerInfo, Docker, DockerId, ReadFrom};
+use crate::docker::{ContainerInfo, Docker, DockerError, DockerId, ReadFrom};
 use crate::events::{EngineState, EventWatcher, WatchEvent};
 use crate::hub::{Hub, Lease, Phase, Start, StartError};
-use crate::line::{Line, Mark};
-use crate::reread::{Resume, read_lines, read_resume};
+use crate::line::{Cursor, Line, Mark};
+use crate::reread::{After, Resume, read_after, read_lines, read_resume};
 use crate::subscription::Subscription;
 use crate::upstream::start_error;
 
@@ -114,6 +114,17 @@ impl LogEngine {
         container: &ContainerInfo,
         start: StartAt,
     ) -> Result<Subscription, SubscribeError> {
+        self.subscribe_bounded(container, start, None).await
+    }
+
+    /// [`LogEngine::subscribe`] with this subscriber's own bound on what it
+    /// may fall behind (`(lines, bytes)`), instead of the configured one.
+    pub async fn subscribe_bounded(
+        &self,
+        container: &ContainerInfo,
+        start: StartAt,
+        buffer: Option<(usize, usize)>,
+    ) -> Result<Subscription, SubscribeError> {
         let hub = {
             let mut hubs = self.inner.hubs();
             let hub = match hubs.get(&container.id) {
@@ -157,7 +168,18 @@ impl LogEngine {
         if let Phase::Failed(e) = phase {
             return Err(SubscribeError::Start(e));
         }
-        let cfg = &self.inner.cfg;
+        let own;
+        let cfg = match buffer {
+            Some((lines, bytes)) => {
+                own = EngineConfig {
+                    subscriber_buffer_lines: lines,
+                    subscriber_buffer_bytes: bytes,
+                    ..self.inner.cfg.clone()
+                };
+                &own
+            }
+            None => &self.inner.cfg,
+        };
         let (start, resume) = match start {
             StartAt::Tail(n) => (Start::Tail(n.min(cfg.backlog_lines)), None),
             StartAt::After(m) => (Start::Resume(Resume::After(m)), Some(Resume::After(m))),
@@ -179,6 +201,23 @@ impl LogEngine {
                 .increment(history.dropped);
         }
         Ok(Subscription::new(hub, lease, a, resume, Some(history)))
+    }
+
+    /// Every line of the container's log after `mark` (or all of it), read
+    /// once (no follow), handed over as it comes: for a reader that must
+    /// catch up on a whole log (history) in bounded memory. The receiver
+    /// holds the reader back; dropping it stops the read.
+    pub fn read_after(
+        &self,
+        container: &ContainerInfo,
+        mark: Option<Cursor>,
+    ) -> tokio::sync::mpsc::Receiver<Result<After, DockerError>> {
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let docker = self.inner.docker.clone();
+        let cfg = self.inner.cfg.clone();
+        let id = container.id.clone();
+        tokio::spawn(async move { read_after(docker.as_ref(), &id, mark, &cfg, tx).await });
+        rx
     }
 
     /// The last `n` lines of a container's log, read once (no follow).

@@ -224,6 +224,21 @@ impl Fleet {
         &self.inner.cfg
     }
 
+    /// Each host's name and engine. Names are the fleet's: with several
+    /// hosts, a container `c` of host `h` is shown as `h/c`.
+    pub fn engines(&self) -> Vec<(String, LogEngine)> {
+        self.inner
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.engine.clone()))
+            .collect()
+    }
+
+    /// Whether container names carry their host (`host/name`).
+    pub fn names_carry_host(&self) -> bool {
+        self.multi()
+    }
+
     /// Each host's name and state.
     pub fn host_states(&self) -> Vec<(String, EngineState)> {
         self.inner

@@ -38,6 +38,11 @@ mod upstream;
 mod seam_tests;
 
 pub use batch::{LineSlice, RunStatus};
+
+/// The label whose value names a container's course, unless configured.
+pub const DEFAULT_COURSE_LABEL: &str = "labtail.course";
+/// The label whose value names a container's lab, unless configured.
+pub const DEFAULT_LAB_LABEL: &str = "labtail.lab";
 pub use config::EngineConfig;
 pub use docker::{
     Action, BollardDocker, ContainerEvent, ContainerInfo, DEFAULT_DOCKER_HOST, Docker, DockerApi,
@@ -51,5 +56,6 @@ pub use fleet::{Fleet, HostSpec};
 pub use frame::{Bytes, Frame, Framer};
 pub use hub::StartError;
 pub use line::{BadCursor, Cursor, Line, Mark, Stream};
+pub use reread::After;
 pub use subscription::{Delivery, Subscription};
 pub use timefmt::{Text, format_rfc3339_nanos, parse_rfc3339_nanos};

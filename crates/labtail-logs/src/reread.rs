@@ -130,6 +130,8 @@ impl Seen {
 pub(crate) struct Seek {
     target: Option<Cursor>,
     pub(crate) aside: Vec<Line>,
+    /// The target was given up: the log no longer holds it.
+    pub(crate) missed: bool,
 }
 
 /// How far past the target (by timestamp) a re-read may go before the
@@ -141,7 +143,13 @@ impl Seek {
         Seek {
             target,
             aside: Vec::new(),
+            missed: false,
         }
+    }
+
+    /// The target has not been found (nor given up) yet.
+    pub(crate) fn target_pending(&self) -> bool {
+        self.target.is_some()
     }
 
     pub(crate) fn filter(&mut self, lines: Vec<Line>) -> Vec<Line> {
@@ -165,6 +173,7 @@ impl Seek {
                 out.append(&mut self.aside);
                 out.push(l);
                 self.target = None;
+                self.missed = true;
                 break;
             }
             if l.cursor > target {
@@ -173,6 +182,71 @@ impl Seek {
         }
         out.extend(iter);
         out
+    }
+}
+
+/// What [`read_after`] yields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum After {
+    /// The next lines after the mark, in Docker's order.
+    Lines(Vec<Line>),
+    /// The mark's line is not in the log (rotated away): the lines that
+    /// follow come after a gap of unknown size.
+    Missed,
+}
+
+/// Every line after `mark` (or the whole log), read once (no follow) and
+/// handed over as it comes, into `tx`: memory stays bounded however long
+/// the log is (the channel's bound holds the reader back). Ends at the end
+/// of the log, at an error (sent), or when the receiver is gone.
+pub(crate) async fn read_after(
+    docker: &dyn DockerApi,
+    id: &DockerId,
+    mark: Option<Cursor>,
+    cfg: &EngineConfig,
+    tx: tokio::sync::mpsc::Sender<Result<After, DockerError>>,
+) {
+    let from = mark.map_or(ReadFrom::SinceSecs(0), |c| {
+        ReadFrom::SinceSecs((c.floor_secs() - REREAD_MARGIN_SECS).max(1))
+    });
+    let mut stream = docker.logs(id, from, false);
+    let mut framer = Framer::new(cfg.max_line_bytes);
+    let mut seek = Seek::new(mark);
+    let mut told = false;
+    let mut buf = Vec::new();
+    loop {
+        let end = match stream.next().await {
+            Some(Ok(frame)) => {
+                framer.push(&frame, &mut buf);
+                false
+            }
+            Some(Err(e)) => {
+                let _ = tx.send(Err(e)).await;
+                return;
+            }
+            None => {
+                framer.flush(&mut buf);
+                true
+            }
+        };
+        let mut out = seek.filter(std::mem::take(&mut buf));
+        if end && seek.target_pending() {
+            // The log ended without the mark: what was set aside is new.
+            out.append(&mut seek.aside);
+            seek.missed = true;
+        }
+        if seek.missed && !told {
+            told = true;
+            if tx.send(Ok(After::Missed)).await.is_err() {
+                return;
+            }
+        }
+        if !out.is_empty() && tx.send(Ok(After::Lines(out))).await.is_err() {
+            return;
+        }
+        if end {
+            return;
+        }
     }
 }
 

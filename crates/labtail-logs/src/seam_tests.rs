@@ -666,6 +666,9 @@ async fn a_run_that_ends_while_labtail_reads_keeps_its_lines_before_its_exit() {
     lab.docker.restart(&lab.info.id, 2);
     let started = lab.docker.started_at(&lab.info.id);
     lab.line(Stream::Stdout, started + S, "run 3");
+    // dockerd sends run 2's `die` before run 3 exists; let it arrive (time
+    // is paused: this only runs what is ready) before the read answers.
+    tokio::time::sleep(Duration::from_millis(1)).await;
     lab.docker.release();
     assert_eq!(
         order_until(&mut sub, "run 3").await,

@@ -40,6 +40,9 @@ fn from_bollard(e: bollard::errors::Error) -> DockerError {
 pub struct BollardDocker {
     docker: Docker,
     owner_label: String,
+    /// Labels read besides the owner's: a container's course and lab.
+    course_label: String,
+    lab_label: String,
     host: String,
 }
 
@@ -65,8 +68,18 @@ impl BollardDocker {
         Ok(BollardDocker {
             docker,
             owner_label: owner_label.to_owned(),
+            course_label: crate::DEFAULT_COURSE_LABEL.to_owned(),
+            lab_label: crate::DEFAULT_LAB_LABEL.to_owned(),
             host: host.to_owned(),
         })
+    }
+
+    /// Reads a container's course and lab from these labels (default
+    /// `labtail.course`, `labtail.lab`).
+    pub fn with_labels(mut self, course: &str, lab: &str) -> Self {
+        self.course_label = course.to_owned();
+        self.lab_label = lab.to_owned();
+        self
     }
 
     /// Builds a client for `tcp://host:port` speaking TLS with a client
@@ -104,6 +117,8 @@ impl BollardDocker {
         Ok(BollardDocker {
             docker,
             owner_label: owner_label.to_owned(),
+            course_label: crate::DEFAULT_COURSE_LABEL.to_owned(),
+            lab_label: crate::DEFAULT_LAB_LABEL.to_owned(),
             host: host.to_owned(),
         })
     }
@@ -142,6 +157,14 @@ impl DockerApi for BollardDocker {
         self.docker.ping().await.map(|_| ()).map_err(from_bollard)
     }
 
+    async fn engine_id(&self) -> Result<String, DockerError> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "info").increment(1);
+        let info = self.docker.info().await.map_err(from_bollard)?;
+        info.id
+            .filter(|id| !id.is_empty())
+            .ok_or_else(|| DockerError::Other("the engine did not say its ID".into()))
+    }
+
     async fn list(&self, scope: &Scope) -> Result<Vec<ContainerInfo>, DockerError> {
         metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "list").increment(1);
         let mut filters = HashMap::new();
@@ -166,11 +189,9 @@ impl DockerApi for BollardDocker {
                     .next()
                     .map(|n| n.trim_start_matches('/').to_owned())
                     .unwrap_or_else(|| id.short().to_owned());
-                let owner = c
-                    .labels
-                    .as_ref()
-                    .and_then(|l| l.get(&self.owner_label))
-                    .cloned();
+                let label = |key: &str| c.labels.as_ref().and_then(|l| l.get(key)).cloned();
+                let owner = label(&self.owner_label);
+                let (course, lab) = (label(&self.course_label), label(&self.lab_label));
                 // Docker already filtered; this re-check makes the ownership rule
                 // hold even if a filter were ever dropped by an engine.
                 scope.covers(owner.as_deref()).then(|| ContainerInfo {
@@ -181,6 +202,8 @@ impl DockerApi for BollardDocker {
                     status: c.status.unwrap_or_default(),
                     image: c.image.unwrap_or_default(),
                     created: c.created.unwrap_or_default(),
+                    course,
+                    lab,
                     host: None,
                     host_down: false,
                 })

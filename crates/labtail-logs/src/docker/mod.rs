@@ -46,6 +46,10 @@ pub trait DockerApi: Send + Sync + fmt::Debug + 'static {
 
     async fn ping(&self) -> Result<(), DockerError>;
 
+    /// The engine's own ID (`docker info`): the same whichever address or
+    /// node reaches it, so nodes can agree on who records it.
+    async fn engine_id(&self) -> Result<String, DockerError>;
+
     /// Lab containers in `scope`, running or not, sorted by name.
     async fn list(&self, scope: &Scope) -> Result<Vec<ContainerInfo>, DockerError>;
 
@@ -173,6 +177,12 @@ pub struct ContainerInfo {
     pub image: String,
     /// Creation time, seconds since the epoch.
     pub created: i64,
+    /// The course label's value (`labtail.course` by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub course: Option<String>,
+    /// The lab label's value (`labtail.lab` by default).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lab: Option<String>,
     /// The Docker host it runs on, when labtail reads several.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
@@ -193,6 +203,8 @@ impl ContainerInfo {
             status: "Up".into(),
             image: "test".into(),
             created: 0,
+            course: None,
+            lab: None,
             host: None,
             host_down: false,
         }

@@ -83,6 +83,8 @@ struct Scripted {
     id: DockerId,
     name: String,
     owner: Option<String>,
+    course: Option<String>,
+    lab: Option<String>,
     running: bool,
     exit_code: Option<i64>,
     removed: bool,
@@ -194,6 +196,8 @@ impl ScriptedDocker {
                 id: id.clone(),
                 name: name.to_owned(),
                 owner: owner.map(str::to_owned),
+                course: None,
+                lab: None,
                 running: true,
                 exit_code: None,
                 removed: false,
@@ -326,6 +330,22 @@ impl ScriptedDocker {
     /// [`ScriptedDocker::release`].
     pub fn hold_follows_after(&self, n: usize) {
         self.lock().hold_logs_after[1] = Some(n);
+    }
+
+    /// `docker rename`: the same container (and log) under a new name.
+    pub fn rename(&self, id: &DockerId, name: &str) {
+        self.change(id, |st, i| {
+            st.containers[i].name = name.to_owned();
+            self.event(st, i, Action::Rename);
+        });
+    }
+
+    /// Sets the container's course and lab labels.
+    pub fn set_labels(&self, id: &DockerId, course: Option<&str>, lab: Option<&str>) {
+        self.change(id, |st, i| {
+            st.containers[i].course = course.map(str::to_owned);
+            st.containers[i].lab = lab.map(str::to_owned);
+        });
     }
 
     /// `docker rm -f`: gone, its log too.
@@ -623,6 +643,14 @@ impl DockerApi for ScriptedDocker {
         self.record(Request::Ping)
     }
 
+    async fn engine_id(&self) -> Result<String, DockerError> {
+        if self.lock().down {
+            return Err(unreachable());
+        }
+        // Clones share the engine, and so its ID.
+        Ok(format!("scripted-{:p}", Arc::as_ptr(&self.shared)))
+    }
+
     async fn list(&self, scope: &Scope) -> Result<Vec<ContainerInfo>, DockerError> {
         self.record(Request::List)?;
         let st = self.lock();
@@ -638,6 +666,8 @@ impl DockerApi for ScriptedDocker {
                 status: if c.running { "Up" } else { "Exited" }.into(),
                 image: "scripted:latest".into(),
                 created: 0,
+                course: c.course.clone(),
+                lab: c.lab.clone(),
                 host: None,
                 host_down: false,
             })

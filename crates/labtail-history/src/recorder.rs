@@ -1,0 +1,804 @@
+//! The recorder: every line of every lab container of one Docker engine,
+//! into history, whether anyone watches or not.
+//!
+//! - **One recorder per engine**, whatever the number of nodes: a node
+//!   records an engine while it holds the engine's lease in the database
+//!   (renewed every third of its length); another node takes over when it
+//!   stops renewing. Every write carries the lease's epoch, so a node that
+//!   lost the lease without noticing cannot write any more.
+//! - **From the source, exactly**: a container is caught up from Docker's
+//!   log after the last line history holds (the whole log for a new one,
+//!   streamed in bounded memory), then followed through the engine's hub for
+//!   that container (the one upstream every viewer shares), joined exactly
+//!   after that line. A labtail restart, a `kill -9`, a new recorder on
+//!   another node: each resumes from the database's last line, so no line
+//!   is lost or stored twice.
+//! - **Never slows live streaming**: the recorder is one more subscriber,
+//!   with its own bound; writes go to one writer task that commits a
+//!   transaction per batch. When the database is slow or away the writer
+//!   waits, the recorder's queue fills up to its bound and then drops its
+//!   oldest lines, which are read back from Docker once the database is
+//!   back (or, if Docker no longer has them, recorded as a gap with its
+//!   count). Memory stays bounded; nothing else waits.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use labtail_logs::{
+    After, ContainerInfo, Cursor, Delivery, DockerError, DockerId, Line, LogEngine, RunStatus,
+    Scope, StartAt, SubscribeError, WatchEvent,
+};
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::chunk;
+use crate::config::HistoryConfig;
+use crate::metrics;
+use crate::store::{
+    ChunkWrite, ContainerRow, EventRow, Lease, NewContainer, Store, StoreError, Write,
+};
+
+/// Records one Docker engine while alive (the task stops when dropped).
+#[derive(Debug)]
+pub struct Recorder {
+    task: JoinHandle<()>,
+}
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// What a recorder needs to know of its engine.
+#[derive(Debug, Clone)]
+pub struct EngineToRecord {
+    pub engine: LogEngine,
+    /// The engine's name in labtail (`local`, or a `--docker-host` name).
+    pub name: String,
+    /// Names are shown as `name/container` (labtail reads several engines).
+    pub prefix_names: bool,
+}
+
+impl Recorder {
+    /// Starts recording. `node` names this node in the lease table.
+    pub fn spawn(target: EngineToRecord, store: Store, cfg: HistoryConfig, node: String) -> Self {
+        let task = tokio::spawn(supervise(target, store, cfg, node));
+        Recorder { task }
+    }
+}
+
+fn now_ms() -> i64 {
+    now_ns() / 1_000_000
+}
+
+fn now_ns() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Takes the engine's lease and records while it holds; forever.
+async fn supervise(target: EngineToRecord, store: Store, cfg: HistoryConfig, node: String) {
+    let mut backoff = Duration::from_millis(100);
+    let engine_id = loop {
+        match target.engine.docker().engine_id().await {
+            Ok(id) => break id,
+            Err(e) => {
+                tracing::debug!(engine = %target.name, error = %e, "history: engine ID not known yet");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(cfg.lease);
+            }
+        }
+    };
+    let lease_ms = i64::try_from(cfg.lease.as_millis())
+        .unwrap_or(10_000)
+        .max(1);
+    let gauge = ::metrics::gauge!(metrics::LEASE_HELD, "engine" => target.name.clone());
+    loop {
+        let now = now_ms();
+        let lease = match store
+            .take_lease(&engine_id, &node, now, now + lease_ms)
+            .await
+        {
+            Ok(Some(l)) => l,
+            Ok(None) => {
+                tokio::time::sleep(cfg.lease / 3).await;
+                continue;
+            }
+            Err(e) => {
+                tracing::warn!(engine = %target.name, error = %e, "history: cannot take the lease");
+                tokio::time::sleep(cfg.lease / 3).await;
+                continue;
+            }
+        };
+        tracing::info!(engine = %target.name, epoch = lease.epoch, "history: recording this engine");
+        gauge.set(1.0);
+        tokio::select! {
+            () = renew(&store, &lease, &cfg) => {}
+            () = record(&target, &store, &cfg, &lease) => {}
+        }
+        gauge.set(0.0);
+        tracing::warn!(engine = %target.name, "history: no longer recording this engine");
+    }
+}
+
+/// Renews the lease until it is lost.
+async fn renew(store: &Store, lease: &Lease, cfg: &HistoryConfig) {
+    let lease_ms = i64::try_from(cfg.lease.as_millis())
+        .unwrap_or(10_000)
+        .max(1);
+    let mut last_ok = tokio::time::Instant::now();
+    loop {
+        tokio::time::sleep(cfg.lease / 3).await;
+        match store.renew_lease(lease, now_ms() + lease_ms).await {
+            Ok(true) => last_ok = tokio::time::Instant::now(),
+            Ok(false) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "history: cannot renew the lease");
+                // Past its length, another node may hold it: stop.
+                if last_ok.elapsed() >= cfg.lease {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// A batch of writes for the writer, and who waits for it.
+type Batch = Vec<Write>;
+
+/// Writes batches in order, a transaction each, retrying while the
+/// database is away; returns when the lease is lost.
+async fn writer(store: Store, lease: Lease, mut rx: mpsc::Receiver<Batch>) {
+    let mut pending: Vec<Write> = Vec::new();
+    loop {
+        match rx.recv().await {
+            Some(b) => pending.extend(b),
+            None => return,
+        }
+        // Everything queued meanwhile goes in the same transaction.
+        while pending.len() < 256 {
+            match rx.try_recv() {
+                Ok(b) => pending.extend(b),
+                Err(_) => break,
+            }
+        }
+        let mut delay = Duration::from_millis(100);
+        loop {
+            match store.write(&lease, &pending).await {
+                Ok(()) => {
+                    let bytes: usize = pending
+                        .iter()
+                        .map(|w| match w {
+                            Write::Chunk(c) => c.data.len(),
+                            _ => 0,
+                        })
+                        .sum();
+                    ::metrics::counter!(metrics::BYTES_WRITTEN).increment(bytes as u64);
+                    pending.clear();
+                    break;
+                }
+                Err(StoreError::LeaseLost) => return,
+                Err(e) => {
+                    ::metrics::counter!(metrics::WRITE_FAILURES).increment(1);
+                    tracing::warn!(error = %e, "history: write failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+}
+
+/// How often the containers are listed again, besides Docker's events.
+const RESYNC: Duration = Duration::from_secs(30);
+
+/// Records every lab container of the engine while the lease holds.
+async fn record(target: &EngineToRecord, store: &Store, cfg: &HistoryConfig, lease: &Lease) {
+    let (wtx, wrx) = mpsc::channel::<Batch>(64);
+    let mut writer = tokio::spawn(writer(store.clone(), lease.clone(), wrx));
+    let mut events = target.engine.container_events();
+    let mut tasks: HashMap<DockerId, (i64, JoinHandle<()>)> = HashMap::new();
+    let mut resync = tokio::time::interval(RESYNC);
+    let gauge = ::metrics::gauge!(metrics::CONTAINERS_RECORDING, "engine" => target.name.clone());
+    let mut sync_now = true;
+    loop {
+        if sync_now {
+            sync_now = false;
+            sync(target, store, cfg, &wtx, &mut tasks).await;
+            gauge.set(tasks.len() as f64);
+        }
+        tokio::select! {
+            _ = &mut writer => break,
+            _ = resync.tick() => sync_now = true,
+            ev = events.recv() => match ev {
+                Ok(WatchEvent::Container(e)) => match e.action {
+                    labtail_logs::Action::Create | labtail_logs::Action::Start
+                        if !tasks.contains_key(&e.id) =>
+                    {
+                        sync_now = true;
+                    }
+                    labtail_logs::Action::Rename => {
+                        if let (Some((row, _)), Some(name)) = (tasks.get(&e.id), e.name) {
+                            let name = shown_name(target, &name);
+                            let _ = wtx
+                                .send(vec![
+                                    Write::Renamed { container: *row, name: name.clone() },
+                                ])
+                                .await;
+                        }
+                    }
+                    _ => {}
+                },
+                Ok(WatchEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
+                    sync_now = true;
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+        }
+    }
+    for (_, (_, t)) in tasks {
+        t.abort();
+    }
+    writer.abort();
+    gauge.set(0.0);
+}
+
+fn shown_name(target: &EngineToRecord, name: &str) -> String {
+    let name = name.trim_start_matches('/');
+    if target.prefix_names {
+        format!("{}/{name}", target.name)
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Starts recording the engine's lab containers not recorded yet.
+async fn sync(
+    target: &EngineToRecord,
+    store: &Store,
+    cfg: &HistoryConfig,
+    wtx: &mpsc::Sender<Batch>,
+    tasks: &mut HashMap<DockerId, (i64, JoinHandle<()>)>,
+) {
+    tasks.retain(|_, (_, t)| !t.is_finished());
+    let list = match target.engine.docker().list(&Scope::AllLabContainers).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!(engine = %target.name, error = %e, "history: cannot list containers");
+            return;
+        }
+    };
+    for info in list {
+        if tasks.contains_key(&info.id) {
+            continue;
+        }
+        let Some(owner) = info.owner.clone() else {
+            continue;
+        };
+        let new = NewContainer {
+            host: target.name.clone(),
+            docker_id: info.id.as_str().to_owned(),
+            name: shown_name(target, &info.name),
+            owner,
+            course: info.course.clone(),
+            lab: info.lab.clone(),
+            image: info.image.clone(),
+            tty: false,
+            created_at: info.created.saturating_mul(1_000_000_000),
+        };
+        let row = match store.ensure_container(&new).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(container = %info.name, error = %e, "history: cannot register container");
+                continue;
+            }
+        };
+        if row.removed_at.is_some() {
+            // Recorded to its end already (a stale listing).
+            continue;
+        }
+        let rec = ContainerRecorder::new(
+            target.engine.clone(),
+            store.clone(),
+            cfg.clone(),
+            wtx.clone(),
+            info.clone(),
+            row.clone(),
+        );
+        tasks.insert(info.id.clone(), (row.id, tokio::spawn(rec.run())));
+    }
+}
+
+/// The chunk being filled, as last written and since.
+#[derive(Debug)]
+struct OpenChunk {
+    seq: i64,
+    first_line: i64,
+    lines: Vec<Line>,
+    raw: usize,
+    /// Lines of it the database holds.
+    written: usize,
+}
+
+impl OpenChunk {
+    fn new(seq: i64, first_line: i64) -> Self {
+        OpenChunk {
+            seq,
+            first_line,
+            lines: Vec::new(),
+            raw: 0,
+            written: 0,
+        }
+    }
+
+    fn push(&mut self, l: Line) {
+        self.raw += l.text.len() + 1;
+        self.lines.push(l);
+    }
+
+    fn dirty(&self) -> bool {
+        self.lines.len() > self.written
+    }
+
+    fn write(&self, container: i64, sealed: bool, level: i32) -> Option<ChunkWrite> {
+        let first = self.lines.first()?;
+        let last = self.lines.last()?;
+        let raw = chunk::encode(&self.lines);
+        let (min_ts, max_ts) = self.lines.iter().fold((i64::MAX, i64::MIN), |(lo, hi), l| {
+            (lo.min(l.cursor.ts_nanos), hi.max(l.cursor.ts_nanos))
+        });
+        Some(ChunkWrite {
+            container,
+            seq: self.seq,
+            first_line: self.first_line,
+            lines: self.lines.len() as i64,
+            min_ts,
+            max_ts,
+            first_cursor: first.cursor.to_string(),
+            last_cursor: last.cursor.to_string(),
+            raw_bytes: raw.len() as i64,
+            sealed,
+            data: chunk::compress(&raw, level),
+        })
+    }
+}
+
+/// What the recorder last recorded of a container's lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Life {
+    Unknown,
+    Running,
+    Exited,
+}
+
+/// Why a container's recording stopped.
+enum Stop {
+    /// The container is gone; its history is complete.
+    Removed,
+    /// Read again from the last line history holds (after a gap in the
+    /// subscription, or an error).
+    Again,
+    /// The writer is gone (the lease was lost).
+    WriterGone,
+}
+
+/// Records one container.
+struct ContainerRecorder {
+    engine: LogEngine,
+    store: Store,
+    cfg: HistoryConfig,
+    wtx: mpsc::Sender<Batch>,
+    info: ContainerInfo,
+    row: ContainerRow,
+    open: OpenChunk,
+    /// The next line's number.
+    next_line: i64,
+    /// The last line recorded (written or buffered).
+    mark: Option<Cursor>,
+    life: Life,
+    lost: metrics_handles::Lost,
+}
+
+mod metrics_handles {
+    /// The lost-lines counters, looked up once per container.
+    pub(super) struct Lost {
+        pub(super) gone: ::metrics::Counter,
+        pub(super) unknown: ::metrics::Counter,
+        pub(super) recorded: ::metrics::Counter,
+    }
+
+    impl Lost {
+        pub(super) fn new() -> Self {
+            Lost {
+                gone: ::metrics::counter!(crate::metrics::LINES_LOST, "reason" => "rotated"),
+                unknown: ::metrics::counter!(crate::metrics::LINES_LOST, "reason" => "unknown"),
+                recorded: ::metrics::counter!(crate::metrics::LINES_RECORDED),
+            }
+        }
+    }
+}
+
+impl ContainerRecorder {
+    fn new(
+        engine: LogEngine,
+        store: Store,
+        cfg: HistoryConfig,
+        wtx: mpsc::Sender<Batch>,
+        info: ContainerInfo,
+        row: ContainerRow,
+    ) -> Self {
+        let life = match (row.started_at, row.ended_at) {
+            (Some(s), Some(e)) if e >= s => Life::Exited,
+            (Some(_), _) => Life::Running,
+            _ => Life::Unknown,
+        };
+        ContainerRecorder {
+            engine,
+            store,
+            cfg,
+            wtx,
+            mark: row.last_cursor.as_deref().and_then(|c| c.parse().ok()),
+            next_line: row.lines,
+            open: OpenChunk::new(0, row.lines),
+            info,
+            row,
+            life,
+            lost: metrics_handles::Lost::new(),
+        }
+    }
+
+    async fn send(&self, writes: Batch) -> Result<(), Stop> {
+        if writes.is_empty() {
+            return Ok(());
+        }
+        self.wtx.send(writes).await.map_err(|_| Stop::WriterGone)
+    }
+
+    async fn run(mut self) {
+        if let Err(e) = self.resume_open_chunk().await {
+            tracing::warn!(container = %self.info.name, error = %e, "history: cannot read the open chunk");
+            return;
+        }
+        if self.row.lines == 0 && self.row.started_at.is_none() {
+            let created = Write::Event(self.event("created", self.row.created_at));
+            if self.send(vec![created]).await.is_err() {
+                return;
+            }
+        }
+        let mut delay = Duration::from_millis(100);
+        loop {
+            let started = tokio::time::Instant::now();
+            match self.round().await {
+                Stop::Removed | Stop::WriterGone => return,
+                Stop::Again => {
+                    if started.elapsed() > Duration::from_secs(5) {
+                        delay = Duration::from_millis(100);
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
+    /// Picks up the container's chunk being filled, if the last recorder
+    /// left one open: lines keep going into it.
+    async fn resume_open_chunk(&mut self) -> Result<(), crate::read::ReadError> {
+        let last = self.store.open_chunk(self.row.id).await?;
+        let next_seq = self
+            .store
+            .chunks_for_lines(self.row.id, self.row.lines - 1, self.row.lines)
+            .await?
+            .last()
+            .map_or(0, |c| c.seq + 1);
+        match last {
+            Some(c) if c.first_line + c.lines == self.row.lines => {
+                let d = chunk::Decoded::from_stored(&c.data, self.cfg.max_chunk_raw)?;
+                let mut open = OpenChunk::new(c.seq, c.first_line);
+                for l in d.lines() {
+                    open.push(l);
+                }
+                open.written = open.lines.len();
+                self.open = open;
+            }
+            _ => self.open = OpenChunk::new(next_seq, self.row.lines),
+        }
+        Ok(())
+    }
+
+    fn event(&self, kind: &str, at: i64) -> EventRow {
+        EventRow {
+            container: self.row.id,
+            at,
+            kind: kind.to_owned(),
+            line: self.next_line,
+            exit_code: None,
+            count: None,
+            detail: None,
+        }
+    }
+
+    /// Catch up from Docker after the mark, then follow live until the
+    /// container is removed or the subscription falls behind.
+    async fn round(&mut self) -> Stop {
+        if let Err(stop) = self.note_run().await {
+            return stop;
+        }
+        // Catch up: everything after the last line history holds.
+        let mut rx = self.engine.read_after(&self.info, self.mark);
+        while let Some(item) = rx.recv().await {
+            let r = match item {
+                Ok(After::Lines(lines)) => self.append(lines).await,
+                Ok(After::Missed) => self.gap(None).await,
+                Err(DockerError::NotFound) => return self.removed().await,
+                Err(e) => {
+                    tracing::debug!(container = %self.info.name, error = %e, "history: catch-up read failed");
+                    return Stop::Again;
+                }
+            };
+            if let Err(stop) = r {
+                return stop;
+            }
+        }
+        // Live, joined exactly after the last line recorded.
+        let start = match self.mark {
+            Some(c) => StartAt::After(c.into()),
+            None => StartAt::Since(0),
+        };
+        let buffer = Some((self.cfg.buffer_lines, self.cfg.buffer_bytes));
+        let mut sub = match self
+            .engine
+            .subscribe_bounded(&self.info, start, buffer)
+            .await
+        {
+            Ok(s) => s,
+            Err(SubscribeError::Start(labtail_logs::StartError::NotFound)) => {
+                return self.removed().await;
+            }
+            Err(e) => {
+                tracing::debug!(container = %self.info.name, error = %e, "history: cannot follow");
+                return Stop::Again;
+            }
+        };
+        let mut flush = tokio::time::interval(self.cfg.flush_interval);
+        flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut joined = true;
+        loop {
+            let r = tokio::select! {
+                d = sub.next() => match d {
+                    Some(Delivery::Lines(s)) => {
+                        joined = false;
+                        self.append(s.lines().to_vec()).await
+                    }
+                    Some(Delivery::Gap { count, .. }) => {
+                        if joined {
+                            // Right at the join: Docker no longer has them.
+                            self.gap(count).await
+                        } else {
+                            // Fell behind (the database was slow): read
+                            // them back from Docker.
+                            let _ = self.flush(false).await;
+                            return Stop::Again;
+                        }
+                    }
+                    Some(Delivery::Status(s)) => self.status(s).await,
+                    None => return self.removed().await,
+                },
+                _ = flush.tick() => self.flush(false).await,
+            };
+            if let Err(stop) = r {
+                return stop;
+            }
+        }
+    }
+
+    /// Notes a run begun or ended while no one recorded the container
+    /// (labtail was down): `inspect` knows the last.
+    async fn note_run(&mut self) -> Result<(), Stop> {
+        let run = match self.engine.docker().inspect_run(&self.info.id).await {
+            Ok(r) => r,
+            Err(DockerError::NotFound) => return Err(self.removed().await),
+            Err(_) => return Ok(()),
+        };
+        let mut writes = Vec::new();
+        if let Some(s) = run
+            .started_at
+            .filter(|s| Some(*s) > self.row.started_at && *s > 0)
+        {
+            writes.push(Write::Started {
+                container: self.row.id,
+                at: s,
+            });
+            writes.push(Write::Event(self.event("started", s)));
+            self.row.started_at = Some(s);
+            self.life = Life::Running;
+        }
+        if !run.running
+            && let Some(f) = run.finished_at.filter(|f| Some(*f) > self.row.ended_at)
+            && self.life != Life::Exited
+        {
+            writes.push(Write::Exited {
+                container: self.row.id,
+                at: f,
+                exit_code: run.exit_code,
+            });
+            let mut e = self.event("exited", f);
+            e.exit_code = run.exit_code;
+            writes.push(Write::Event(e));
+            self.row.ended_at = Some(f);
+            self.life = Life::Exited;
+        }
+        self.send(writes).await
+    }
+
+    async fn append(&mut self, lines: Vec<Line>) -> Result<(), Stop> {
+        self.lost.recorded.increment(lines.len() as u64);
+        for l in lines {
+            self.mark = Some(l.cursor);
+            self.next_line += 1;
+            self.open.push(l);
+            if self.open.raw >= self.cfg.chunk_bytes {
+                self.seal().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the open chunk for good and starts the next.
+    async fn seal(&mut self) -> Result<(), Stop> {
+        let next = OpenChunk::new(self.open.seq + 1, self.next_line);
+        let open = std::mem::replace(&mut self.open, next);
+        let (id, level) = (self.row.id, self.cfg.level);
+        // Compressing hard takes a few milliseconds: off the runtime.
+        let write = tokio::task::spawn_blocking(move || open.write(id, true, level))
+            .await
+            .ok()
+            .flatten();
+        match write {
+            Some(w) => self.send(vec![Write::Chunk(w)]).await,
+            None => Ok(()),
+        }
+    }
+
+    /// Writes the open chunk as it is (it stays open).
+    async fn flush(&mut self, _final: bool) -> Result<(), Stop> {
+        if !self.open.dirty() {
+            return Ok(());
+        }
+        let Some(w) = self.open.write(self.row.id, false, 1) else {
+            return Ok(());
+        };
+        self.open.written = self.open.lines.len();
+        self.send(vec![Write::Chunk(w)]).await
+    }
+
+    async fn gap(&mut self, count: Option<u64>) -> Result<(), Stop> {
+        match count {
+            Some(n) => self.lost.gone.increment(n),
+            None => self.lost.unknown.increment(1),
+        }
+        tracing::warn!(container = %self.info.name, ?count, "history: lines lost");
+        self.flush(false).await?;
+        let mut e = self.event("gap", now_ns());
+        e.count = count.map(|n| i64::try_from(n).unwrap_or(i64::MAX));
+        self.send(vec![Write::Event(e)]).await
+    }
+
+    async fn status(&mut self, s: RunStatus) -> Result<(), Stop> {
+        match s {
+            RunStatus::Running if self.life != Life::Running => {
+                self.flush(false).await?;
+                let run = self.engine.docker().inspect_run(&self.info.id).await.ok();
+                let at = run.and_then(|r| r.started_at).unwrap_or_else(now_ns);
+                self.life = Life::Running;
+                self.row.started_at = Some(at);
+                let e = self.event("started", at);
+                self.send(vec![
+                    Write::Started {
+                        container: self.row.id,
+                        at,
+                    },
+                    Write::Event(e),
+                ])
+                .await
+            }
+            RunStatus::Exited { exit_code } if self.life != Life::Exited => {
+                self.flush(false).await?;
+                let run = self.engine.docker().inspect_run(&self.info.id).await.ok();
+                let at = run
+                    .as_ref()
+                    .filter(|r| !r.running)
+                    .and_then(|r| r.finished_at)
+                    .unwrap_or_else(now_ns);
+                self.life = Life::Exited;
+                self.row.ended_at = Some(at);
+                let mut e = self.event("exited", at);
+                e.exit_code = exit_code;
+                self.send(vec![
+                    Write::Exited {
+                        container: self.row.id,
+                        at,
+                        exit_code,
+                    },
+                    Write::Event(e),
+                ])
+                .await
+            }
+            RunStatus::Removed => Err(self.removed().await),
+            _ => Ok(()),
+        }
+    }
+
+    /// The container is gone: its last lines and its end are written.
+    async fn removed(&mut self) -> Stop {
+        let sealed = if self.open.dirty() || self.open.written > 0 {
+            let (id, level) = (self.row.id, self.cfg.level);
+            let open = std::mem::replace(&mut self.open, OpenChunk::new(0, self.next_line));
+            tokio::task::spawn_blocking(move || open.write(id, true, level))
+                .await
+                .ok()
+                .flatten()
+        } else {
+            None
+        };
+        let at = now_ns();
+        let mut writes: Vec<Write> = sealed.into_iter().map(Write::Chunk).collect();
+        writes.push(Write::Removed {
+            container: self.row.id,
+            at,
+        });
+        writes.push(Write::Event(self.event("removed", at)));
+        match self.send(writes).await {
+            Ok(()) => Stop::Removed,
+            Err(stop) => stop,
+        }
+    }
+}
+
+/// The engines of a fleet, as recorders take them.
+pub fn engines_of(fleet: &labtail_logs::Fleet) -> Vec<EngineToRecord> {
+    let prefix = fleet.names_carry_host();
+    fleet
+        .engines()
+        .into_iter()
+        .map(|(name, engine)| EngineToRecord {
+            engine,
+            name,
+            prefix_names: prefix,
+        })
+        .collect()
+}
+
+/// Keeps every recorder of a node alive (dropping it stops them).
+#[derive(Debug, Default)]
+pub struct Recorders {
+    _running: Vec<Arc<Recorder>>,
+}
+
+impl Recorders {
+    /// Records every engine of the fleet (each while this node holds its lease).
+    pub fn start(
+        fleet: &labtail_logs::Fleet,
+        store: &Store,
+        cfg: &HistoryConfig,
+        node: &str,
+    ) -> Self {
+        Recorders {
+            _running: engines_of(fleet)
+                .into_iter()
+                .map(|t| {
+                    Arc::new(Recorder::spawn(
+                        t,
+                        store.clone(),
+                        cfg.clone(),
+                        node.to_owned(),
+                    ))
+                })
+                .collect(),
+        }
+    }
+}

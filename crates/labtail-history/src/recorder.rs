@@ -272,9 +272,46 @@ async fn sync(
             return;
         }
     };
-    for info in list {
+    // Containers removed while no one recorded them (labtail was down):
+    // their end is told, and, if they were running, a gap of unknown size
+    // (they may have written more than history holds).
+    let listed: std::collections::HashSet<&str> = list.iter().map(|c| c.id.as_str()).collect();
+    if let Ok(rows) = store.unfinished(&target.name).await {
+        let now = now_ns();
+        for row in rows
+            .iter()
+            .filter(|r| !listed.contains(r.docker_id.as_str()))
+        {
+            let event = |kind: &str| EventRow {
+                container: row.id,
+                at: now,
+                kind: kind.to_owned(),
+                line: row.lines,
+                exit_code: None,
+                count: None,
+                detail: None,
+            };
+            let mut writes = Vec::new();
+            if row.ended_at.is_none() {
+                writes.push(Write::Event(event("gap")));
+            }
+            writes.push(Write::Removed {
+                container: row.id,
+                at: now,
+            });
+            writes.push(Write::Event(event("removed")));
+            let _ = wtx.send(writes).await;
+        }
+    }
+    for mut info in list {
         if tasks.contains_key(&info.id) {
             continue;
+        }
+        // As the fleet shows it: the hub this recorder opens is every
+        // viewer's too, and they know it by this name.
+        if target.prefix_names {
+            info.name = shown_name(target, &info.name);
+            info.host = Some(target.name.clone());
         }
         let Some(owner) = info.owner.clone() else {
             continue;
@@ -282,7 +319,7 @@ async fn sync(
         let new = NewContainer {
             host: target.name.clone(),
             docker_id: info.id.as_str().to_owned(),
-            name: shown_name(target, &info.name),
+            name: info.name.clone(),
             owner,
             course: info.course.clone(),
             lab: info.lab.clone(),

@@ -270,6 +270,31 @@ impl Store {
         name: Option<&str>,
         limit: i64,
     ) -> Result<Vec<ContainerRow>, StoreError> {
+        self.select_containers(who, name.map(|n| ("name = ", n.to_owned())), limit)
+            .await
+    }
+
+    /// The containers `who` may see whose Docker ID starts with `prefix`
+    /// (hex digits), two at most: one means the prefix names it.
+    pub async fn containers_by_id_prefix(
+        &self,
+        who: &Visible,
+        prefix: &str,
+    ) -> Result<Vec<ContainerRow>, StoreError> {
+        if !prefix.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Ok(Vec::new());
+        }
+        let pattern = format!("{}%", prefix.to_ascii_lowercase());
+        self.select_containers(who, Some(("docker_id LIKE ", pattern)), 2)
+            .await
+    }
+
+    async fn select_containers(
+        &self,
+        who: &Visible,
+        filter: Option<(&str, String)>,
+        limit: i64,
+    ) -> Result<Vec<ContainerRow>, StoreError> {
         count("containers");
         let mut sql = format!("SELECT {CONTAINER_COLUMNS} FROM history_containers WHERE 1 = 1");
         let mut n = 0;
@@ -288,8 +313,8 @@ impl Store {
             }
             Visible::All => {}
         }
-        if name.is_some() {
-            sql.push_str(&format!(" AND name = {}", arg()));
+        if let Some((column, _)) = &filter {
+            sql.push_str(&format!(" AND {column}{}", arg()));
         }
         sql.push_str(&format!(
             " ORDER BY created_at DESC, id DESC LIMIT {}",
@@ -306,12 +331,26 @@ impl Store {
                 }
                 Visible::All => {}
             }
-            if let Some(nm) = name {
-                q = q.bind(nm.to_owned());
+            if let Some((_, v)) = &filter {
+                q = q.bind(v.clone());
             }
             q.bind(limit).fetch_all(p).await
         })?;
         Ok(rows)
+    }
+
+    /// The containers of engine `host` history does not know to be removed.
+    pub async fn unfinished(&self, host: &str) -> Result<Vec<ContainerRow>, StoreError> {
+        count("containers");
+        let sql = format!(
+            "SELECT {CONTAINER_COLUMNS} FROM history_containers WHERE host = $1 AND removed_at IS NULL"
+        );
+        Ok(
+            with_pool!(&self.pool, p => sqlx::query_as::<_, ContainerRow>(&sql)
+            .bind(host)
+            .fetch_all(p)
+            .await)?,
+        )
     }
 
     /// Applies a recorder's writes in one transaction, if `lease` still

@@ -125,6 +125,24 @@ impl Drop for FleetInner {
     }
 }
 
+/// The labels labtail reads: whose a container is, its course, its lab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelKeys {
+    pub owner: String,
+    pub course: String,
+    pub lab: String,
+}
+
+impl Default for LabelKeys {
+    fn default() -> Self {
+        LabelKeys {
+            owner: "labtail.owner".into(),
+            course: crate::DEFAULT_COURSE_LABEL.into(),
+            lab: crate::DEFAULT_LAB_LABEL.into(),
+        }
+    }
+}
+
 /// The Docker engines labtail reads from.
 #[derive(Clone)]
 pub struct Fleet {
@@ -149,16 +167,23 @@ impl Fleet {
     /// runtime; engines that are down are retried forever, not an error.
     pub fn new(
         specs: &[HostSpec],
-        owner_label: &str,
+        labels: &LabelKeys,
+        log_files: Option<&crate::LogFiles>,
         cfg: EngineConfig,
     ) -> Result<Self, DockerError> {
         check_names(specs.iter().map(|s| s.name.as_str()))?;
         let mut dockers = Vec::new();
         for s in specs {
-            let docker: Docker = match &s.tls_dir {
-                Some(dir) => Arc::new(BollardDocker::new_tls(&s.url, dir, owner_label)?),
-                None => Arc::new(BollardDocker::new(&s.url, owner_label)?),
+            let docker = match &s.tls_dir {
+                Some(dir) => BollardDocker::new_tls(&s.url, dir, &labels.owner)?,
+                None => BollardDocker::new(&s.url, &labels.owner)?,
             };
+            let mut docker = docker.with_labels(&labels.course, &labels.lab);
+            // A local engine's log files can be read directly.
+            if let (Some(files), true) = (log_files, s.url.starts_with("unix://")) {
+                docker = docker.with_log_files(files.clone());
+            }
+            let docker: Docker = Arc::new(docker);
             dockers.push((s.name.clone(), docker));
         }
         Self::from_dockers(dockers, cfg)
@@ -452,7 +477,11 @@ mod tests {
     #[tokio::test]
     async fn duplicate_host_names_are_refused() {
         let a = HostSpec::parse("a=unix:///tmp/none-1.sock").unwrap();
-        let err = Fleet::new(&[a.clone(), a], "l", EngineConfig::default()).unwrap_err();
+        let labels = LabelKeys {
+            owner: "l".into(),
+            ..LabelKeys::default()
+        };
+        let err = Fleet::new(&[a.clone(), a], &labels, None, EngineConfig::default()).unwrap_err();
         assert!(
             err.to_string().contains("two Docker hosts are named \"a\""),
             "{err}"

@@ -27,6 +27,10 @@ use crate::timefmt::parse_rfc3339_nanos;
 pub struct Frame {
     pub stream: Stream,
     pub bytes: Bytes,
+    /// `None`: `bytes` is Docker's API output, messages prefixed with their
+    /// timestamp (`"<RFC 3339> text"`). `Some(ts)`: `bytes` is one whole
+    /// message stamped `ts` (read from Docker's log file).
+    pub ts: Option<i64>,
 }
 
 impl Frame {
@@ -37,14 +41,17 @@ impl Frame {
             LogOutput::StdOut { message } => Some(Frame {
                 stream: Stream::Stdout,
                 bytes: message,
+                ts: None,
             }),
             LogOutput::StdErr { message } => Some(Frame {
                 stream: Stream::Stderr,
                 bytes: message,
+                ts: None,
             }),
             LogOutput::Console { message } => Some(Frame {
                 stream: Stream::Console,
                 bytes: message,
+                ts: None,
             }),
             LogOutput::StdIn { .. } => None,
         }
@@ -73,6 +80,24 @@ pub struct Framer {
     first: [Option<i64>; 3],
     /// Messages (timestamp prefixes) seen.
     messages: u64,
+    /// Per stream: the next bytes begin a message (its timestamp).
+    boundary: [bool; 3],
+    /// Per stream: bytes of a timestamp cut by the end of a frame (a TTY
+    /// stream is cut anywhere), kept for the next frame.
+    stash: [Vec<u8>; 3],
+    /// Bytes of the console's current message: Docker starts a new one (a
+    /// partial, with its own timestamp) after `PARTIAL_BYTES`.
+    console_bytes: usize,
+}
+
+/// Docker's copier cuts a line into messages of this many bytes.
+const PARTIAL_BYTES: usize = 16 * 1024;
+
+/// Whether `b` may be the start of a timestamp prefix cut short.
+fn maybe_timestamp_start(b: &[u8]) -> bool {
+    b.len() < MAX_TS_PREFIX
+        && b.iter()
+            .all(|&c| c.is_ascii_digit() || matches!(c, b'-' | b'T' | b':' | b'.' | b'Z' | b'+'))
 }
 
 fn slot(stream: Stream) -> usize {
@@ -92,6 +117,9 @@ impl Framer {
             last_ts: None,
             first: [None; 3],
             messages: 0,
+            boundary: [true; 3],
+            stash: Default::default(),
+            console_bytes: 0,
         }
     }
 
@@ -111,27 +139,86 @@ impl Framer {
     }
 
     /// Feeds one frame, appending every line it completes to `out`.
+    ///
+    /// Docker's API puts its timestamp before every message: a line, or a
+    /// part of a line longer than 16 KiB. A multiplexed frame (stdout,
+    /// stderr) is one whole message; a TTY's raw stream is cut anywhere,
+    /// even inside a timestamp, so the framer knows where messages begin
+    /// (after a line's end, or `PARTIAL_BYTES` into a message) and keeps a
+    /// timestamp cut short until the rest comes. The cursor and text of a
+    /// line are the same however the bytes were split.
     pub fn push(&mut self, frame: &Frame, out: &mut Vec<Line>) {
-        let mut rest: &[u8] = &frame.bytes;
-        while !rest.is_empty() {
-            // Every message starts with Docker's timestamp. A frame that does
-            // not (a TTY stream cut mid-message) continues the open line.
-            let ts = match split_timestamp(rest) {
-                Some((ts, after)) => {
-                    rest = after;
-                    self.messages += 1;
-                    Some(ts)
+        let i = slot(frame.stream);
+        if let Some(ts) = frame.ts {
+            self.messages += 1;
+            let mut rest: &[u8] = &frame.bytes;
+            let mut ts = Some(ts);
+            // One message; a TTY's may hold line ends of its own.
+            loop {
+                let (body, complete, next) = split_line(rest);
+                self.append(frame.stream, ts.take(), body);
+                if complete {
+                    self.finish(frame.stream, out);
                 }
-                None => None,
-            };
-            let (body, complete, next) = match rest.iter().position(|&b| b == b'\n') {
-                Some(i) => (&rest[..i], true, &rest[i + 1..]),
-                None => (rest, false, &rest[rest.len()..]),
-            };
+                rest = next;
+                if rest.is_empty() {
+                    break;
+                }
+            }
+            return;
+        }
+        let joined;
+        let mut rest: &[u8] = &frame.bytes;
+        if !self.stash[i].is_empty() {
+            let mut j = std::mem::take(&mut self.stash[i]);
+            j.extend_from_slice(&frame.bytes);
+            joined = j;
+            rest = &joined;
+        }
+        let console = frame.stream == Stream::Console;
+        if !console {
+            // A multiplexed frame is a whole message.
+            self.boundary[i] = true;
+        }
+        while !rest.is_empty() {
+            let mut ts = None;
+            if self.boundary[i] {
+                match split_timestamp(rest) {
+                    Some((t, after)) => {
+                        rest = after;
+                        self.messages += 1;
+                        ts = Some(t);
+                        if console {
+                            self.console_bytes = 0;
+                        }
+                    }
+                    None if maybe_timestamp_start(rest) => {
+                        self.stash[i] = rest.to_vec();
+                        return;
+                    }
+                    // Not a timestamp after all: the text goes on.
+                    None => {}
+                }
+                self.boundary[i] = false;
+            }
+            let (mut body, mut complete, mut next) = split_line(rest);
+            if console {
+                // Docker cut this line into messages of `PARTIAL_BYTES`
+                // (the line's end then starts a message of its own).
+                let room = PARTIAL_BYTES.saturating_sub(self.console_bytes).max(1);
+                if body.len() >= room {
+                    body = &rest[..room];
+                    complete = false;
+                    next = &rest[room..];
+                    self.boundary[i] = true;
+                }
+                self.console_bytes += body.len();
+            }
             rest = next;
             self.append(frame.stream, ts, body);
             if complete {
                 self.finish(frame.stream, out);
+                self.boundary[i] = true;
             }
         }
     }
@@ -188,6 +275,19 @@ impl Framer {
     }
 }
 
+/// `(line, ended, rest)`: the bytes up to a line end, whether there was
+/// one, and what follows it.
+fn split_line(b: &[u8]) -> (&[u8], bool, &[u8]) {
+    match memchr_newline(b) {
+        Some(i) => (&b[..i], true, &b[i + 1..]),
+        None => (b, false, &b[b.len()..]),
+    }
+}
+
+fn memchr_newline(b: &[u8]) -> Option<usize> {
+    b.iter().position(|&c| c == b'\n')
+}
+
 /// Splits `"<timestamp> rest"` into the parsed timestamp and `rest`.
 fn split_timestamp(b: &[u8]) -> Option<(i64, &[u8])> {
     // Cheap shape check first: log text that merely starts with a digit must
@@ -209,6 +309,7 @@ mod tests {
         Frame {
             stream,
             bytes: Bytes::copy_from_slice(s.as_bytes()),
+            ts: None,
         }
     }
 
@@ -281,6 +382,48 @@ mod tests {
         assert_eq!(lines.len(), 1);
         assert_eq!(lines[0].text, "progress 10% 20%");
         assert_eq!(lines[0].stream, Stream::Console);
+    }
+
+    /// A TTY's raw stream: Docker's messages, timestamps and all, cut into
+    /// frames at every possible place; each way gives the same lines.
+    #[test]
+    fn a_tty_stream_cut_anywhere_gives_the_same_cursors_and_text() {
+        let long = "y".repeat(PARTIAL_BYTES);
+        // Docker's messages: two lines, then a line longer than a message
+        // (its second part has a timestamp of its own), then one more.
+        let raw = format!("{T1} one\r\n{T1} two\r\n{T2} {long}{T3} tail\n{T3} last\n");
+        let whole = frame_all(&[f(Stream::Console, &raw)], 1 << 20);
+        let texts: Vec<&str> = whole.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(texts, ["one", "two", &format!("{long}tail"), "last"]);
+        assert_eq!(whole[1].cursor.ordinal, 1);
+        for cut in (0..raw.len()).step_by(7).chain(60..75) {
+            let (a, b) = raw.split_at(cut);
+            let lines = frame_all(&[f(Stream::Console, a), f(Stream::Console, b)], 1 << 20);
+            assert_eq!(lines, whole, "cut at {cut}");
+        }
+    }
+
+    #[test]
+    fn a_message_from_a_log_file_is_one_stamped_message() {
+        let framed = |text: &str, ts| Frame {
+            stream: Stream::Stdout,
+            bytes: Bytes::copy_from_slice(text.as_bytes()),
+            ts: Some(ts),
+        };
+        let lines = frame_all(
+            &[
+                framed("a\n", 5),
+                framed("b\n", 5),
+                framed("half ", 6),
+                framed("whole\n", 7),
+            ],
+            100,
+        );
+        let got: Vec<(i64, u32, &str)> = lines
+            .iter()
+            .map(|l| (l.cursor.ts_nanos, l.cursor.ordinal, l.text.as_str()))
+            .collect();
+        assert_eq!(got, [(5, 0, "a"), (5, 1, "b"), (6, 0, "half whole")]);
     }
 
     #[test]
@@ -365,6 +508,7 @@ mod tests {
             &[Frame {
                 stream: Stream::Stdout,
                 bytes: Bytes::from(bytes),
+                ts: None,
             }],
             100,
         );

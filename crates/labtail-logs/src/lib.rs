@@ -46,13 +46,13 @@ pub const DEFAULT_LAB_LABEL: &str = "labtail.lab";
 pub use config::EngineConfig;
 pub use docker::{
     Action, BollardDocker, ContainerEvent, ContainerInfo, DEFAULT_DOCKER_HOST, Docker, DockerApi,
-    DockerError, DockerId, ReadFrom, RunInfo, Scope, find,
+    DockerError, DockerId, LogFiles, ReadFrom, RunInfo, Scope, find,
 };
 #[cfg(any(test, feature = "scripted"))]
 pub use docker::{Request, ScriptedDocker};
 pub use engine::{LogEngine, StartAt, SubscribeError};
 pub use events::{EngineState, WatchEvent};
-pub use fleet::{Fleet, HostSpec};
+pub use fleet::{Fleet, HostSpec, LabelKeys};
 pub use frame::{Bytes, Frame, Framer};
 pub use hub::StartError;
 pub use line::{BadCursor, Cursor, Line, Mark, Stream};

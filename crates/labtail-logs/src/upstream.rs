@@ -85,6 +85,14 @@ async fn run(
         let run = match docker.inspect_run(&id).await {
             Ok(run) => run,
             Err(DockerError::NotFound) => {
+                // Gone (`--rm`, `rm -f`): the exits heard are told first.
+                if told.open_run.is_some() {
+                    for d in events.take_deaths(told.placed_until) {
+                        hub.set_status(RunStatus::Exited {
+                            exit_code: d.exit_code,
+                        });
+                    }
+                }
                 hub.set_status(RunStatus::Removed);
                 return;
             }
@@ -324,11 +332,18 @@ async fn read_on(
             heard = events.next() => match heard {
                 // An earlier run's, heard late: kept for placing.
                 Some(Heard::Died(d)) if d.at <= run_start => continue,
-                Some(Heard::Died(d)) => return run_ended(hub, d.at),
+                Some(Heard::Died(d)) => {
+                    let old = std::mem::take(&mut lines);
+                    drain_run(hub, &mut stream, &mut framer, &mut seek, old, d.at, cfg).await;
+                    return run_ended(hub, d.at);
+                }
                 Some(Heard::Destroyed) | None => return FollowEnd::RunEnded,
-                // A start (of this run, told late, or of another) or missed
-                // events: look again before the next publish.
-                Some(Heard::Started | Heard::Blind) => {
+                // Events were missed (the event stream was re-opened): a
+                // stop may be among them; look again.
+                Some(Heard::Blind) => return FollowEnd::RunEnded,
+                // A start (of this run, told late, or of another): look
+                // again before the next publish.
+                Some(Heard::Started) => {
                     verified = false;
                     continue;
                 }
@@ -389,10 +404,13 @@ async fn read_on(
             continue;
         }
         match events.poll() {
-            Some(Heard::Died(d)) if d.at > run_start => return run_ended(hub, d.at),
+            Some(Heard::Died(d)) if d.at > run_start => {
+                drain_run(hub, &mut stream, &mut framer, &mut seek, fresh, d.at, cfg).await;
+                return run_ended(hub, d.at);
+            }
             Some(Heard::Died(_)) => {}
-            Some(Heard::Destroyed) => return FollowEnd::RunEnded,
-            Some(Heard::Started | Heard::Blind) => verified = false,
+            Some(Heard::Destroyed) | Some(Heard::Blind) => return FollowEnd::RunEnded,
+            Some(Heard::Started) => verified = false,
             None => {}
         }
         if !verified {
@@ -411,6 +429,41 @@ async fn read_on(
         hub.publish(fresh, cfg);
         last_publish = Some(tokio::time::Instant::now());
     }
+}
+
+/// How long the stream of a run that ended may stay quiet before what it
+/// held is taken as all of it, and how long draining it may take at most.
+const DRAIN_QUIET: Duration = Duration::from_millis(250);
+const DRAIN_MAX: Duration = Duration::from_secs(2);
+
+/// The run of the stream ended (its `die` was heard): reads what the
+/// stream still holds of it and publishes it, before the exit is placed.
+/// Everything the run wrote is in Docker's log before its `die`, so it is
+/// there to read; a stream that reads the log file holds the file open,
+/// so this works even when the container is removed at once (`--rm`).
+/// Lines stamped after the death are the next run's: left to the catch-up.
+async fn drain_run(
+    hub: &Arc<Hub>,
+    stream: &mut futures_util::stream::BoxStream<'static, Result<crate::frame::Frame, DockerError>>,
+    framer: &mut Framer,
+    seek: &mut Seek,
+    mut lines: Vec<Line>,
+    died_at: i64,
+    cfg: &EngineConfig,
+) {
+    let until = tokio::time::Instant::now() + DRAIN_MAX;
+    while lines.last().is_none_or(|l| l.cursor.ts_nanos < died_at) {
+        let quiet = (tokio::time::Instant::now() + DRAIN_QUIET).min(until);
+        match tokio::time::timeout_at(quiet, stream.next()).await {
+            Ok(Some(Ok(frame))) => framer.push(&frame, &mut lines),
+            _ => break,
+        }
+    }
+    // The run is over: its last line is whole even without a line end.
+    framer.flush(&mut lines);
+    let mut fresh = seek.filter(lines);
+    fresh.retain(|l| l.cursor.ts_nanos < died_at);
+    hub.publish(fresh, cfg);
 }
 
 /// A `die` heard while following: the follow ends; if lines stamped after

@@ -1,4 +1,5 @@
-//! Who may see which containers: the one place this rule lives.
+//! Who may see which containers (live, and in history): the one place
+//! this rule lives.
 //!
 //! A student's lookups are scoped to containers whose owner label equals
 //! their user name; an instructor's to containers that have the owner label
@@ -6,6 +7,7 @@
 //! at each event, never from the client. "Not yours" and "does not exist"
 //! give the identical answer (`forbidden_or_missing`).
 
+use labtail_history::Visible;
 use labtail_logs::Scope;
 
 use crate::db::Role;
@@ -15,5 +17,13 @@ pub fn scope_for(role: Role, username: &str) -> Scope {
     match role {
         Role::Student => Scope::Owner(username.to_owned()),
         Role::Instructor => Scope::AllLabContainers,
+    }
+}
+
+/// The histories a role may read: the same rule, as history applies it.
+pub fn visible_for(role: Role, username: &str) -> Visible {
+    match scope_for(role, username) {
+        Scope::Owner(user) => Visible::Owner(user),
+        Scope::AllLabContainers => Visible::All,
     }
 }

@@ -14,6 +14,9 @@ pub enum Kind {
     Logout,
     /// A watch of a container, open until it ends (`ended_at`).
     Watch,
+    /// A read of another user's history over HTTP: a page, a search, an
+    /// export (`detail` says which, and whose).
+    HistoryRead,
 }
 
 impl Kind {
@@ -23,6 +26,7 @@ impl Kind {
             Kind::LoginFailed => "login_failed",
             Kind::Logout => "logout",
             Kind::Watch => "watch",
+            Kind::HistoryRead => "history_read",
         }
     }
 }

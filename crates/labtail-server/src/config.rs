@@ -17,6 +17,16 @@ pub struct ServerConfig {
     /// The Docker engines to read (at least one).
     pub docker_hosts: Vec<labtail_logs::HostSpec>,
     pub owner_label: String,
+    /// Read local engines' json-file logs from disk (and where); `None`:
+    /// always through the API.
+    pub log_files: Option<labtail_logs::LogFiles>,
+    /// The labels naming a container's course and lab.
+    pub course_label: String,
+    pub lab_label: String,
+    /// Lab history: recording, retention, search bounds.
+    pub history: labtail_history::HistoryConfig,
+    /// Largest history bundle (log bytes, uncompressed) one export makes.
+    pub max_export_bytes: u64,
     /// Origins (scheme://host[:port]) allowed besides the server's own.
     pub allowed_origins: Vec<String>,
     /// Built web app to serve at `/`; `None` serves a small built-in page.
@@ -81,6 +91,17 @@ pub struct TlsFiles {
     pub key: PathBuf,
 }
 
+impl ServerConfig {
+    /// The labels labtail reads.
+    pub fn label_keys(&self) -> labtail_logs::LabelKeys {
+        labtail_logs::LabelKeys {
+            owner: self.owner_label.clone(),
+            course: self.course_label.clone(),
+            lab: self.lab_label.clone(),
+        }
+    }
+}
+
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
@@ -93,6 +114,11 @@ impl Default for ServerConfig {
                 tls_dir: None,
             }],
             owner_label: "labtail.owner".into(),
+            log_files: Some(labtail_logs::LogFiles::default()),
+            course_label: labtail_logs::DEFAULT_COURSE_LABEL.into(),
+            lab_label: labtail_logs::DEFAULT_LAB_LABEL.into(),
+            history: labtail_history::HistoryConfig::default(),
+            max_export_bytes: 1024 * 1024 * 1024,
             allowed_origins: Vec::new(),
             web_dir: None,
             engine: EngineConfig::default(),

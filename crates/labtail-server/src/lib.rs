@@ -17,6 +17,8 @@ pub mod coalesce;
 pub mod config;
 pub mod dashboard;
 pub mod db;
+pub mod history;
+pub mod listing;
 pub mod metrics;
 pub mod origin;
 pub mod rooms;
@@ -57,8 +59,13 @@ pub enum StartupError {
 /// Builds the whole application: database (migrated), sessions, engine,
 /// Socket.IO, routes.
 pub async fn build(cfg: ServerConfig) -> Result<(Router, AppState), StartupError> {
-    let engine = Fleet::new(&cfg.docker_hosts, &cfg.owner_label, cfg.engine.clone())
-        .map_err(|e| StartupError::Config(e.to_string()))?;
+    let engine = Fleet::new(
+        &cfg.docker_hosts,
+        &cfg.label_keys(),
+        cfg.log_files.as_ref(),
+        cfg.engine.clone(),
+    )
+    .map_err(|e| StartupError::Config(e.to_string()))?;
     build_with(cfg, engine).await
 }
 
@@ -105,7 +112,11 @@ pub async fn build_with(
         ),
         Err(e) => tracing::warn!(error = %e, "could not close open audit records"),
     }
-    let state = AppState::new(cfg.clone(), db, session_store, engine, metrics);
+    let history = cfg
+        .history
+        .enabled
+        .then(|| std::sync::Arc::new(history::History::start(&db, &engine, cfg.history.clone())));
+    let state = AppState::new(cfg.clone(), db, session_store, engine, metrics, history);
     let builder = SocketIo::builder()
         .with_state(state.clone())
         .max_buffer_size(cfg.socket_buffer_packets.max(1))

@@ -26,6 +26,8 @@ pub struct Inner {
     pub sessions: crate::sessions::Store,
     /// The Docker engines (one by default), each with its log engine.
     pub engine: Fleet,
+    /// Lab history (`None` with `--history off`).
+    pub history: Option<Arc<crate::history::History>>,
     pub metrics: PrometheusHandle,
     pub throttle: LoginThrottle,
     /// The instructors' dashboard on this node: its viewers and snapshot.
@@ -53,6 +55,7 @@ impl AppState {
         sessions: crate::sessions::Store,
         engine: Fleet,
         metrics: PrometheusHandle,
+        history: Option<Arc<crate::history::History>>,
     ) -> Self {
         let throttle = LoginThrottle::new(cfg.throttle.clone());
         AppState(Arc::new(Inner {
@@ -60,6 +63,7 @@ impl AppState {
             db,
             sessions,
             engine,
+            history,
             metrics,
             throttle,
             dashboard: Default::default(),

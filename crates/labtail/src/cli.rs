@@ -91,7 +91,12 @@ pub enum UserCommand {
     /// List users.
     List,
     /// Remove a user; their live sockets are ended.
-    Remove { name: String },
+    Remove {
+        name: String,
+        /// Also delete the lab history of every container they owned.
+        #[arg(long)]
+        purge_history: bool,
+    },
     /// Set a new password; the user's existing sessions end.
     Passwd {
         name: String,
@@ -163,9 +168,30 @@ pub struct ServeArgs {
     /// engine). Repeatable.
     #[arg(long, env = "LABTAIL_DOCKER_TLS_DIR", value_delimiter = ',')]
     pub docker_tls_dir: Vec<String>,
+    /// Read a local engine's json-file logs from disk (auto: where they are
+    /// readable; each container whose are not is read through the API), or
+    /// always through the API (off).
+    #[arg(long, env = "LABTAIL_DOCKER_LOG_FILES", default_value = "auto", value_parser = ["auto", "off"])]
+    pub docker_log_files: String,
+    /// Docker's data root as dockerd names it, and where labtail sees it
+    /// (FROM=TO when labtail runs in a container with it mounted elsewhere).
+    #[arg(
+        long,
+        env = "LABTAIL_DOCKER_LOG_ROOT",
+        default_value = "/var/lib/docker"
+    )]
+    pub docker_log_root: String,
     /// Label whose value names a container's owner.
     #[arg(long, env = "LABTAIL_OWNER_LABEL", default_value = "labtail.owner")]
     pub owner_label: String,
+    /// Label whose value names a container's course.
+    #[arg(long, env = "LABTAIL_COURSE_LABEL", default_value = "labtail.course")]
+    pub course_label: String,
+    /// Label whose value names a container's lab (its checkpoints and rules).
+    #[arg(long, env = "LABTAIL_LAB_LABEL", default_value = "labtail.lab")]
+    pub lab_label: String,
+    #[command(flatten)]
+    pub history: HistoryArgs,
     /// Another origin allowed to use the API and sockets (repeatable).
     /// The server's own origin is always allowed.
     #[arg(
@@ -312,6 +338,105 @@ pub struct ServeArgs {
     pub tls_key: Option<PathBuf>,
 }
 
+/// Lab history: what is recorded, how it is kept, how reads are bounded.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Record every lab container's lines (on) or stream live only (off).
+    #[arg(long = "history", env = "LABTAIL_HISTORY", default_value = "on", value_parser = ["on", "off"])]
+    pub history: String,
+    /// Keep a container's history this long after it ended.
+    #[arg(long, env = "LABTAIL_HISTORY_RETENTION", default_value = "30d", value_parser = parse_duration)]
+    pub history_retention: Duration,
+    /// Most bytes history may hold in all (compressed, as stored); the
+    /// oldest chunks go first. 0: no limit.
+    #[arg(long, env = "LABTAIL_HISTORY_MAX_BYTES", default_value_t = 0)]
+    pub history_max_bytes: u64,
+    /// Most bytes one container's history may hold; its oldest chunks go
+    /// first. 0: no limit.
+    #[arg(long, env = "LABTAIL_HISTORY_MAX_CONTAINER_BYTES", default_value_t = 256 * 1024 * 1024)]
+    pub history_max_container_bytes: u64,
+    /// How often retention runs.
+    #[arg(long, env = "LABTAIL_HISTORY_PRUNE_INTERVAL", default_value = "5m", value_parser = parse_duration)]
+    pub history_prune_interval: Duration,
+    /// Longest recorded lines wait in memory before they are written.
+    #[arg(long, env = "LABTAIL_HISTORY_FLUSH_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    pub history_flush_interval: Duration,
+    /// Uncompressed bytes of lines in one stored chunk.
+    #[arg(long, env = "LABTAIL_HISTORY_CHUNK_BYTES", default_value_t = 256 * 1024)]
+    pub history_chunk_bytes: usize,
+    /// zstd level of stored chunks (1 fast … 19 small).
+    #[arg(long, env = "LABTAIL_HISTORY_LEVEL", default_value_t = 9)]
+    pub history_level: i32,
+    /// Lines the recorder may fall behind on one container while the
+    /// database is slow; beyond, they are read back from Docker later.
+    #[arg(long, env = "LABTAIL_HISTORY_BUFFER_LINES", default_value_t = 20_000)]
+    pub history_buffer_lines: usize,
+    /// Bytes the recorder may fall behind on one container, likewise.
+    #[arg(long, env = "LABTAIL_HISTORY_BUFFER_BYTES", default_value_t = 2 * 1024 * 1024)]
+    pub history_buffer_bytes: usize,
+    /// Another node takes over recording an engine this long after its
+    /// recorder stopped renewing its lease.
+    #[arg(long, env = "LABTAIL_HISTORY_LEASE", default_value = "10s", value_parser = parse_duration)]
+    pub history_lease: Duration,
+    /// Longest a history search runs before it returns what it found.
+    #[arg(long, env = "LABTAIL_HISTORY_SEARCH_BUDGET", default_value = "1s", value_parser = parse_duration)]
+    pub history_search_budget: Duration,
+    /// Most hits one history search returns.
+    #[arg(long, env = "LABTAIL_HISTORY_MAX_HITS", default_value_t = 1000)]
+    pub history_max_hits: usize,
+    /// Most lines one page of history holds.
+    #[arg(long, env = "LABTAIL_HISTORY_MAX_PAGE_LINES", default_value_t = 5000)]
+    pub history_max_page_lines: usize,
+    /// Longest search text or regex, in bytes.
+    #[arg(long, env = "LABTAIL_HISTORY_MAX_PATTERN", default_value_t = 1024)]
+    pub history_max_pattern: usize,
+    /// Largest compiled regex a search may use, in bytes.
+    #[arg(long, env = "LABTAIL_HISTORY_REGEX_SIZE_LIMIT", default_value_t = 1024 * 1024)]
+    pub history_regex_size_limit: usize,
+    /// Largest history bundle one export makes (log bytes, uncompressed).
+    #[arg(long, env = "LABTAIL_HISTORY_MAX_EXPORT_BYTES", default_value_t = 1024 * 1024 * 1024)]
+    pub history_max_export_bytes: u64,
+}
+
+impl HistoryArgs {
+    pub fn config(&self) -> Result<labtail_history::HistoryConfig, String> {
+        if !(1..=22).contains(&self.history_level) {
+            return Err("--history-level must be 1 to 22".into());
+        }
+        Ok(labtail_history::HistoryConfig {
+            enabled: self.history == "on",
+            chunk_bytes: at_least_one("history-chunk-bytes", self.history_chunk_bytes)?
+                .min(64 * 1024 * 1024),
+            flush_interval: self.history_flush_interval.max(Duration::from_millis(10)),
+            level: self.history_level,
+            buffer_lines: at_least_one("history-buffer-lines", self.history_buffer_lines)?,
+            buffer_bytes: at_least_one("history-buffer-bytes", self.history_buffer_bytes)?,
+            retention: self.history_retention,
+            max_bytes: self.history_max_bytes,
+            max_container_bytes: self.history_max_container_bytes,
+            prune_interval: self.history_prune_interval.max(Duration::from_secs(1)),
+            lease: self.history_lease.max(Duration::from_millis(300)),
+            search_budget: self.history_search_budget,
+            max_hits: at_least_one("history-max-hits", self.history_max_hits)?,
+            max_page_lines: at_least_one("history-max-page-lines", self.history_max_page_lines)?,
+            max_pattern: at_least_one("history-max-pattern", self.history_max_pattern)?,
+            regex_size_limit: at_least_one(
+                "history-regex-size-limit",
+                self.history_regex_size_limit,
+            )?,
+            // A chunk's lines, and one line beyond a chunk (a long line).
+            max_chunk_raw: 16 * 1024 * 1024 + 2 * self.history_chunk_bytes.min(64 * 1024 * 1024),
+        })
+    }
+}
+
+fn label_key(flag: &str, key: &str) -> Result<String, String> {
+    if key.is_empty() || key.len() > 128 || key.contains(['=', ' ', ',']) {
+        return Err(format!("--{flag} {key:?} is not a usable Docker label key"));
+    }
+    Ok(key.to_owned())
+}
+
 fn at_least_one(name: &str, v: usize) -> Result<usize, String> {
     if v == 0 {
         Err(format!("--{name} must be at least 1"))
@@ -372,6 +497,20 @@ impl ServeArgs {
             },
             docker_hosts: docker_hosts(&self.docker_host, &self.docker_tls_dir)?,
             owner_label: self.owner_label,
+            log_files: (self.docker_log_files == "auto").then(|| {
+                let (from, to) = self
+                    .docker_log_root
+                    .split_once('=')
+                    .unwrap_or((&self.docker_log_root, &self.docker_log_root));
+                labtail_logs::LogFiles {
+                    docker_root: from.into(),
+                    seen_at: to.into(),
+                }
+            }),
+            course_label: label_key("course-label", &self.course_label)?,
+            lab_label: label_key("lab-label", &self.lab_label)?,
+            history: self.history.config()?,
+            max_export_bytes: self.history.history_max_export_bytes.max(1),
             allowed_origins: self.allowed_origins,
             web_dir,
             engine,

@@ -215,13 +215,24 @@ async fn user(cmd: UserCommand, global: &cli::Global) -> Result<(), Fail> {
             }
             Ok(())
         }
-        UserCommand::Remove { name } => {
+        UserCommand::Remove {
+            name,
+            purge_history,
+        } => {
             let db = open_db(global).await?;
             db.remove_user(&name).await.map_err(|e| match e {
                 labtail_server::db::DbError::NoSuchUser(_) => Fail::config(e.to_string()),
                 other => Fail::runtime(other.to_string()),
             })?;
             println!("removed {name}; their live sockets end within seconds");
+            if purge_history {
+                let store = labtail_server::history::store_of(&db);
+                let n = store
+                    .purge_owner(&name)
+                    .await
+                    .map_err(|e| Fail::runtime(e.to_string()))?;
+                println!("deleted the history of {n} of {name}'s containers");
+            }
             Ok(())
         }
         UserCommand::Passwd {

@@ -53,7 +53,24 @@ status: string, image: string,
 /**
  * Creation time, seconds since the epoch.
  */
-created: number, };
+created: number, 
+/**
+ * When its last run ended (RFC 3339), for one that is not running,
+ * where known (history records it).
+ */
+endedAt?: string, 
+/**
+ * How its last run ended, where known.
+ */
+exitCode?: number, 
+/**
+ * Its course label's value, if it has one.
+ */
+course?: string, 
+/**
+ * Its lab label's value, if it has one.
+ */
+lab?: string, };
 
 /**
  * `start-container-logs`: at most one of `tail`, `after`, `since`.
@@ -223,7 +240,24 @@ status: string, image: string,
 /**
  * Creation time, seconds since the epoch.
  */
-created: number, };
+created: number, 
+/**
+ * When its last run ended (RFC 3339), for one that is not running,
+ * where known (history records it).
+ */
+endedAt?: string, 
+/**
+ * How its last run ended, where known.
+ */
+exitCode?: number, 
+/**
+ * Its course label's value, if it has one.
+ */
+course?: string, 
+/**
+ * Its lab label's value, if it has one.
+ */
+lab?: string, };
 
 /**
  * `dashboard`: a snapshot of every lab container, for instructors.
@@ -274,3 +308,96 @@ dockerHosts?: { [key in string]: string }, };
  * One audit record (`GET /api/audit`, `labtail audit --json`).
  */
 export type AuditRow = { id: number, at: string, kind: string, username: string, ip: string | null, container: string | null, ended_at: string | null, detail: string | null, };
+
+/**
+ * `GET /api/history/{name}/lines`: a page of a container's whole log.
+ */
+export type HistoryPage = { 
+/**
+ * The container's name now (a rename shows its new name).
+ */
+containerName: string, lines: Array<WireLine>, 
+/**
+ * The lifecycle and the gaps that fall within the page.
+ */
+events: Array<HistoryEvent>, 
+/**
+ * Older lines are kept: ask `before` this page's first cursor.
+ */
+moreBefore: boolean, 
+/**
+ * Newer lines are recorded: ask `after` this page's last cursor.
+ */
+moreAfter: boolean, 
+/**
+ * Lines retention dropped before the first one kept.
+ */
+pruned: number, 
+/**
+ * Every line recorded so far.
+ */
+total: number, };
+
+/**
+ * One entry of a container's timeline.
+ */
+export type HistoryEvent = { 
+/**
+ * RFC 3339.
+ */
+at: string, kind: HistoryEventKind, 
+/**
+ * The cursor of the line it comes before, in this page; `null` when
+ * it comes after the page's last line.
+ */
+before: string | null, exitCode?: number, 
+/**
+ * Lines a gap lost (`null`: not known); lines retention pruned.
+ */
+count?: number, };
+
+/**
+ * What happened.
+ */
+export type HistoryEventKind = "created" | "started" | "exited" | "removed" | "renamed" | "gap" | "pruned";
+
+/**
+ * `GET /api/history/search`.
+ */
+export type HistorySearch = { hits: Array<SearchHit>, 
+/**
+ * Give it back as `after` for more; `null` when everything in range
+ * was searched.
+ */
+next: string | null, 
+/**
+ * It stopped at its time budget (`--history-search-budget`), not at
+ * the hit limit: `next` goes on from there.
+ */
+timedOut: boolean, 
+/**
+ * Lines searched.
+ */
+scanned: number, };
+
+/**
+ * A line that matched, with where it is.
+ */
+export type SearchHit = { containerName: string, 
+/**
+ * The container's ID (12 digits): also names a removed container
+ * whose name was used again.
+ */
+containerId: string, owner: string, 
+/**
+ * Names this line uniquely; give it back as `after` to resume.
+ */
+cursor: string, 
+/**
+ * Docker's timestamp, RFC 3339 UTC with nine fractional digits.
+ */
+ts: string, stream: Stream, text: string, 
+/**
+ * Bytes cut off a line longer than `--max-line-bytes`.
+ */
+truncated?: number, };

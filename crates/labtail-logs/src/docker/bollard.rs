@@ -39,6 +39,11 @@ fn from_bollard(e: bollard::errors::Error) -> DockerError {
 #[derive(Clone)]
 pub struct BollardDocker {
     docker: Docker,
+    /// Read json-file logs from disk (see `files.rs`), and where.
+    files: Option<LogFiles>,
+    /// What `files` found per container: its log file, or `None` to read
+    /// through the API (another log driver, unreadable).
+    log_files: std::sync::Arc<std::sync::Mutex<HashMap<DockerId, Option<super::files::LogFile>>>>,
     owner_label: String,
     /// Labels read besides the owner's: a container's course and lab.
     course_label: String,
@@ -56,6 +61,24 @@ impl std::fmt::Debug for BollardDocker {
 
 pub const DEFAULT_DOCKER_HOST: &str = "unix:///var/run/docker.sock";
 
+/// How labtail reaches a local engine's log files: Docker's data root as
+/// dockerd names it, and as labtail sees it (the same, unless labtail runs
+/// in a container with the directory mounted elsewhere).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogFiles {
+    pub docker_root: std::path::PathBuf,
+    pub seen_at: std::path::PathBuf,
+}
+
+impl Default for LogFiles {
+    fn default() -> Self {
+        LogFiles {
+            docker_root: "/var/lib/docker".into(),
+            seen_at: "/var/lib/docker".into(),
+        }
+    }
+}
+
 impl BollardDocker {
     /// Builds a client for `host` (`unix:///path`, `tcp://h:p`, `http://h:p`).
     /// Nothing is sent until the first call, so this works with the engine down.
@@ -67,11 +90,110 @@ impl BollardDocker {
         })?;
         Ok(BollardDocker {
             docker,
+            files: None,
+            log_files: Default::default(),
             owner_label: owner_label.to_owned(),
             course_label: crate::DEFAULT_COURSE_LABEL.to_owned(),
             lab_label: crate::DEFAULT_LAB_LABEL.to_owned(),
             host: host.to_owned(),
         })
+    }
+
+    /// Reads json-file logs from disk where it can (`files.rs`); the API
+    /// for the rest.
+    pub fn with_log_files(mut self, files: LogFiles) -> Self {
+        self.files = Some(files);
+        self
+    }
+
+    /// The container's json-file log, if labtail can read it (looked up
+    /// once per container), and whether the container runs now.
+    async fn log_file(
+        &self,
+        id: &DockerId,
+    ) -> Result<(Option<super::files::LogFile>, bool), DockerError> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "inspect").increment(1);
+        let c = self
+            .docker
+            .inspect_container(id.as_str(), None::<InspectContainerOptions>)
+            .await
+            .map_err(from_bollard)?;
+        let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        if let Some(known) = self
+            .log_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+        {
+            return Ok((known.clone(), running));
+        }
+        let json_file = c
+            .host_config
+            .as_ref()
+            .and_then(|h| h.log_config.as_ref())
+            .and_then(|l| l.typ.as_deref())
+            == Some("json-file");
+        let tty = c.config.as_ref().and_then(|c| c.tty).unwrap_or(false);
+        let found = match (&self.files, c.log_path.filter(|p| !p.is_empty())) {
+            (Some(files), Some(path)) if json_file => {
+                let path = std::path::PathBuf::from(path);
+                let local = match path.strip_prefix(&files.docker_root) {
+                    Ok(rest) => files.seen_at.join(rest),
+                    Err(_) => path,
+                };
+                match std::fs::File::open(&local) {
+                    Ok(_) => Some(super::files::LogFile { path: local, tty }),
+                    Err(e) => {
+                        static ONCE: std::sync::Once = std::sync::Once::new();
+                        ONCE.call_once(|| {
+                            tracing::warn!(
+                                path = %local.display(),
+                                error = %e,
+                                "cannot read Docker's log files; reading logs through the API \
+                                 (see --docker-log-files in docs/deploy.md)"
+                            );
+                        });
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        self.log_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(id.clone(), found.clone());
+        Ok((found, running))
+    }
+
+    fn api_logs(
+        &self,
+        id: &DockerId,
+        from: ReadFrom,
+        follow: bool,
+    ) -> BoxStream<'static, Result<Frame, DockerError>> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "logs").increment(1);
+        let mut b = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .follow(follow);
+        b = match from {
+            ReadFrom::Tail(n) => b.tail(&n.to_string()),
+            // Docker reads `since=0` as "no limit", which is also right for 0.
+            ReadFrom::SinceSecs(s) => b
+                .tail("all")
+                .since(i32::try_from(s.max(0)).unwrap_or(i32::MAX)),
+        };
+        self.docker
+            .logs(id.as_str(), Some(b.build()))
+            .filter_map(|item| async move {
+                match item {
+                    Ok(out) => Frame::from_bollard(out).map(Ok),
+                    Err(e) => Some(Err(from_bollard(e))),
+                }
+            })
+            .boxed()
     }
 
     /// Reads a container's course and lab from these labels (default
@@ -116,6 +238,8 @@ impl BollardDocker {
                 })?;
         Ok(BollardDocker {
             docker,
+            files: None,
+            log_files: Default::default(),
             owner_label: owner_label.to_owned(),
             course_label: crate::DEFAULT_COURSE_LABEL.to_owned(),
             lab_label: crate::DEFAULT_LAB_LABEL.to_owned(),
@@ -245,28 +369,36 @@ impl DockerApi for BollardDocker {
         from: ReadFrom,
         follow: bool,
     ) -> BoxStream<'static, Result<Frame, DockerError>> {
-        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "logs").increment(1);
-        let mut b = LogsOptionsBuilder::default()
-            .stdout(true)
-            .stderr(true)
-            .timestamps(true)
-            .follow(follow);
-        b = match from {
-            ReadFrom::Tail(n) => b.tail(&n.to_string()),
-            // Docker reads `since=0` as "no limit", which is also right for 0.
-            ReadFrom::SinceSecs(s) => b
-                .tail("all")
-                .since(i32::try_from(s.max(0)).unwrap_or(i32::MAX)),
-        };
-        self.docker
-            .logs(id.as_str(), Some(b.build()))
-            .filter_map(|item| async move {
-                match item {
-                    Ok(out) => Frame::from_bollard(out).map(Ok),
-                    Err(e) => Some(Err(from_bollard(e))),
+        if self.files.is_none() {
+            return self.api_logs(id, from, follow);
+        }
+        let (me, id) = (self.clone(), id.clone());
+        futures_util::stream::once(async move {
+            match me.log_file(&id).await {
+                Ok((Some(file), running)) => {
+                    metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "log_file")
+                        .increment(1);
+                    // As through the API: a stopped container's log is read
+                    // to its end, not followed.
+                    let (tx, rx) = tokio::sync::mpsc::channel(8);
+                    tokio::spawn(super::files::read(file, from, follow && running, tx));
+                    futures_util::stream::unfold(rx, |mut rx| async move {
+                        rx.recv().await.map(|item| (item, rx))
+                    })
+                    .flat_map(|item| match item {
+                        Ok(frames) => {
+                            futures_util::stream::iter(frames.into_iter().map(Ok)).left_stream()
+                        }
+                        Err(e) => futures_util::stream::iter([Err(e)]).right_stream(),
+                    })
+                    .boxed()
                 }
-            })
-            .boxed()
+                Ok((None, _)) => me.api_logs(&id, from, follow),
+                Err(e) => futures_util::stream::iter([Err(e)]).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
     }
 
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {

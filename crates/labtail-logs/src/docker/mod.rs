@@ -16,8 +16,10 @@
 //! listed (bollard puts the argument into the path unescaped).
 
 mod bollard;
+mod files;
 #[cfg(any(test, feature = "scripted"))]
 mod scripted;
+mod watch;
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,7 +28,7 @@ use futures_util::stream::BoxStream;
 
 use crate::frame::Frame;
 
-pub use self::bollard::{BollardDocker, DEFAULT_DOCKER_HOST};
+pub use self::bollard::{BollardDocker, DEFAULT_DOCKER_HOST, LogFiles};
 #[cfg(any(test, feature = "scripted"))]
 pub use self::scripted::{Request, ScriptedDocker};
 

@@ -611,6 +611,7 @@ impl LogReader {
                 Step::Frame(Frame {
                     stream: m.stream,
                     bytes: Bytes::from(bytes),
+                    ts: None,
                 })
             }
             None if self.follow && c.running && (c.run == self.run || st.follow_outlives_run) => {

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use crate::auth::AuthSession;
 use crate::state::{AppState, scope_for};
-use crate::wire::{self, Code, WireContainer, WireError};
+use crate::wire::{self, Code, WireError};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -26,11 +26,9 @@ async fn containers(auth: AuthSession, State(app): State<AppState>) -> Response 
     let Some(user) = auth.user else {
         return WireError::unauthenticated().http().into_response();
     };
-    match app.engine.list(&scope_for(user.role, &user.username)).await {
-        Ok(list) => {
-            axum::Json(list.iter().map(WireContainer::from).collect::<Vec<_>>()).into_response()
-        }
-        Err(e) => unavailable(e).http().into_response(),
+    match crate::listing::containers_for(&app, user.role, &user.username).await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => e.http().into_response(),
     }
 }
 

@@ -2,6 +2,7 @@
 //! - `login.rs`: `POST /api/login`, `POST /api/logout`, `GET /api/me`;
 //! - `containers.rs`: `GET /api/containers`, `GET /api/containers/{name}/logs`;
 //! - `audit.rs`: `GET /api/audit` (instructors);
+//! - `history.rs`: `GET /api/history/…`: pages, search, export of lab history;
 //! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
 //! - `middleware.rs`: the session's maximum age, the long-polling size bound.
 //!
@@ -10,6 +11,7 @@
 
 mod audit;
 mod containers;
+mod history;
 mod login;
 pub mod middleware;
 mod ops;
@@ -25,5 +27,6 @@ pub fn routes() -> Router<AppState> {
         .merge(login::routes())
         .merge(containers::routes())
         .merge(audit::routes())
+        .merge(history::routes())
         .merge(ops::routes())
 }

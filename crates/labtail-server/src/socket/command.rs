@@ -12,15 +12,16 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
 use super::ctx::SocketCtx;
-use super::errors::{lookup_error, subscribe_error, unavailable};
+use super::errors::{lookup_error, subscribe_error};
 use super::forward::{self, WatchSpan};
+use super::replay::{self, Replay};
 use super::wait::{self, WaitPlan};
 use crate::db::{Role, UserRow};
 use crate::slots::Slot;
 use crate::state::{AppState, scope_for};
 use crate::wire::{
     ClientEvent, Code, ContainerState, DashboardAck, ListAck, StartAck, StartFrom, StartRequest,
-    StopAck, StopDashboardAck, True, WireContainer, WireError,
+    StopAck, StopDashboardAck, True, WireError,
 };
 
 /// What the worker does after it sent a command's answer.
@@ -28,7 +29,9 @@ pub(super) enum Then {
     Nothing,
     /// Send the latest dashboard snapshot (after a watch-dashboard ack).
     Snapshot,
-    Stream(Subscription, WatchSpan),
+    Stream(Subscription, WatchSpan, Option<Replay>),
+    /// A removed container's history, replayed alone.
+    Replay(Replay, WatchSpan),
     Wait(WaitPlan, Slot),
 }
 
@@ -52,14 +55,9 @@ pub(super) async fn apply<A: Adapter>(
         }
         ClientEvent::List => {
             let user = current_user(ctx, app).await?;
-            let list = app
-                .engine
-                .list(&scope_for(user.role, &user.username))
-                .await
-                .map_err(unavailable)?;
             let ack = ListAck {
                 ok: True,
-                containers: list.iter().map(WireContainer::from).collect(),
+                containers: crate::listing::containers_for(app, user.role, &user.username).await?,
             };
             (to_value(ack)?, Then::Nothing)
         }
@@ -105,10 +103,11 @@ pub(super) async fn after_ack<A: Adapter>(
         Then::Nothing => {}
         Then::Snapshot => {
             if let Some(snapshot) = app.dashboard.latest() {
-                forward::emit(s, crate::wire::names::DASHBOARD, &snapshot).await;
+                super::emit::emit(s, crate::wire::names::DASHBOARD, &snapshot).await;
             }
         }
-        Then::Stream(sub, span) => forward::spawn(s, ctx, sub, span),
+        Then::Stream(sub, span, replay) => forward::spawn(s, ctx, sub, span, replay),
+        Then::Replay(replay, span) => forward::spawn_replay(s, ctx, replay, span),
         Then::Wait(plan, slot) => wait::spawn(s, ctx, app, plan, slot),
     }
 }
@@ -155,12 +154,16 @@ async fn start(
     let scope = scope_for(user.role, &user.username);
     let max_tail = app.engine.config().backlog_lines as u64;
     let (at, tail) = start_at(&req.from, max_tail);
-    let found = app
-        .engine
-        .find(&scope, &req.container_name)
-        .await
-        .map_err(lookup_error)?;
+    let found = match app.engine.find(&scope, &req.container_name).await {
+        Ok(f) => f,
+        // Docker away: history can still answer for what it holds.
+        Err(e) if app.history.is_none() || !e.is_unreachable() => return Err(lookup_error(e)),
+        Err(_) => None,
+    };
     let Some(container) = found else {
+        if let Some(watch) = start_from_history(ctx, app, &user, &req, tail).await? {
+            return Ok(watch);
+        }
         return start_waiting(ctx, app, &user, req, scope, at);
     };
     if ctx.watches_container(&container.id) {
@@ -175,6 +178,12 @@ async fn start(
         return Ok((to_value(ack)?, Then::Nothing));
     }
     let slot = take_slot(ctx, app, &user)?;
+    // History first where it has the lines asked for (a resume older than
+    // Docker still holds, a `since` far back), then live from its last line.
+    let (at, replay) = match history_plan(app, &container, &req.from).await? {
+        Some((replay, Some(live))) => (live, Some(replay)),
+        _ => (at, None),
+    };
     let sub = app
         .engine
         .subscribe(&container, at)
@@ -189,7 +198,84 @@ async fn start(
         wait: None,
         already_watching: None,
     };
-    Ok((to_value(ack)?, Then::Stream(sub, span)))
+    Ok((to_value(ack)?, Then::Stream(sub, span, replay)))
+}
+
+/// What history replays before a live container's lines, if anything.
+async fn history_plan(
+    app: &AppState,
+    container: &labtail_logs::ContainerInfo,
+    from: &StartFrom,
+) -> Result<Option<(Replay, Option<StartAt>)>, WireError> {
+    let Some(h) = &app.history else {
+        return Ok(None);
+    };
+    let row = match h.store.container_by_docker_id(container.id.as_str()).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(None),
+        Err(e) => {
+            // History away: live alone, as without history.
+            tracing::warn!(error = %e, "history unavailable for a watch");
+            return Ok(None);
+        }
+    };
+    replay::plan(
+        &h.reader,
+        &row,
+        from,
+        true,
+        app.engine.config().backlog_lines as u64,
+        app.engine.config().max_resume_lines as i64,
+    )
+    .await
+}
+
+/// A container Docker does not list (removed, or on an engine that is
+/// away) that history holds: its history, replayed; `None` if history does
+/// not hold one the user may see (then it is waited for, or refused, as
+/// any container that is not there).
+async fn start_from_history(
+    ctx: &SocketCtx,
+    app: &AppState,
+    user: &UserRow,
+    req: &StartRequest,
+    tail: Option<u64>,
+) -> Result<Option<(Value, Then)>, WireError> {
+    let Some(h) = &app.history else {
+        return Ok(None);
+    };
+    let who = crate::access::visible_for(user.role, &user.username);
+    let row = match h.find(&who, &req.container_name).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return Ok(None),
+        Err(e) => return Err(WireError::internal(e)),
+    };
+    let planned = replay::plan(
+        &h.reader,
+        &row,
+        &req.from,
+        false,
+        app.engine.config().backlog_lines as u64,
+        app.engine.config().max_resume_lines as i64,
+    )
+    .await?;
+    let replay = planned.map(|(r, _)| r).unwrap_or_else(|| Replay {
+        row: row.clone(),
+        from: row.lines,
+        to: row.lines,
+        gap: None,
+    });
+    let slot = take_slot(ctx, app, user)?;
+    let span = WatchSpan::open_named(app, ctx, slot, &row.name, None, Some(&row.owner)).await;
+    let ack = StartAck {
+        ok: True,
+        container_name: row.name.clone(),
+        state: Some(ContainerState::Removed),
+        tail,
+        wait: None,
+        already_watching: None,
+    };
+    Ok(Some((to_value(ack)?, Then::Replay(replay, span))))
 }
 
 /// A container not (yet) in the user's scope: refused, or with `wait`,

@@ -43,6 +43,8 @@ pub struct SocketCtx {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) enum WatchKey {
     Container(DockerId),
+    /// Replaying a removed container's history (history's row ID).
+    History(i64),
     /// Waiting (`wait`) for a container of this name to appear in scope.
     Waiting(String),
 }

@@ -3,28 +3,28 @@
 //! and `container-log-end` events, in order.
 
 use std::sync::{Arc, Weak};
-use std::time::Duration;
 
 use labtail_logs::metrics::GaugeGuard;
 use labtail_logs::{ContainerInfo, Cursor, Delivery, DockerId, RunStatus, Subscription};
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
-use socketioxide::{SendError, SocketError};
 
 use super::ctx::{SocketCtx, WatchKey};
+use super::emit::{emit, send_status};
+use super::replay::Replay;
 use crate::slots::Slot;
 use crate::state::AppState;
-use crate::wire::{
-    ContainerEnd, ContainerGap, ContainerLog, ContainerState, ContainerStatus, EndReason, names,
-};
+use crate::wire::{ContainerGap, ContainerLog, names};
 
 /// Held by a forwarder: the user's stream slot and the audit record of the
 /// watch, both given back when the watch ends however it ends.
 pub(super) struct WatchSpan {
     _slot: Slot,
     audit_id: Option<i64>,
-    app: AppState,
-    container_id: DockerId,
+    pub(super) app: AppState,
+    /// A live container's ID (its `watching:` room); `None` for a replay
+    /// of a removed container's history.
+    container_id: Option<DockerId>,
     username: String,
 }
 
@@ -36,20 +36,36 @@ impl WatchSpan {
         slot: Slot,
         container: &ContainerInfo,
     ) -> WatchSpan {
+        Self::open_named(app, ctx, slot, &container.name, Some(&container.id), None).await
+    }
+
+    /// [`WatchSpan::open`] by name; `owner` (a history replay's) is noted
+    /// in the record when it is not the watcher.
+    pub(super) async fn open_named(
+        app: &AppState,
+        ctx: &SocketCtx,
+        slot: Slot,
+        name: &str,
+        id: Option<&DockerId>,
+        owner: Option<&str>,
+    ) -> WatchSpan {
+        let detail = owner
+            .filter(|o| *o != ctx.ident.username)
+            .map(|o| format!("history of {o}"));
         let audit_id = crate::audit::record(
             app,
             crate::audit::Kind::Watch,
             &ctx.ident.username,
             ctx.ident.ip,
-            Some(&container.name),
-            None,
+            Some(name),
+            detail.as_deref(),
         )
         .await;
         WatchSpan {
             _slot: slot,
             audit_id,
             app: app.clone(),
-            container_id: container.id.clone(),
+            container_id: id.cloned(),
             username: ctx.ident.username.clone(),
         }
     }
@@ -96,28 +112,71 @@ pub(super) fn spawn<A: Adapter>(
     ctx: &Arc<SocketCtx>,
     sub: Subscription,
     span: WatchSpan,
+    replay: Option<Replay>,
 ) {
     let key = WatchKey::Container(sub.container().id.clone());
     let name = sub.container().name.clone();
     ctx.spawn_watch(
         key,
         name,
-        forward(s.clone(), Arc::downgrade(ctx), sub, span),
+        forward(s.clone(), Arc::downgrade(ctx), sub, span, replay),
     );
 }
 
-/// Forwards a subscription until it ends or the socket goes away.
+/// Starts the replay of a removed container's history: its lines, then
+/// `container-status {removed}` and `container-log-end {removed}`.
+pub(super) fn spawn_replay<A: Adapter>(
+    s: &SocketRef<A>,
+    ctx: &Arc<SocketCtx>,
+    replay: Replay,
+    span: WatchSpan,
+) {
+    let key = WatchKey::History(replay.row.id);
+    let name = replay.row.name.clone();
+    let (s, weak) = (s.clone(), Arc::downgrade(ctx));
+    ctx.spawn_watch(key.clone(), name.clone(), async move {
+        let _gauge = GaugeGuard::new(crate::metrics::WATCHES_ACTIVE);
+        let app = span.app.clone();
+        let emitted = metrics::counter!(crate::metrics::LINES_EMITTED);
+        let sent = match &app.history {
+            Some(h) => {
+                super::replay::send(
+                    &s,
+                    &name,
+                    &h.reader,
+                    &replay,
+                    app.cfg.engine.batch_max_lines,
+                    app.cfg.engine.batch_max_bytes,
+                    &emitted,
+                )
+                .await
+            }
+            None => true,
+        };
+        if sent {
+            send_status(&s, &name, &RunStatus::Removed, None).await;
+        }
+        drop(span);
+        if let Some(ctx) = weak.upgrade() {
+            ctx.forget_watch(&key);
+        }
+    });
+}
+
+/// Forwards a subscription (after a replay of history, if any) until it
+/// ends or the socket goes away.
 pub(super) async fn forward<A: Adapter>(
     s: SocketRef<A>,
     ctx: Weak<SocketCtx>,
     mut sub: Subscription,
     span: WatchSpan,
+    replay: Option<Replay>,
 ) {
     let _gauge = GaugeGuard::new(crate::metrics::WATCHES_ACTIVE);
-    let _room = WatchingRoom::join(
-        &s,
-        crate::rooms::watching(&span.container_id, &span.username),
-    );
+    let _room = span
+        .container_id
+        .as_ref()
+        .map(|id| WatchingRoom::join(&s, crate::rooms::watching(id, &span.username)));
     let name = sub.container().name.clone();
     let key = WatchKey::Container(sub.container().id.clone());
     let max_lines = span.app.cfg.engine.batch_max_lines;
@@ -125,6 +184,16 @@ pub(super) async fn forward<A: Adapter>(
     // Looked up once per watch: the lookup hashes the name in the registry,
     // a measurable share of a 100-viewer fan-out's CPU when done per event.
     let emitted = metrics::counter!(crate::metrics::LINES_EMITTED);
+    if let (Some(r), Some(h)) = (&replay, &span.app.history) {
+        let sent =
+            super::replay::send(&s, &name, &h.reader, r, max_lines, max_bytes, &emitted).await;
+        if !sent {
+            if let Some(ctx) = ctx.upgrade() {
+                ctx.forget_watch(&key);
+            }
+            return;
+        }
+    }
     let mut carried = None;
     loop {
         let d = match carried.take() {
@@ -222,76 +291,4 @@ async fn send_lines<A: Adapter>(
         emitted.increment(count as u64);
     }
     ok
-}
-
-/// `container-status`, and `container-log-end` when the status ends a run
-/// (exited) or the watch (removed).
-pub(super) async fn send_status<A: Adapter>(
-    s: &SocketRef<A>,
-    name: &str,
-    st: &RunStatus,
-    requested_name: Option<String>,
-) -> bool {
-    let exit_code = match st {
-        RunStatus::Exited { exit_code } => *exit_code,
-        _ => None,
-    };
-    let status = ContainerStatus {
-        container_name: name.to_owned(),
-        state: ContainerState::from(st),
-        exit_code,
-        requested_name,
-    };
-    let end = match st {
-        RunStatus::Exited { .. } => Some(EndReason::Exited),
-        RunStatus::Removed => Some(EndReason::Removed),
-        RunStatus::Running | RunStatus::EngineDown => None,
-    };
-    let mut ok = emit(s, names::CONTAINER_STATUS, &status).await;
-    if let Some(reason) = end {
-        ok = ok && send_end(s, name, reason, exit_code).await;
-    }
-    ok
-}
-
-pub(super) async fn send_end<A: Adapter>(
-    s: &SocketRef<A>,
-    name: &str,
-    reason: EndReason,
-    exit_code: Option<i64>,
-) -> bool {
-    let end = ContainerEnd {
-        container_name: name.to_owned(),
-        reason,
-        exit_code,
-    };
-    emit(s, names::CONTAINER_LOG_END, &end).await
-}
-
-/// Emits, waiting while the socket's outgoing buffer is full. Waiting here
-/// never slows anyone else: meanwhile this subscription's own bounded queue
-/// fills, and past its bound it drops its oldest lines (reported as a gap).
-/// False when the socket is gone.
-pub(super) async fn emit<T: serde::Serialize + ?Sized, A: Adapter>(
-    s: &SocketRef<A>,
-    event: &str,
-    data: &T,
-) -> bool {
-    let mut delay = Duration::from_millis(1);
-    loop {
-        match s.emit(event, data) {
-            Ok(()) => return true,
-            Err(SendError::Socket(SocketError::InternalChannelFull)) => {
-                tokio::time::sleep(delay).await;
-                // Short: the socket's writer drains its buffer in well under
-                // a millisecond; a long sleep here is latency for this viewer.
-                delay = (delay * 2).min(Duration::from_millis(5));
-            }
-            Err(SendError::Socket(SocketError::Closed)) => return false,
-            Err(SendError::Serialize(e)) => {
-                tracing::error!(error = %e, event, "cannot serialise event");
-                return false;
-            }
-        }
-    }
 }

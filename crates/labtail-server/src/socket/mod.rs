@@ -12,7 +12,11 @@
 //! - `command.rs`: what each event does (start, stop, list, the dashboard);
 //! - `forward.rs`: a started watch: the engine's deliveries become
 //!   `container-log`, `container-log-gap`, `container-status` and
-//!   `container-log-end`; `wait.rs`: a watch waiting for its container;
+//!   `container-log-end`; `replay.rs`: what a watch replays from lab
+//!   history first (or alone, for a removed container); `wait.rs`: a watch
+//!   waiting for its container;
+//! - `emit.rs`: sending to one socket (waiting while its buffer is full)
+//!   and the events every kind of watch sends;
 //! - `ctx.rs`: what a socket holds (who, its watches);
 //! - `errors.rs`: the engine's failures as client answers.
 //!
@@ -21,9 +25,11 @@
 
 mod command;
 mod ctx;
+mod emit;
 mod errors;
 mod forward;
 mod handshake;
+mod replay;
 mod wait;
 mod worker;
 

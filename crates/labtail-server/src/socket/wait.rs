@@ -12,6 +12,7 @@ use socketioxide::extract::SocketRef;
 use tokio::sync::broadcast::error::RecvError;
 
 use super::ctx::{SocketCtx, WatchKey};
+use super::emit;
 use super::errors::subscribe_error;
 use super::forward::{self, WatchSpan};
 use crate::slots::Slot;
@@ -60,7 +61,7 @@ async fn wait_then_forward<A: Adapter>(
         }
     };
     let Some(container) = appears(&app, &plan).await else {
-        let _ = forward::send_end(&s, &plan.name, EndReason::NotFound, None).await;
+        let _ = emit::send_end(&s, &plan.name, EndReason::NotFound, None).await;
         forget(&ctx);
         return;
     };
@@ -71,7 +72,7 @@ async fn wait_then_forward<A: Adapter>(
                 Code::ForbiddenOrMissing => EndReason::NotFound,
                 _ => EndReason::Unavailable,
             };
-            let _ = forward::send_end(&s, &plan.name, reason, None).await;
+            let _ = emit::send_end(&s, &plan.name, reason, None).await;
             forget(&ctx);
             return;
         }
@@ -89,12 +90,12 @@ async fn wait_then_forward<A: Adapter>(
         exit_code: None,
         requested_name: (plan.name != container.name).then(|| plan.name.clone()),
     };
-    if !forward::emit(&s, names::CONTAINER_STATUS, &status).await {
+    if !emit::emit(&s, names::CONTAINER_STATUS, &status).await {
         return;
     }
     let span = WatchSpan::open(&app, &c, slot, &container).await;
     drop(c);
-    forward::forward(s, ctx, sub, span).await;
+    forward::forward(s, ctx, sub, span, None).await;
 }
 
 /// The container, once it is in scope; `None` at the deadline.

@@ -82,6 +82,23 @@ pub struct WireContainer {
     pub image: String,
     /// Creation time, seconds since the epoch.
     pub created: i64,
+    /// When its last run ended (RFC 3339), for one that is not running,
+    /// where known (history records it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub ended_at: Option<String>,
+    /// How its last run ended, where known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub exit_code: Option<i64>,
+    /// Its course label's value, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub course: Option<String>,
+    /// Its lab label's value, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub lab: Option<String>,
 }
 
 impl From<&ContainerInfo> for WireContainer {
@@ -98,6 +115,10 @@ impl From<&ContainerInfo> for WireContainer {
             status: c.status.clone(),
             image: c.image.clone(),
             created: c.created,
+            ended_at: None,
+            exit_code: None,
+            course: c.course.clone(),
+            lab: c.lab.clone(),
         }
     }
 }

@@ -9,11 +9,13 @@
 //! - `container.rs`: a container as clients see it, and `ContainerState`,
 //!   the one vocabulary for states;
 //! - `error.rs`: `Code` and `WireError`, the same for acks and HTTP;
+//! - `history.rs`: lab history over HTTP (pages, search);
 //! - `http.rs`: the HTTP API's other answers.
 
 mod container;
 mod error;
 mod event;
+mod history;
 mod http;
 mod request;
 #[cfg(test)]
@@ -26,6 +28,7 @@ pub use event::{
     Dashboard, DashboardAck, DashboardRow, EndReason, ListAck, StartAck, StopAck, StopDashboardAck,
     True, WireLine, WireStream, names,
 };
+pub use history::{HistoryEvent, HistoryEventKind, HistoryPage, HistorySearch, SearchHit};
 pub use http::{Me, Readiness, ReadyStatus, UpDown};
 pub use request::{
     ClientEvent, EventName, MAX_NAME_LEN, StartFrom, StartPayload, StartRequest, StopPayload,

@@ -70,6 +70,12 @@ fn generate() -> String {
         UpDown,
         Readiness,
         AuditRow,
+        // Lab history.
+        HistoryPage,
+        HistoryEvent,
+        HistoryEventKind,
+        HistorySearch,
+        SearchHit,
     );
     out
 }

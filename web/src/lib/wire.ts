@@ -208,6 +208,16 @@ export type EndReason = "exited" | "removed" | "not-found" | "unavailable";
 export type ContainerEnd = { containerName: string, reason: EndReason, exitCode?: number, };
 
 /**
+ * `container-renamed`: a watched container was renamed (`docker rename`).
+ * Its events carry `newName` from now on.
+ */
+export type ContainerRenamed = { 
+/**
+ * The name the watch's events carried until now.
+ */
+containerName: string, newName: string, };
+
+/**
  * `container-update`: a container in the user's scope changed, watched or
  * not (so lists stay current without polling).
  */

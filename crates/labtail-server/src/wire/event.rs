@@ -88,6 +88,7 @@ pub mod names {
     pub const CONTAINER_STATUS: &str = "container-status";
     pub const CONTAINER_LOG_END: &str = "container-log-end";
     pub const CONTAINER_UPDATE: &str = "container-update";
+    pub const CONTAINER_RENAMED: &str = "container-renamed";
     pub const DASHBOARD: &str = "dashboard";
 }
 
@@ -231,6 +232,17 @@ pub struct ContainerStatus {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub requested_name: Option<String>,
+}
+
+/// `container-renamed`: a watched container was renamed (`docker rename`).
+/// Its events carry `newName` from now on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct ContainerRenamed {
+    /// The name the watch's events carried until now.
+    pub container_name: String,
+    pub new_name: String,
 }
 
 /// Why a stream ended.

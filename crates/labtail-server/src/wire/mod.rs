@@ -24,9 +24,9 @@ mod typescript;
 pub use container::{ContainerState, WireContainer};
 pub use error::{Code, ErrorAck, HttpError, WireError};
 pub use event::{
-    ContainerEnd, ContainerGap, ContainerLog, ContainerLogShape, ContainerStatus, ContainerUpdate,
-    Dashboard, DashboardAck, DashboardRow, EndReason, ListAck, StartAck, StopAck, StopDashboardAck,
-    True, WireLine, WireStream, names,
+    ContainerEnd, ContainerGap, ContainerLog, ContainerLogShape, ContainerRenamed, ContainerStatus,
+    ContainerUpdate, Dashboard, DashboardAck, DashboardRow, EndReason, ListAck, StartAck, StopAck,
+    StopDashboardAck, True, WireLine, WireStream, names,
 };
 pub use history::{HistoryEvent, HistoryEventKind, HistoryPage, HistorySearch, SearchHit};
 pub use http::{Me, Readiness, ReadyStatus, UpDown};

@@ -60,6 +60,7 @@ fn generate() -> String {
         ContainerStatus,
         EndReason,
         ContainerEnd,
+        ContainerRenamed,
         ContainerUpdate,
         DashboardRow,
         Dashboard,

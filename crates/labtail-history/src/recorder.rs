@@ -221,16 +221,6 @@ async fn record(target: &EngineToRecord, store: &Store, cfg: &HistoryConfig, lea
                     {
                         sync_now = true;
                     }
-                    labtail_logs::Action::Rename => {
-                        if let (Some((row, _)), Some(name)) = (tasks.get(&e.id), e.name) {
-                            let name = shown_name(target, &name);
-                            let _ = wtx
-                                .send(vec![
-                                    Write::Renamed { container: *row, name: name.clone() },
-                                ])
-                                .await;
-                        }
-                    }
                     _ => {}
                 },
                 Ok(WatchEvent::Resync) | Err(broadcast::error::RecvError::Lagged(_)) => {
@@ -623,6 +613,7 @@ impl ContainerRecorder {
                         }
                     }
                     Some(Delivery::Status(s)) => self.status(s).await,
+                    Some(Delivery::Renamed(name)) => self.renamed(name).await,
                     None => return self.removed().await,
                 },
                 _ = flush.tick() => self.flush(false).await,
@@ -768,6 +759,21 @@ impl ContainerRecorder {
             RunStatus::Removed => Err(self.removed().await),
             _ => Ok(()),
         }
+    }
+
+    /// `docker rename`: the history keeps its lines under the new name.
+    async fn renamed(&mut self, name: String) -> Result<(), Stop> {
+        let mut e = self.event("renamed", now_ns());
+        e.detail = Some(format!("{} → {name}", self.info.name));
+        self.info.name = name.clone();
+        self.send(vec![
+            Write::Renamed {
+                container: self.row.id,
+                name,
+            },
+            Write::Event(e),
+        ])
+        .await
     }
 
     /// The container is gone: its last lines and its end are written.

@@ -117,4 +117,6 @@ pub enum RunStatus {
 pub(crate) enum HubEvent {
     Lines(Arc<Batch>),
     Status(RunStatus),
+    /// The container's name now (`docker rename`).
+    Renamed(String),
 }

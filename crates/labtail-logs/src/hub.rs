@@ -52,6 +52,9 @@ pub(crate) enum Start {
 
 #[derive(Debug)]
 struct HubState {
+    /// The container's name now (renames change it; `container.name` is
+    /// the name it had when the hub opened).
+    name: String,
     seen: Seen,
     ring: VecDeque<Arc<Batch>>,
     ring_lines: usize,
@@ -79,6 +82,8 @@ pub(crate) struct Hub {
 /// What a new subscriber gets, taken atomically.
 pub(crate) struct Attachment {
     pub sub_id: u64,
+    /// The container's name now.
+    pub name: String,
     pub queue: Arc<SubQueue>,
     pub backlog: Vec<LineSlice>,
     pub next_seq: u64,
@@ -120,10 +125,12 @@ impl Drop for Lease {
 impl Hub {
     pub(crate) fn new(container: ContainerInfo) -> Arc<Self> {
         let (phase, _) = watch::channel(Phase::Starting);
+        let name = container.name.clone();
         Arc::new(Hub {
             container,
             lines_read: metrics::counter!(crate::metrics::LINES_READ),
             state: Mutex::new(HubState {
+                name,
                 seen: Seen::default(),
                 ring: VecDeque::new(),
                 ring_lines: 0,
@@ -211,6 +218,7 @@ impl Hub {
         st.subs.insert(sub_id, queue.clone());
         Attachment {
             sub_id,
+            name: st.name.clone(),
             queue,
             backlog,
             next_seq: st.next_seq,
@@ -236,6 +244,22 @@ impl Hub {
             for q in st.subs.values() {
                 q.push(HubEvent::Status(status.clone()));
             }
+        }
+    }
+
+    /// The container was renamed: every subscriber learns it in order with
+    /// the lines, and the shared renderings (which carry the name) go.
+    pub(crate) fn rename(&self, name: String) {
+        let mut st = self.lock();
+        if st.name == name {
+            return;
+        }
+        st.name = name.clone();
+        for b in &st.ring {
+            b.rendered.forget();
+        }
+        for q in st.subs.values() {
+            q.push(HubEvent::Renamed(name.clone()));
         }
     }
 

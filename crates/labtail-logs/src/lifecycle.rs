@@ -39,7 +39,7 @@ pub(crate) struct Death {
 }
 
 /// What the event stream said about one container, as the upstream reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Heard {
     /// A run ended.
     Died(Death),
@@ -47,6 +47,8 @@ pub(crate) enum Heard {
     Started,
     /// The container was removed.
     Destroyed,
+    /// The container was renamed (Docker's name, without a host).
+    Renamed(String),
     /// Events may have been missed: only `inspect` knows.
     Blind,
 }
@@ -59,6 +61,8 @@ pub(crate) struct RunEvents {
     rx: broadcast::Receiver<WatchEvent>,
     /// Deaths not placed yet, oldest first.
     deaths: VecDeque<Death>,
+    /// A rename heard and not yet passed on.
+    renamed: Option<String>,
 }
 
 /// Deaths kept unplaced at most (a container crash-looping while labtail
@@ -71,6 +75,7 @@ impl RunEvents {
             id,
             rx,
             deaths: VecDeque::new(),
+            renamed: None,
         }
     }
 
@@ -90,6 +95,11 @@ impl RunEvents {
                 }
                 Action::Start | Action::Restart => Some(Heard::Started),
                 Action::Destroy => Some(Heard::Destroyed),
+                Action::Rename => e.name.map(|n| {
+                    let n = n.trim_start_matches('/').to_owned();
+                    self.renamed = Some(n.clone());
+                    Heard::Renamed(n)
+                }),
                 _ => None,
             },
             WatchEvent::Container(_) => None,
@@ -123,6 +133,8 @@ impl RunEvents {
                 Err(broadcast::error::TryRecvError::Lagged(_)) => Some(Heard::Blind),
                 Err(_) => break,
             };
+            // A rename is kept in `renamed` (see `take_rename`).
+            let t = t.filter(|h| !matches!(h, Heard::Renamed(_)));
             told = match (told, t) {
                 (Some(Heard::Blind), _) | (_, Some(Heard::Blind)) => Some(Heard::Blind),
                 (_, Some(Heard::Destroyed)) | (Some(Heard::Destroyed), _) => Some(Heard::Destroyed),
@@ -160,6 +172,11 @@ impl RunEvents {
             .filter(|d| d.at > after)
             .copied()
             .collect()
+    }
+
+    /// The container's new name, if a rename was heard since the last call.
+    pub(crate) fn take_rename(&mut self) -> Option<String> {
+        self.renamed.take()
     }
 
     /// The deaths heard after `after` (older ones are of runs placed

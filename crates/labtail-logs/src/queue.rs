@@ -129,6 +129,7 @@ mod tests {
             got.push(match ev {
                 HubEvent::Lines(b) => format!("lines {}", b.first_seq),
                 HubEvent::Status(s) => format!("{s:?}"),
+                HubEvent::Renamed(n) => format!("renamed {n}"),
             });
         }
         assert_eq!(got, ["EngineDown", "lines 12"]);

@@ -91,6 +91,7 @@ struct Got {
     lines: Vec<(Cursor, String)>,
     gaps: Vec<(Option<Cursor>, Option<Cursor>, Option<u64>)>,
     statuses: Vec<RunStatus>,
+    renames: Vec<String>,
 }
 
 impl Got {
@@ -121,6 +122,7 @@ async fn take_until(sub: &mut Subscription, got: &mut Got, done: impl Fn(&Got) -
                 .extend(s.lines().iter().map(|l| (l.cursor, l.text.clone()))),
             Delivery::Gap { from, to, count } => got.gaps.push((from, to, count)),
             Delivery::Status(s) => got.statuses.push(s),
+            Delivery::Renamed(n) => got.renames.push(n),
         }
     }
 }
@@ -681,6 +683,26 @@ async fn a_run_that_ends_while_labtail_reads_keeps_its_lines_before_its_exit() {
             "run 3",
         ]
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rename_reaches_every_watcher_in_place_and_new_watchers_get_the_new_name() {
+    let lab = Lab::new(EngineConfig::default()).await;
+    let mut a = lab.subscribe(StartAt::Tail(0)).await;
+    lab.docker.wait_follows(1).await;
+    lab.line(Stream::Stdout, T, "before");
+    lab.docker.rename(&lab.info.id, "renamed-box");
+    lab.line(Stream::Stdout, T + S, "after");
+    let mut got = Got::default();
+    take_until(&mut a, &mut got, |g| {
+        g.lines.len() >= 2 && !g.renames.is_empty()
+    })
+    .await;
+    assert_eq!(got.texts(), ["before", "after"]);
+    assert_eq!(got.renames, ["renamed-box"]);
+    assert_eq!(a.name(), "renamed-box");
+    let b = lab.subscribe(StartAt::Tail(10)).await;
+    assert_eq!(b.name(), "renamed-box");
 }
 
 // Invariant "One upstream per container".

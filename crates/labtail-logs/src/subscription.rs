@@ -30,10 +30,14 @@ pub enum Delivery {
         count: Option<u64>,
     },
     Status(RunStatus),
+    /// The container was renamed: this is its name from now on.
+    Renamed(String),
 }
 
 pub struct Subscription {
     hub: Arc<Hub>,
+    /// The container's name as this subscriber knows it.
+    name: String,
     _lease: Lease,
     sub_id: u64,
     queue: Arc<SubQueue>,
@@ -137,6 +141,7 @@ impl Subscription {
         }
         Subscription {
             hub,
+            name: a.name.clone(),
             _lease: lease,
             sub_id: a.sub_id,
             queue: a.queue,
@@ -151,6 +156,13 @@ impl Subscription {
 
     pub fn container(&self) -> &ContainerInfo {
         &self.hub.container
+    }
+
+    /// The container's name as of the last delivery taken (a rename is a
+    /// [`Delivery::Renamed`]); at first, its name when this subscriber
+    /// attached.
+    pub fn name(&self) -> &str {
+        &self.name
     }
 
     /// The status when the subscription was made or last delivered.
@@ -226,6 +238,12 @@ impl Subscription {
                     .push_back(Delivery::Lines(LineSlice { batch, start }));
             }
             HubEvent::Status(s) => self.note_status(s),
+            HubEvent::Renamed(name) => {
+                if name != self.name {
+                    self.name = name.clone();
+                    self.pending.push_back(Delivery::Renamed(name));
+                }
+            }
         }
     }
 

@@ -146,6 +146,7 @@ async fn run(
         // Stopped, and told so: wait for it to start again or to be removed.
         loop {
             match events.next().await {
+                Some(Heard::Renamed(_)) => pass_rename(&hub, &mut events),
                 Some(Heard::Started | Heard::Blind) => break,
                 Some(Heard::Destroyed) => {
                     hub.set_status(RunStatus::Removed);
@@ -347,6 +348,10 @@ async fn read_on(
                     verified = false;
                     continue;
                 }
+                Some(Heard::Renamed(_)) => {
+                    pass_rename(hub, events);
+                    continue;
+                }
             },
             next = stream.next() => next,
         };
@@ -411,8 +416,9 @@ async fn read_on(
             Some(Heard::Died(_)) => {}
             Some(Heard::Destroyed) | Some(Heard::Blind) => return FollowEnd::RunEnded,
             Some(Heard::Started) => verified = false,
-            None => {}
+            Some(Heard::Renamed(_)) | None => {}
         }
+        pass_rename(hub, events);
         if !verified {
             match docker.inspect_run(&hub.container.id).await {
                 Ok(run) if run.started_at == Some(run_start) => verified = true,
@@ -428,6 +434,17 @@ async fn read_on(
         }
         hub.publish(fresh, cfg);
         last_publish = Some(tokio::time::Instant::now());
+    }
+}
+
+/// Passes a rename heard on to the hub, named as the fleet names it.
+fn pass_rename(hub: &Hub, events: &mut RunEvents) {
+    if let Some(name) = events.take_rename() {
+        let name = match &hub.container.host {
+            Some(host) => format!("{host}/{name}"),
+            None => name,
+        };
+        hub.rename(name);
     }
 }
 

@@ -227,6 +227,51 @@ describe('reading', () => {
   });
 });
 
+describe('renames', () => {
+  test('docker rename mid-stream: every viewer follows the new name; history keeps every line', async () => {
+    const w = world();
+    await w.start();
+    const ann = w.addUser('ann', 'student');
+    const cookie = await w.login(ann.name, ann.password);
+    const box = w.run('ann', `${World.gate}i=1; while [ $i -le 400 ]; do echo "line $i"; sleep 0.01; i=$((i+1)); done; sleep 300`);
+    const renamed = `${box}-renamed`;
+    w.containers.push(renamed);
+    const watchers = [];
+    for (let k = 0; k < 2; k++) {
+      const s = await w.connect(cookie);
+      const got = { lines: [], renames: [] };
+      s.on('container-log', (p) => { if (p.containerName === box || p.containerName === renamed) got.lines.push([p.containerName, ...texts(p.lines)]); });
+      s.on('container-renamed', (p) => got.renames.push(p));
+      const ack = await ask(s, 'start-container-logs', { containerName: box, tail: 0 });
+      assert.equal(ack.ok, true);
+      watchers.push(got);
+    }
+    w.open(box);
+    await deadline((async () => { while (!watchers.every((g) => g.lines.length > 5)) await new Promise((r) => setTimeout(r, 20)); })(), 20_000, 'first lines');
+    w.docker('rename', box, renamed);
+    await deadline((async () => {
+      while (!watchers.every((g) => g.lines.flat().includes('line 400'))) await new Promise((r) => setTimeout(r, 50));
+    })(), 30_000, 'the last line');
+    for (const g of watchers) {
+      assert.deepEqual(g.renames, [{ containerName: box, newName: renamed }]);
+      // Every event after the rename carries the new name; none is lost.
+      const names = g.lines.map((l) => l[0]);
+      const first = names.indexOf(renamed);
+      assert.ok(first > 0 && names.slice(first).every((n) => n === renamed), JSON.stringify(names));
+      assert.deepEqual(g.lines.flatMap((l) => l.slice(1)), want(400));
+    }
+    // A new viewer asks by the new name and gets the same stream.
+    const s3 = await w.connect(cookie);
+    const c3 = collect(s3, renamed);
+    const ack3 = await ask(s3, 'start-container-logs', { containerName: renamed, tail: 5 });
+    assert.equal(ack3.containerName, renamed);
+    await c3.until((st) => st.lines.length >= 5);
+    assert.deepEqual(texts(c3.lines), want(400).slice(395));
+    await recorded(w, cookie, renamed, 400);
+    assert.deepEqual(texts((await wholeHistory(w, cookie, renamed)).lines), want(400));
+  });
+});
+
 describe('two nodes on one Postgres', () => {
   const pg = freshPostgres();
   after(() => pg.drop());

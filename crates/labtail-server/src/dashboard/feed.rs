@@ -59,7 +59,8 @@ async fn count(app: AppState, info: ContainerInfo, counters: Arc<Counters>) {
                     .lines
                     .fetch_add(count.unwrap_or(0), Ordering::Relaxed);
             }
-            Delivery::Status(_) => {}
+            // The dashboard lists containers from Docker, by their names now.
+            Delivery::Status(_) | Delivery::Renamed(_) => {}
         }
     }
 }

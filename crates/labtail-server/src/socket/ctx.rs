@@ -101,6 +101,14 @@ impl SocketCtx {
         task
     }
 
+    /// A watched container was renamed: the watch answers to its new name
+    /// (`stop-container-logs` with it).
+    pub(super) fn rename_watch(&self, key: &WatchKey, name: String) {
+        if let Some(w) = lock(&self.watches).get_mut(key) {
+            w.name = name;
+        }
+    }
+
     /// Forgets a watch that ended by itself (its task is finishing).
     pub(super) fn forget_watch(&self, key: &WatchKey) {
         lock(&self.watches).remove(key);

@@ -14,7 +14,7 @@ use super::emit::{emit, send_status};
 use super::replay::Replay;
 use crate::slots::Slot;
 use crate::state::AppState;
-use crate::wire::{ContainerGap, ContainerLog, names};
+use crate::wire::{ContainerGap, ContainerLog, ContainerRenamed, names};
 
 /// Held by a forwarder: the user's stream slot and the audit record of the
 /// watch, both given back when the watch ends however it ends.
@@ -115,7 +115,7 @@ pub(super) fn spawn<A: Adapter>(
     replay: Option<Replay>,
 ) {
     let key = WatchKey::Container(sub.container().id.clone());
-    let name = sub.container().name.clone();
+    let name = sub.name().to_owned();
     ctx.spawn_watch(
         key,
         name,
@@ -177,7 +177,7 @@ pub(super) async fn forward<A: Adapter>(
         .container_id
         .as_ref()
         .map(|id| WatchingRoom::join(&s, crate::rooms::watching(id, &span.username)));
-    let name = sub.container().name.clone();
+    let mut name = sub.name().to_owned();
     let key = WatchKey::Container(sub.container().id.clone());
     let max_lines = span.app.cfg.engine.batch_max_lines;
     let max_bytes = span.app.cfg.engine.batch_max_bytes;
@@ -244,6 +244,16 @@ pub(super) async fn forward<A: Adapter>(
                 emit(&s, names::CONTAINER_LOG_GAP, &gap).await
             }
             Delivery::Status(st) => send_status(&s, &name, &st, None).await,
+            Delivery::Renamed(new) => {
+                let renamed = ContainerRenamed {
+                    container_name: std::mem::replace(&mut name, new.clone()),
+                    new_name: new.clone(),
+                };
+                if let Some(ctx) = ctx.upgrade() {
+                    ctx.rename_watch(&key, new);
+                }
+                emit(&s, names::CONTAINER_RENAMED, &renamed).await
+            }
         };
         if !sent {
             break;
@@ -269,8 +279,9 @@ async fn send_lines<A: Adapter>(
         parts: &parts,
     };
     // A whole batch sent alone is encoded once, by whichever of its
-    // subscribers sends it first; the rest send those bytes. (Every
-    // subscriber of a hub uses the hub's container name.)
+    // subscribers sends it first; the rest send those bytes. The encoding
+    // carries the container's name: a subscriber that knows the container
+    // by another name (it was renamed meanwhile) encodes its own.
     let single = match slices {
         [one] if one.is_whole() => Some(one),
         _ => None,
@@ -278,13 +289,15 @@ async fn send_lines<A: Adapter>(
     let shared = single.and_then(|slice| {
         // to_raw_value, not RawValue::from_string: the latter parses the
         // JSON again to check what serde_json just wrote.
-        slice
-            .batch
-            .rendered
-            .get_or_init(|| serde_json::value::to_raw_value(&event).ok())
+        slice.batch.rendered.get_or_init(|| {
+            (
+                name.to_owned(),
+                serde_json::value::to_raw_value(&event).ok(),
+            )
+        })
     });
     let ok = match shared.as_deref() {
-        Some(Some(raw)) => emit(s, names::CONTAINER_LOG, raw).await,
+        Some((named, Some(raw))) if named == name => emit(s, names::CONTAINER_LOG, raw).await,
         _ => emit(s, names::CONTAINER_LOG, &event).await,
     };
     if ok {

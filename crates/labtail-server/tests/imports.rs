@@ -1,7 +1,9 @@
-//! "Imports run one way": no module of labtail-logs or labtail-server uses
-//! a module that (directly or through others) uses it back. Checked on the
+//! "Imports run one way": every module of labtail-logs, labtail-history
+//! and labtail-server uses only modules above it in the layers that
+//! ARCHITECTURE.md lists for its crate (so the map and the code cannot
+//! drift apart), and no module uses one that uses it back. Checked on the
 //! source text: every `crate::x` and `super::x` a non-test part of a file
-//! names is an edge; a circle fails with the modules on it.
+//! names is an edge.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -150,10 +152,56 @@ fn top_level(g: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSe
     t
 }
 
+/// The layers ARCHITECTURE.md gives for `krate`: a fenced block whose first
+/// line is `layers of <krate>`, then one layer per line, top first.
+fn documented_layers(krate: &str) -> Vec<Vec<String>> {
+    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md"))
+        .expect("read ARCHITECTURE.md");
+    let head = format!("layers of {krate}");
+    let mut lines = doc.lines().skip_while(|l| !l.trim_start().starts_with(&head));
+    assert!(lines.next().is_some(), "ARCHITECTURE.md has no `{head}` block");
+    lines
+        .take_while(|l| !l.trim_start().starts_with("```"))
+        .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
+        .filter(|layer| !layer.is_empty())
+        .collect()
+}
+
+/// Every edge that goes to the same or a later layer, and every module
+/// the layers leave out (or name twice, or name but the crate lacks).
+fn against_layers(g: &BTreeMap<String, BTreeSet<String>>, layers: &[Vec<String>]) -> Vec<String> {
+    let mut at = BTreeMap::new();
+    let mut wrong = Vec::new();
+    for (i, layer) in layers.iter().enumerate() {
+        for m in layer {
+            if at.insert(m.clone(), i).is_some() {
+                wrong.push(format!("{m} is in two layers"));
+            }
+            if !g.contains_key(m) {
+                wrong.push(format!("{m} is documented but is no module"));
+            }
+        }
+    }
+    for (m, deps) in g {
+        let Some(&mine) = at.get(m) else {
+            wrong.push(format!("{m} is in no documented layer"));
+            continue;
+        };
+        for d in deps {
+            match at.get(d) {
+                Some(&theirs) if theirs < mine => {}
+                Some(_) => wrong.push(format!("{m} uses {d}, which is not above it")),
+                None => {}
+            }
+        }
+    }
+    wrong
+}
+
 #[test]
-fn imports_run_one_way() {
+fn imports_run_one_way_in_the_documented_order() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for krate in ["labtail-logs", "labtail-server"] {
+    for krate in ["labtail-logs", "labtail-history", "labtail-server"] {
         let g = graph(&root.join(krate).join("src"));
         assert!(g.len() > 5, "{krate}: no modules found");
         if let Some(c) = circle(&g) {
@@ -162,7 +210,24 @@ fn imports_run_one_way() {
         if let Some(c) = circle(&top_level(&g)) {
             panic!("{krate}: import circle between folders {}", c.join(" → "));
         }
+        let wrong = against_layers(&g, &documented_layers(krate));
+        assert!(
+            wrong.is_empty(),
+            "{krate}: the imports do not follow the layers in ARCHITECTURE.md:\n{}",
+            wrong.join("\n")
+        );
     }
+}
+
+#[test]
+fn the_check_sees_an_import_against_the_layers() {
+    let mut g = BTreeMap::new();
+    g.insert("leaf".to_owned(), BTreeSet::from(["top".to_owned()]));
+    g.insert("top".to_owned(), BTreeSet::new());
+    let layers = vec![vec!["leaf".to_owned()], vec!["top".to_owned()]];
+    assert_eq!(against_layers(&g, &layers), ["leaf uses top, which is not above it"]);
+    let layers = vec![vec!["top".to_owned()], vec!["leaf".to_owned()]];
+    assert!(against_layers(&g, &layers).is_empty());
 }
 
 #[test]

@@ -201,7 +201,9 @@ impl Open {
 /// The byte offset of the first line of `path` that may be stamped `t` or
 /// later (a line a little earlier, so racing stamps are not missed).
 async fn seek_time(path: &Path, t: i64) -> Result<u64, DockerError> {
-    let margin = crate::reread::REREAD_MARGIN_SECS * 1_000_000_000;
+    // As re-reads do (`reread::REREAD_MARGIN_SECS`): a second back catches
+    // a line of the other stream stamped a hair earlier.
+    let margin = 1_000_000_000;
     let target = t.saturating_sub(margin);
     let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
     let len = file.metadata().await.map_err(io_error)?.len();

@@ -51,7 +51,7 @@ export function useLogStream(
     () => new FrameBatcher<Item>((items) => {
       for (const it of items) {
         if (it.kind === 'lines') buffer.addLines(it.container, ownersRef.current[it.container] ?? null, it.lines);
-        else if (it.kind === 'gap') buffer.addGap(it.container, it, it.to ? '' : nowTs());
+        else if (it.kind === 'gap') buffer.addGap(it.container, it, nowTs());
         else buffer.addNote(it.container, it.text, it.tone, nowTs());
       }
       setVersion(buffer.version);

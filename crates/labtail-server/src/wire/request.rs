@@ -151,9 +151,29 @@ pub fn parse_container_name(v: Option<&Value>) -> Result<String, WireError> {
     Ok(name.to_owned())
 }
 
-fn as_object(v: &Value) -> Result<&serde_json::Map<String, Value>, WireError> {
+fn as_object(v: &Value) -> Result<Fields<'_>, WireError> {
     v.as_object()
+        .map(|obj| Fields {
+            obj,
+            read: Vec::new(),
+        })
         .ok_or_else(|| WireError::invalid("the payload must be a JSON object"))
+}
+
+/// A payload's fields as the parser reads them. It notes the keys it was
+/// asked for, so a test can hold the parser to the payload's type: every
+/// field the type has is read, and nothing else (the type is what the
+/// TypeScript client is generated from).
+struct Fields<'a> {
+    obj: &'a serde_json::Map<String, Value>,
+    read: Vec<&'static str>,
+}
+
+impl<'a> Fields<'a> {
+    fn get(&mut self, key: &'static str) -> Option<&'a Value> {
+        self.read.push(key);
+        self.obj.get(key)
+    }
 }
 
 /// Where a `start-container-logs` should begin.
@@ -175,7 +195,10 @@ pub struct StartRequest {
 
 /// `start-container-logs {containerName, tail?, after?, since?, wait?}`.
 pub fn parse_start(v: &Value, default_tail: u64) -> Result<StartRequest, WireError> {
-    let obj = as_object(v)?;
+    parse_start_fields(&mut as_object(v)?, default_tail)
+}
+
+fn parse_start_fields(obj: &mut Fields<'_>, default_tail: u64) -> Result<StartRequest, WireError> {
     let container_name = parse_container_name(obj.get("containerName"))?;
     let since = match obj.get("since") {
         None | Some(Value::Null) => None,
@@ -229,7 +252,22 @@ pub fn parse_start(v: &Value, default_tail: u64) -> Result<StartRequest, WireErr
 
 /// `stop-container-logs {containerName}`.
 pub fn parse_stop(v: &Value) -> Result<String, WireError> {
-    parse_container_name(as_object(v)?.get("containerName"))
+    parse_stop_fields(&mut as_object(v)?)
+}
+
+fn parse_stop_fields(obj: &mut Fields<'_>) -> Result<String, WireError> {
+    parse_container_name(obj.get("containerName"))
+}
+
+/// The keys a parser reads, for the tests below.
+#[cfg(test)]
+fn keys_read(v: &Value, parse: impl FnOnce(&mut Fields<'_>)) -> Vec<&'static str> {
+    let mut f = as_object(v).expect("an object");
+    parse(&mut f);
+    let mut keys = f.read;
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// `list-containers {}`: the payload is optional, but if present it must be an object.
@@ -275,6 +313,53 @@ mod tests {
             parse_container_name(Some(&json!("Lab_1.x-y"))).unwrap(),
             "Lab_1.x-y"
         );
+    }
+
+    /// The payload types are what the web app's types are generated from;
+    /// the parsers read exactly their fields (by the names serde gives
+    /// them), and a wrong value in any of them is refused, naming it.
+    #[test]
+    fn parsers_read_exactly_the_payload_types_fields() {
+        let full = serde_json::to_value(StartPayload {
+            container_name: "c".into(),
+            tail: Some(1),
+            after: Some("1732312345123456789-o000000".into()),
+            since: Some("2026-11-22T10:00:00Z".into()),
+            wait: Some(1),
+        })
+        .unwrap();
+        let mut fields: Vec<&str> = full
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        let read = keys_read(&full, |f| {
+            let _ = parse_start_fields(f, 100);
+        });
+        assert_eq!(read, fields);
+        for key in &fields {
+            let mut bad = full.clone();
+            bad[*key] = json!({"not": "this"});
+            let err = parse_start(&bad, 100).unwrap_err();
+            assert!(err.message.contains(key), "{key}: {}", err.message);
+        }
+        let stop = serde_json::to_value(StopPayload {
+            container_name: "c".into(),
+        })
+        .unwrap();
+        let read = keys_read(&stop, |f| {
+            let _ = parse_stop_fields(f);
+        });
+        let mut fields: Vec<&str> = stop
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        fields.sort_unstable();
+        assert_eq!(read, fields);
     }
 
     #[test]

@@ -3,12 +3,14 @@
 // Views ask to `watch` a container and get its lines, gaps, status changes
 // and end. On every (re)connect the client starts each watch again: with
 // `after: <last cursor the view holds>` when it has one, so a dropped
-// connection or a labtail restart shows no gap and no duplicate.
+// connection or a labtail restart shows no gap and no duplicate. A watch
+// follows its container through a `docker rename`: its events carry the new
+// name, and it is started again by that name.
 
 import { io, type Socket } from 'socket.io-client';
 import type {
-  Ack, ClientError, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerStatus, ContainerUpdate, Dashboard,
-  WireLine,
+  Ack, ClientError, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerRenamed, ContainerStatus,
+  ContainerUpdate, Dashboard, WireLine,
 } from './types';
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'unauthenticated';
@@ -21,12 +23,16 @@ export interface WatchHandlers {
   onGap(gap: ContainerGap): void;
   onStatus(status: ContainerStatus): void;
   onEnd(end: ContainerEnd): void;
+  /** `docker rename`: the container is `newName` from now on. */
+  onRenamed?(oldName: string, newName: string): void;
   onError(error: ClientError): void;
   /** Cursor of the newest line the view holds, to resume after. */
   resumeFrom(): string | undefined;
 }
 
 interface WatchEntry {
+  /** The name it is started by: the view's, until a rename. */
+  name: string;
   tail: number;
   handlers: WatchHandlers;
   /** The name the server answered with; its events carry this one. */
@@ -46,8 +52,9 @@ export class LabtailClient {
   private updateListeners = new Set<(c: ContainerUpdate) => void>();
   private dashboardListeners = new Set<(d: Dashboard) => void>();
 
-  constructor(url?: string) {
-    this.socket = io(url ?? '/', {
+  /** `socket`: one made elsewhere (tests). */
+  constructor(url?: string, socket?: Socket) {
+    this.socket = socket ?? io(url ?? '/', {
       withCredentials: true,
       reconnectionDelay: 500,
       reconnectionDelayMax: 5000,
@@ -83,6 +90,15 @@ export class LabtailClient {
       this.each(p.containerName, (h) => h.onStatus(p));
     });
     s.on('container-log-end', (p: ContainerEnd) => this.each(p.containerName, (h) => h.onEnd(p)));
+    s.on('container-renamed', (p: ContainerRenamed) => {
+      for (const w of [...(this.routes.get(p.containerName) ?? [])]) {
+        // Started again (a reconnect) by its new name: the old one is free
+        // for another container now.
+        w.name = p.newName;
+        this.serve(w, p.newName);
+        w.handlers.onRenamed?.(p.containerName, p.newName);
+      }
+    });
     s.on('container-update', (c: ContainerUpdate) => { for (const f of this.updateListeners) f(c); });
     s.on('dashboard', (d: Dashboard) => { for (const f of this.dashboardListeners) f(d); });
   }
@@ -153,9 +169,10 @@ export class LabtailClient {
     if (set && set.size === 0) this.routes.delete(w.served);
   }
 
+  /** `name`: the view's name for it (the key of `watches`). */
   private start(name: string, w: WatchEntry): void {
     const after = w.handlers.resumeFrom();
-    const payload = after ? { containerName: name, after } : { containerName: name, tail: w.tail };
+    const payload = after ? { containerName: w.name, after } : { containerName: w.name, tail: w.tail };
     // The first lines come right after the ack, possibly in the same
     // long-polling response: the answer is handled in the ack callback
     // itself (a promise would run only after the rest of that response),
@@ -171,7 +188,7 @@ export class LabtailClient {
           w.handlers.onError(ack.error);
           return;
         }
-        const served = ack.containerName ?? name;
+        const served = ack.containerName ?? w.name;
         this.serve(w, served);
         if (ack.state) w.handlers.onStatus({ containerName: served, state: ack.state as ContainerStatus['state'] });
       });
@@ -179,7 +196,7 @@ export class LabtailClient {
 
   /** Watches a container until the returned function is called. */
   watch(name: string, tail: number, handlers: WatchHandlers): () => void {
-    const entry: WatchEntry = { tail, handlers };
+    const entry: WatchEntry = { name, tail, handlers };
     this.watches.set(name, entry);
     if (this.socket.connected) this.start(name, entry);
     return () => {

@@ -1,0 +1,65 @@
+import { describe, expect, it } from 'vitest';
+import type { Socket } from 'socket.io-client';
+import { LabtailClient, type WatchHandlers } from '../src/lib/client';
+import type { WireLine } from '../src/lib/types';
+
+/** Just enough of a socket.io-client socket: handlers by event, emits recorded,
+ * acks answered by `answer`. */
+function fakeSocket(answer: (event: string, payload: Record<string, unknown>) => unknown) {
+  const handlers = new Map<string, ((...a: unknown[]) => void)[]>();
+  const emitted: [string, Record<string, unknown>][] = [];
+  const socket = {
+    connected: true,
+    on(ev: string, f: (...a: unknown[]) => void) { handlers.set(ev, [...(handlers.get(ev) ?? []), f]); return socket; },
+    timeout() {
+      return {
+        emit(ev: string, payload: Record<string, unknown>, cb: (err: Error | null, ack: unknown) => void) {
+          emitted.push([ev, payload]);
+          cb(null, answer(ev, payload));
+        },
+        async emitWithAck(ev: string, payload: Record<string, unknown>) {
+          emitted.push([ev, payload]);
+          return answer(ev, payload);
+        },
+      };
+    },
+    disconnect() {},
+    connect() {},
+  };
+  const fire = (ev: string, ...args: unknown[]) => { for (const f of handlers.get(ev) ?? []) f(...args); };
+  return { socket: socket as unknown as Socket, emitted, fire };
+}
+
+const line = (text: string): WireLine => ({ cursor: '1795388680123456789-o000000', ts: '2026-11-22T23:04:40.123456789Z', stream: 'stdout', text });
+
+describe('LabtailClient', () => {
+  it('follows a watched container through a rename', async () => {
+    const { socket, emitted, fire } = fakeSocket((ev, p) => ({ ok: true, containerName: p.containerName, state: 'running', ...(ev === 'stop-container-logs' ? { wasWatching: true } : {}) }));
+    const client = new LabtailClient(undefined, socket);
+    const got: string[] = [];
+    const served: string[] = [];
+    const renames: string[] = [];
+    const handlers: WatchHandlers = {
+      onServed: (n) => served.push(n),
+      onLines: (lines) => got.push(...lines.map((l) => l.text)),
+      onGap: () => {}, onStatus: () => {}, onEnd: () => {}, onError: () => {},
+      onRenamed: (a, b) => renames.push(`${a}→${b}`),
+      resumeFrom: () => (got.length ? '1795388680123456789-o000000' : undefined),
+    };
+    const stop = client.watch('web', 100, handlers);
+    expect(emitted[0]).toEqual(['start-container-logs', { containerName: 'web', tail: 100 }]);
+    fire('container-log', { containerName: 'web', log: '', lines: [line('before')] });
+    fire('container-renamed', { containerName: 'web', newName: 'web-old' });
+    fire('container-log', { containerName: 'web-old', log: '', lines: [line('after')] });
+    // Events for the old name are another container's now.
+    fire('container-log', { containerName: 'web', log: '', lines: [line('someone else')] });
+    expect(got).toEqual(['before', 'after']);
+    expect(served).toEqual(['web', 'web-old']);
+    expect(renames).toEqual(['web→web-old']);
+    // A reconnect starts it again by its new name, after the last line.
+    fire('connect');
+    expect(emitted.at(-1)).toEqual(['start-container-logs', { containerName: 'web-old', after: '1795388680123456789-o000000' }]);
+    stop();
+    expect(emitted.at(-1)).toEqual(['stop-container-logs', { containerName: 'web-old' }]);
+  });
+});

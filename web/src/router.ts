@@ -4,13 +4,17 @@ import { useEffect, useState, type MouseEvent } from 'react';
 
 export type Route =
   | { page: 'home' }
-  | { page: 'container'; name: string }
+  /** `at`: a line's cursor, for a permalink: the viewer opens there. */
+  | { page: 'container'; name: string; at?: string }
   | { page: 'merged'; names: string[] }
   | { page: 'dashboard' };
 
 export function parseRoute(path: string, search: string): Route {
   const m = path.match(/^\/c\/([^/]+)$/);
-  if (m) return { page: 'container', name: decodeURIComponent(m[1]!) };
+  if (m) {
+    const at = new URLSearchParams(search).get('at');
+    return at ? { page: 'container', name: decodeURIComponent(m[1]!), at } : { page: 'container', name: decodeURIComponent(m[1]!) };
+  }
   if (path === '/merged') {
     const names = (new URLSearchParams(search).get('c') ?? '').split(',').filter(Boolean);
     return { page: 'merged', names };
@@ -21,7 +25,7 @@ export function parseRoute(path: string, search: string): Route {
 
 export function href(r: Route): string {
   switch (r.page) {
-    case 'container': return `/c/${encodeURIComponent(r.name)}`;
+    case 'container': return `/c/${encodeURIComponent(r.name)}${r.at ? `?at=${encodeURIComponent(r.at)}` : ''}`;
     case 'merged': return `/merged?c=${r.names.map(encodeURIComponent).join(',')}`;
     case 'dashboard': return '/dashboard';
     default: return '/';
@@ -31,6 +35,12 @@ export function href(r: Route): string {
 export function navigate(r: Route): void {
   window.history.pushState(null, '', href(r));
   window.dispatchEvent(new PopStateEvent('popstate'));
+}
+
+/** Changes the address without a new entry or a new view (a rename, the
+ * line the user picked). */
+export function replaceRoute(r: Route): void {
+  window.history.replaceState(null, '', href(r));
 }
 
 export function useRoute(): Route {

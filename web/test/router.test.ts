@@ -10,11 +10,24 @@ describe('router', () => {
       // With several Docker hosts, names are host/name.
       { page: 'container', name: 'lab2/alice-lab1' },
       { page: 'merged', names: ['lab1/a', 'lab2/b', 'c'] },
+      // A permalink: the line's cursor.
+      { page: 'container', name: 'alice-lab1', at: '1796377265809994767-o000000' },
+      { page: 'container', name: 'lab2/alice-lab1', at: '1796377265809994767-e000012' },
     ];
     for (const r of routes) {
       const url = new URL(href(r), 'http://x');
       expect(parseRoute(url.pathname, url.search)).toEqual(r);
     }
+  });
+
+  test('a permalink is the container\'s path with the line\'s cursor', () => {
+    expect(href({ page: 'container', name: 'alice-lab1', at: '1796377265809994767-o000000' }))
+      .toBe('/c/alice-lab1?at=1796377265809994767-o000000');
+    expect(parseRoute('/c/alice-lab1', '?at=1796377265809994767-o000000'))
+      .toStrictEqual({ page: 'container', name: 'alice-lab1', at: '1796377265809994767-o000000' });
+    // No `at`, or an empty one: the live tail.
+    expect(parseRoute('/c/alice-lab1', '')).toStrictEqual({ page: 'container', name: 'alice-lab1' });
+    expect(parseRoute('/c/alice-lab1', '?at=')).toStrictEqual({ page: 'container', name: 'alice-lab1' });
   });
 
   test('a host/name container is one path segment', () => {

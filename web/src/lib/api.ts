@@ -1,4 +1,5 @@
-// The HTTP half of the contract: login, logout, who am I, downloads.
+// The HTTP half of the contract: login, logout, who am I, downloads
+// (history's own requests are in history.ts).
 
 import type { Me } from './types';
 
@@ -8,7 +9,7 @@ export class ApiError extends Error {
   }
 }
 
-async function errorOf(res: Response): Promise<ApiError> {
+export async function errorOf(res: Response): Promise<ApiError> {
   let code = 'http_error';
   let message = `HTTP ${res.status}`;
   try {

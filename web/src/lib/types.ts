@@ -4,9 +4,9 @@
 // adds what only a client needs.
 
 export type {
-  Code, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerState, ContainerStatus,
-  ContainerUpdate, Dashboard, DashboardRow, EndReason, ListAck, Me, Role, StartAck, StartPayload,
-  StopAck, Stream, WireError, WireLine,
+  Code, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerRenamed, ContainerState, ContainerStatus,
+  ContainerUpdate, Dashboard, DashboardRow, EndReason, HistoryEvent, HistoryEventKind, HistoryPage, HistorySearch,
+  ListAck, Me, Role, SearchHit, StartAck, StartPayload, StopAck, Stream, WireError, WireLine,
 } from './wire';
 
 import type { ContainerState, ErrorAck, WireError } from './wire';

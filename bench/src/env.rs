@@ -175,6 +175,8 @@ pub enum Kind {
     LabtailRedis,
     /// The labtail binary given with `--before`: what the changes bought.
     LabtailBefore,
+    /// labtail with lab history off (`--history off`): what recording costs.
+    LabtailLive,
     /// The design labtail replaces: one `docker logs -f` per request.
     NodeTutorial,
     /// The best Node design: one `docker logs -f` per container, fanned out.
@@ -187,6 +189,7 @@ impl Kind {
             Kind::Labtail => "labtail",
             Kind::LabtailRedis => "labtail+redis",
             Kind::LabtailBefore => "labtail before",
+            Kind::LabtailLive => "labtail, history off",
             Kind::NodeTutorial => "node tutorial",
             Kind::NodeShared => "node shared",
         }
@@ -283,6 +286,17 @@ impl Server {
         users: &[(String, &str)],
         with_redis: bool,
     ) -> Result<Self, BoxError> {
+        Self::labtail_with(paths, bin, users, with_redis, &[]).await
+    }
+
+    /// [`Server::labtail`] with more `serve` arguments.
+    pub async fn labtail_with(
+        paths: &Paths,
+        bin: &Path,
+        users: &[(String, &str)],
+        with_redis: bool,
+        extra: &[&str],
+    ) -> Result<Self, BoxError> {
         let redis = if with_redis {
             Some(start_redis().await?)
         } else {
@@ -348,6 +362,7 @@ impl Server {
                     .map(|(_, url)| vec!["--redis-url", url.as_str()])
                     .unwrap_or_default(),
             )
+            .args(extra)
             .args(&paths.labtail_args)
             .env(
                 "LABTAIL_LOG",
@@ -414,6 +429,9 @@ impl Server {
             Kind::LabtailBefore => {
                 let bin = paths.before.as_ref().ok_or("no --before binary")?;
                 Self::labtail(paths, bin, users, false).await
+            }
+            Kind::LabtailLive => {
+                Self::labtail_with(paths, &paths.labtail, users, false, &["--history", "off"]).await
             }
             Kind::NodeTutorial => Self::node(paths, "tutorial", users).await,
             Kind::NodeShared => Self::node(paths, "shared", users).await,

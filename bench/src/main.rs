@@ -12,6 +12,7 @@
 //! modules (`npm ci` in bench/baselines/node-design).
 
 mod env;
+mod history;
 mod procfs;
 mod report;
 mod scenarios;
@@ -64,6 +65,10 @@ struct Args {
     /// The points of the containers curve (default 1,10,100,250,500).
     #[arg(long, value_delimiter = ',')]
     curve_containers: Vec<usize>,
+    /// More real output for the history storage benchmark: NAME=FILE
+    /// (e.g. "cargo build=build.log"), repeatable.
+    #[arg(long)]
+    corpus: Vec<String>,
 }
 
 fn root() -> PathBuf {
@@ -89,6 +94,7 @@ fn specs(smoke: bool) -> Vec<StreamSpec> {
             s("fanout_100", 3, 200, 200, false),
             s("fanout_1000", 5, 200, 200, false),
             s("own_50", 3, 100, 100, true),
+            s("record_100", 3, 100, 100, true),
         ]
     } else {
         vec![
@@ -101,6 +107,9 @@ fn specs(smoke: bool) -> Vec<StreamSpec> {
             s("fanout_100", 100, 1_000, 10_000, false),
             s("fanout_1000", 1_000, 1_000, 10_000, false),
             s("own_50", 50, 100, 1_000, true),
+            // Lab history's cost: 100 containers at 100 lines/s each, one
+            // viewer each, with history on, off, and the Node design.
+            s("record_100", 100, 100, 3_000, true),
         ]
     }
 }
@@ -109,6 +118,10 @@ fn specs(smoke: bool) -> Vec<StreamSpec> {
 /// in the machine's state favours no one).
 fn order(name: &str, r: usize, before: bool) -> Vec<Kind> {
     let mut order = vec![Kind::Labtail, Kind::NodeShared, Kind::NodeTutorial];
+    // What recording history costs: the same binary with history off.
+    if matches!(name, "record_100" | "rate_1k" | "flat_out") {
+        order.insert(1, Kind::LabtailLive);
+    }
     if before {
         order.insert(1, Kind::LabtailBefore);
     }
@@ -323,6 +336,11 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
             }
         }
     }
+    let mut history_section = None;
+    if wanted(&args.only, "history") {
+        eprintln!("history (storage, reads, searches; in process)");
+        history_section = Some(history::run(&work, &args.corpus, args.smoke).await?);
+    }
     if !args.no_curves && (args.only.is_empty() || wanted(&args.only, "curves")) {
         let (mut viewers, mut containers): (&[usize], &[usize]) = if args.smoke {
             (&[1, 4], &[1, 3])
@@ -408,6 +426,9 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
                 .join(" "),
         };
         report::write(&out, &ctx, &all, &targets)?;
+        if let Some(section) = &history_section {
+            history::splice(&out, section)?;
+        }
         let dir = out.parent().map(PathBuf::from).unwrap_or_default();
         report::plots(&dir, &all).map_err(|e| e.to_string())?;
         std::fs::write(

@@ -155,11 +155,18 @@ fn top_level(g: &BTreeMap<String, BTreeSet<String>>) -> BTreeMap<String, BTreeSe
 /// The layers ARCHITECTURE.md gives for `krate`: a fenced block whose first
 /// line is `layers of <krate>`, then one layer per line, top first.
 fn documented_layers(krate: &str) -> Vec<Vec<String>> {
-    let doc = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md"))
-        .expect("read ARCHITECTURE.md");
+    let doc = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ARCHITECTURE.md"),
+    )
+    .expect("read ARCHITECTURE.md");
     let head = format!("layers of {krate}");
-    let mut lines = doc.lines().skip_while(|l| !l.trim_start().starts_with(&head));
-    assert!(lines.next().is_some(), "ARCHITECTURE.md has no `{head}` block");
+    let mut lines = doc
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with(&head));
+    assert!(
+        lines.next().is_some(),
+        "ARCHITECTURE.md has no `{head}` block"
+    );
     lines
         .take_while(|l| !l.trim_start().starts_with("```"))
         .map(|l| l.split_whitespace().map(str::to_owned).collect::<Vec<_>>())
@@ -225,7 +232,10 @@ fn the_check_sees_an_import_against_the_layers() {
     g.insert("leaf".to_owned(), BTreeSet::from(["top".to_owned()]));
     g.insert("top".to_owned(), BTreeSet::new());
     let layers = vec![vec!["leaf".to_owned()], vec!["top".to_owned()]];
-    assert_eq!(against_layers(&g, &layers), ["leaf uses top, which is not above it"]);
+    assert_eq!(
+        against_layers(&g, &layers),
+        ["leaf uses top, which is not above it"]
+    );
     let layers = vec![vec!["top".to_owned()], vec!["leaf".to_owned()]];
     assert!(against_layers(&g, &layers).is_empty());
 }

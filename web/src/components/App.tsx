@@ -87,7 +87,9 @@ function Session({ me, theme, setTheme, onSignedOut }: {
   const home = instructor ? { page: 'dashboard' as const } : { page: 'home' as const };
   let body;
   if (route.page === 'container') {
-    body = <LogViewer key={route.name} client={client} containers={[route.name]} known={known} />;
+    // Keyed by the container only: a permalink of the same container moves
+    // the view's window, it does not make another view.
+    body = <LogViewer key={route.name} client={client} containers={[route.name]} known={known} at={route.at} />;
   } else if (route.page === 'merged' && route.names.length > 0) {
     body = <LogViewer key={route.names.join(',')} client={client} containers={route.names} known={known} />;
   } else if ((route.page === 'dashboard' || route.page === 'home') && instructor) {

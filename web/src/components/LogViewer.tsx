@@ -1,102 +1,58 @@
-// The log viewer: one container, or several merged in time order.
+// The log viewer: one container, or several merged in time order. A window
+// onto their history (logwindow.ts): scrolling to the top of what is loaded
+// loads the page before it, a time or a permalink opens the page there, and
+// the live end is followed whenever the window reaches it.
 
-import { useEffect, useLayoutEffect, useMemo, useRef, useState, type ReactNode } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
-import { parseAnsi, plainText, type Segment, type Style } from '../lib/ansi';
+import { parseAnsi, plainText, type Segment } from '../lib/ansi';
 import { downloadUrl } from '../lib/api';
 import type { LabtailClient } from '../lib/client';
+import { exportUrl } from '../lib/history';
 import type { Row } from '../lib/logbuffer';
 import type { Stream } from '../lib/types';
 import { useLogStream, type ContainerState } from '../lib/useLogStream';
+import { href, replaceRoute } from '../router';
 import { ownerColour } from './colours';
+import { endedText, timeOf } from './format';
+import { HistorySearch } from './HistorySearch';
+import { LineText } from './LogText';
 import { lookup, type Containers } from './useContainers';
 
 const MAX_LINES = 50_000;
 const TAIL = 1000;
+/** How near an end of what is loaded (px) the next page is asked for. */
+const EDGE_PX = 400;
 
 interface Props {
   client: LabtailClient;
   /** What the route asked for: names, IDs or ID prefixes. */
   containers: string[];
-  /** The containers this user may see, by name. */
+  /** The containers this user may see. */
   known: Containers;
+  /** A line's cursor (a permalink): the view opens there. */
+  at?: string;
 }
 
-function styleOf(s: Style): { className: string; style?: React.CSSProperties } {
-  const cls: string[] = [];
-  const css: React.CSSProperties = {};
-  // Inverse video swaps the colours; an unset one stands for the theme's
-  // own foreground or background.
-  const fg = s.inverse ? (s.bg ?? 'bg') : s.fg;
-  const bg = s.inverse ? (s.fg ?? 'fg') : s.bg;
-  // Palette colours are classes (themed, contrast-checked); 256-colour and
-  // true-colour values are numbers from the parser, never log text.
-  const put = (v: number | [number, number, number] | 'fg' | 'bg' | undefined, kind: 'fg' | 'bg') => {
-    if (v === undefined) return;
-    if (typeof v === 'number' || typeof v === 'string') {
-      cls.push(`ansi-${kind}-${v}`);
-    } else {
-      const color = `rgb(${v[0] | 0}, ${v[1] | 0}, ${v[2] | 0})`;
-      if (kind === 'fg') css.color = color;
-      else css.backgroundColor = color;
-    }
-  };
-  put(fg, 'fg');
-  put(bg, 'bg');
-  if (s.bold) cls.push('ansi-bold');
-  if (s.dim) cls.push('ansi-dim');
-  if (s.italic) cls.push('ansi-italic');
-  if (s.underline) cls.push('ansi-underline');
-  return { className: cls.join(' '), style: Object.keys(css).length ? css : undefined };
+/** The container a view shows: after a rename by its new name, else as asked. */
+function identify(known: Containers, asked: string, state: ContainerState | undefined) {
+  return (state?.renamedTo ? lookup(known, state.renamedTo) : undefined)
+    ?? lookup(known, asked)
+    ?? (state?.served ? lookup(known, state.served) : undefined);
 }
 
-/** Text with the search term marked; all as React text nodes. */
-function highlight(text: string, needle: string, key: string): ReactNode {
-  if (!needle) return text;
-  const out: ReactNode[] = [];
-  const lower = text.toLowerCase();
-  let from = 0;
-  let n = 0;
-  for (;;) {
-    const at = lower.indexOf(needle, from);
-    if (at < 0) break;
-    if (at > from) out.push(text.slice(from, at));
-    out.push(<mark key={`${key}-${n++}`}>{text.slice(at, at + needle.length)}</mark>);
-    from = at + needle.length;
-  }
-  out.push(text.slice(from));
-  return out;
-}
-
-function LineText({ segments, needle }: { segments: Segment[]; needle: string }) {
-  return (
-    <>
-      {segments.map((seg, i) => {
-        const { className, style } = styleOf(seg.style);
-        const body = highlight(seg.text, needle, String(i));
-        return className || style ? <span key={i} className={className} style={style}>{body}</span> : <span key={i}>{body}</span>;
-      })}
-    </>
-  );
-}
-
-const timeOf = (ts: string) => {
-  // "2026-11-22T10:00:00.123456789Z" → local "10:00:00.123"
-  const d = new Date(`${ts.slice(0, 23)}Z`);
-  if (Number.isNaN(d.getTime())) return ts;
-  return `${d.toLocaleTimeString(undefined, { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
-};
-
-/** Which container a view shows: name, owner, image, ID and state, so an
- * instructor going from student to student always knows whose log this is. */
+/** Which container a view shows: name, owner, image, ID and state, and how
+ * it ended, so an instructor going from student to student always knows
+ * whose log this is. */
 function ContainerHeader({ asked, known, state, status }: {
   asked: string;
   known: Containers;
   state: ContainerState | undefined;
   status: string;
 }) {
-  const c = lookup(known, state?.served ?? asked) ?? lookup(known, asked);
+  const c = identify(known, asked, state);
   const name = state?.served ?? c?.name ?? asked;
+  const ended = c && endedText({ ...c, state: (state?.state as typeof c.state | undefined) ?? c.state, exitCode: state?.exitCode ?? c.exitCode });
   return (
     <div className="viewer-head" data-testid="viewer-head">
       <h1 className="viewer-title" data-testid="viewer-name">{name}</h1>
@@ -107,28 +63,62 @@ function ContainerHeader({ asked, known, state, status }: {
         </span>
       )}
       {c && <span className="muted small" data-testid="viewer-image">{c.image} · {c.id}</span>}
-      <span className={`state state-${state?.state ?? 'connecting'}`} data-testid="stream-state">{status}</span>
+      <span className={`state state-${state?.state ?? c?.state ?? 'connecting'}`} data-testid="stream-state">{status}</span>
+      {ended && <span className="muted small" data-testid="viewer-ended">{ended}</span>}
     </div>
   );
 }
 
-export function LogViewer({ client, containers, known }: Props) {
+/** A local date-time input's value ("2026-11-22T10:05:30") as RFC 3339. */
+function localToRfc3339(v: string): string | null {
+  const d = new Date(v);
+  return Number.isNaN(d.getTime()) ? null : d.toISOString();
+}
+
+export function LogViewer({ client, containers, known, at }: Props) {
   const merged = containers.length > 1;
   const owners = useMemo(
     () => Object.fromEntries(containers.map((n) => [n, lookup(known, n)?.owner ?? null])),
     [containers, known],
   );
-  const stream = useLogStream(client, containers, owners, MAX_LINES, TAIL);
-  const { buffer, version, states } = stream;
+  const ids = useMemo(
+    () => Object.fromEntries(containers.map((n) => [n, lookup(known, n)?.id])),
+    [containers, known],
+  );
+  const { win, version } = useLogStream(client, containers, owners, MAX_LINES, TAIL, { at, ids });
+  const { buffer, states } = win;
 
-  const [follow, setFollow] = useState(true);
+  const [follow, setFollow] = useState(!at);
   const [wrap, setWrap] = useState(false);
   const [showTs, setShowTs] = useState(merged);
   const [streams, setStreams] = useState<Record<Stream, boolean>>({ stdout: true, stderr: true, console: true });
   const [search, setSearch] = useState('');
   const [filterOnly, setFilterOnly] = useState(true);
+  const [historyQuery, setHistoryQuery] = useState('');
+  const [jumpAt, setJumpAt] = useState('');
   const [copied, setCopied] = useState('');
   const needle = search.trim().toLowerCase();
+  const following = follow && win.live;
+  const nameOf = (c: string) => states[c]?.served ?? c;
+
+  // A permalink followed in place (a search hit, Back and Forward): the
+  // window moves there, or back to the live end.
+  const shownAt = useRef(at);
+  useEffect(() => {
+    if (at === shownAt.current) return;
+    shownAt.current = at;
+    if (at) void win.openAt(at);
+    else {
+      setFollow(true);
+      void win.goLive();
+    }
+  }, [at, win]);
+
+  // A rename: the address follows the container's new name.
+  const renamedTo = !merged ? states[containers[0]!]?.renamedTo : undefined;
+  useEffect(() => {
+    if (renamedTo) replaceRoute({ page: 'container', name: renamedTo });
+  }, [renamedTo]);
 
   // Rows to show: buffer indices passing the filters. Parsed text is cached
   // per row so a frame only parses what is new.
@@ -157,41 +147,120 @@ export function LogViewer({ client, containers, known }: Props) {
   }, [version, buffer, streams, needle, filterOnly]);
 
   const hidden = buffer.dropped;
-  const count = visible.length + (hidden > 0 ? 1 : 0);
-  const offset = hidden > 0 ? 1 : 0;
+  // A row above the lines: "load older" with history, or how many earlier
+  // lines the view let go without it. A row below them when the window is
+  // not live: newer lines are not shown.
+  const topRow: 'older' | 'hidden' | null = win.moreBefore ? 'older' : !win.history && hidden > 0 ? 'hidden' : null;
+  const bottomRow = !win.live && (buffer.length > 0 || win.busy !== null);
+  const offset = topRow ? 1 : 0;
+  const count = visible.length + offset + (bottomRow ? 1 : 0);
+  const keyAt = (i: number): string => {
+    if (i < offset) return 'marker:top';
+    if (i >= offset + visible.length) return 'marker:bottom';
+    return buffer.at(visible[i - offset]!)?.key ?? `row:${i}`;
+  };
+  const indexOfKey = (key: string): number => {
+    for (let j = 0; j < visible.length; j++) if (buffer.at(visible[j]!)?.key === key) return j + offset;
+    return -1;
+  };
   const scrollRef = useRef<HTMLDivElement>(null);
   const virtualizer = useVirtualizer({
     count,
     getScrollElement: () => scrollRef.current,
     estimateSize: () => 20,
     overscan: 20,
-    getItemKey: (i) => (i < offset ? 'hidden-marker' : buffer.at(visible[i - offset]!)?.key ?? i),
+    getItemKey: keyAt,
   });
 
-  // Follow mode: stay at the bottom as lines arrive. Scrolling up (the
-  // position moving up, which new lines never cause) pauses it; reaching the
-  // bottom again resumes it.
+  // Where the reader is: the first line in view and how far above the top
+  // it starts. When rows come or go in front of it (an older page, the
+  // oldest rows evicted), it is put back where it was.
+  const anchor = useRef<{ key: string; offset: number } | null>(null);
+  const frontKey = useRef<string | undefined>(undefined);
+  const focusSeen = useRef(0);
   const lastTop = useRef(0);
+  const saveAnchor = () => {
+    const el = scrollRef.current;
+    if (!el) return;
+    const top = el.scrollTop;
+    for (const it of virtualizer.getVirtualItems()) {
+      if (it.end <= top || String(it.key).startsWith('marker:')) continue;
+      anchor.current = { key: String(it.key), offset: it.start - top };
+      return;
+    }
+    anchor.current = null;
+  };
+  const scrollTo = (el: HTMLDivElement, top: number) => {
+    el.scrollTop = top;
+    lastTop.current = el.scrollTop;
+  };
+
   useLayoutEffect(() => {
     const el = scrollRef.current;
-    if (follow && el) {
-      el.scrollTop = el.scrollHeight;
-      lastTop.current = el.scrollTop;
+    if (!el) return;
+    const front = visible.length ? buffer.at(visible[0]!)?.key : undefined;
+    const frontMoved = front !== frontKey.current;
+    frontKey.current = front;
+    // A jump or a permalink: show its line (centred) or the window's top.
+    const f = win.focus;
+    if (f && f.seq !== focusSeen.current) {
+      const i = f.key ? indexOfKey(f.key) : offset;
+      const m = i >= 0 ? virtualizer.measurementsCache[i] : undefined;
+      if (m || visible.length === 0) focusSeen.current = f.seq;
+      if (m) {
+        scrollTo(el, f.key ? m.start - el.clientHeight / 2 + m.size / 2 : m.start);
+        anchor.current = { key: keyAt(i), offset: m.start - el.scrollTop };
+        if (follow) setFollow(false);
+        return;
+      }
+    }
+    // Follow mode: stay at the bottom as lines arrive.
+    if (following) {
+      scrollTo(el, el.scrollHeight);
+      return;
+    }
+    const a = anchor.current;
+    if (frontMoved && a) {
+      const i = indexOfKey(a.key);
+      const m = i >= 0 ? virtualizer.measurementsCache[i] : undefined;
+      if (m) scrollTo(el, m.start - a.offset);
     }
   });
+
+  // Scrolling up (the position moving up, which new lines never cause)
+  // pauses following; reaching the bottom of the live end resumes it. Near
+  // either end of a window onto history, the next page is loaded.
   const onScroll = () => {
     const el = scrollRef.current;
     if (!el) return;
     const atBottom = el.scrollTop + el.clientHeight >= el.scrollHeight - 4;
     if (el.scrollTop < lastTop.current - 2 && follow && !atBottom) setFollow(false);
-    else if (atBottom && !follow) setFollow(true);
+    else if (atBottom && !follow && win.live) setFollow(true);
     lastTop.current = el.scrollTop;
+    saveAnchor();
+    if (win.busy) return;
+    if (el.scrollTop < EDGE_PX && win.moreBefore) void win.loadOlder();
+    else if (!win.live && el.scrollTop + el.clientHeight > el.scrollHeight - EDGE_PX) void win.loadNewer();
   };
+
   const lastSeen = useRef(0);
   useEffect(() => {
-    if (follow) lastSeen.current = buffer.dropped + buffer.length;
-  }, [follow, version, buffer]);
-  const newSince = follow ? 0 : buffer.dropped + buffer.length - lastSeen.current;
+    if (following) lastSeen.current = buffer.received;
+  }, [following, version, buffer]);
+  const newSince = following ? 0 : buffer.received - lastSeen.current;
+
+  const goLive = () => {
+    setFollow(true);
+    if (!merged && at) replaceRoute({ page: 'container', name: nameOf(containers[0]!) });
+    void win.goLive();
+  };
+
+  const jump = () => {
+    const t = localToRfc3339(jumpAt);
+    if (!t) return;
+    setFollow(false);
+    void win.jumpTo(t);
+  };
 
   const linesText = (withTs: boolean, onlyVisible: boolean, plain: boolean) => {
     const rows = onlyVisible ? visible.map((i) => buffer.at(i)!) : buffer.toArray();
@@ -206,11 +275,16 @@ export function LogViewer({ client, containers, known }: Props) {
     return out.join('\n') + (out.length ? '\n' : '');
   };
 
+  const flash = (text: string) => {
+    setCopied(text);
+    setTimeout(() => setCopied(''), 2000);
+  };
+
   const download = () => {
     const blob = new Blob([linesText(showTs, false, false)], { type: 'text/plain;charset=utf-8' });
     const a = document.createElement('a');
     a.href = URL.createObjectURL(blob);
-    a.download = `${merged ? 'merged' : (states[containers[0]!]?.served ?? containers[0])}.log`;
+    a.download = `${merged ? 'merged' : nameOf(containers[0]!)}.log`;
     document.body.appendChild(a);
     a.click();
     a.remove();
@@ -220,24 +294,47 @@ export function LogViewer({ client, containers, known }: Props) {
   const copy = async () => {
     try {
       await navigator.clipboard.writeText(linesText(showTs, true, true));
-      setCopied('Copied');
+      flash('Copied');
     } catch {
-      setCopied('Copy was refused by the browser');
+      flash('Copy was refused by the browser');
     }
-    setTimeout(() => setCopied(''), 2000);
+  };
+
+  /** A line's address: highlighted, in the address bar (a single view) and
+   * copied. */
+  const pickLine = (r: Row & { kind: 'line' }) => async (e: MouseEvent) => {
+    if (e.metaKey || e.ctrlKey || e.shiftKey || e.button !== 0) return;
+    e.preventDefault();
+    const to = { page: 'container' as const, name: nameOf(r.container), at: r.line.cursor };
+    win.pick(r.container, r.line.cursor);
+    if (!merged) {
+      replaceRoute(to);
+      shownAt.current = r.line.cursor;
+    }
+    try {
+      await navigator.clipboard.writeText(new URL(href(to), window.location.origin).href);
+      flash('Link to the line copied');
+    } catch {
+      flash(merged ? 'Copying the link was refused by the browser' : 'The line\'s link is in the address bar');
+    }
   };
 
   const statusOf = (name: string) => {
     const s = states[name];
-    if (!s) return 'connecting…';
+    if (!s) return lookup(known, name)?.state ?? 'connecting…';
     if (s.error) return s.error;
     return s.state === 'exited' ? `exited (${s.exitCode ?? '?'})` : s.state;
   };
 
+  const single = containers[0]!;
+  const fullLog = win.historyOf[single] === 'yes'
+    ? exportUrl({ container: ids[single] ?? nameOf(single) })
+    : downloadUrl(nameOf(single), showTs);
+
   return (
     <section className="viewer" aria-label={merged ? 'Merged log' : `Log of ${containers[0]}`}>
       {!merged && (
-        <ContainerHeader asked={containers[0]!} known={known} state={states[containers[0]!]} status={statusOf(containers[0]!)} />
+        <ContainerHeader asked={single} known={known} state={states[single]} status={statusOf(single)} />
       )}
       <div className="toolbar" role="toolbar" aria-label="Log view options">
         {merged && (
@@ -246,7 +343,7 @@ export function LogViewer({ client, containers, known }: Props) {
               {containers.map((c) => (
                 <span key={c} className="legend-item">
                   <span className="swatch" style={{ background: ownerColour(owners[c] ?? c) }} aria-hidden />
-                  {states[c]?.served ?? c}{owners[c] ? ` · ${owners[c]}` : ''} <small>({statusOf(c)})</small>
+                  {nameOf(c)}{owners[c] ? ` · ${owners[c]}` : ''} <small>({statusOf(c)})</small>
                 </span>
               ))}
             </span>
@@ -261,30 +358,61 @@ export function LogViewer({ client, containers, known }: Props) {
           ))}
         </div>
         <div className="toolbar-group">
-          <label className="search">
-            <span className="visually-hidden">Search</span>
-            <input type="search" placeholder="Search…" value={search} onChange={(e) => setSearch(e.target.value)} />
-          </label>
+          <form className="search" role="search" onSubmit={(e) => { e.preventDefault(); if (!merged && win.history && search.trim()) setHistoryQuery(search.trim()); }}>
+            <label>
+              <span className="visually-hidden">Search</span>
+              <input type="search" placeholder="Search…" value={search} onChange={(e) => setSearch(e.target.value)} />
+            </label>
+          </form>
           <label className="chip">
             <input type="checkbox" checked={filterOnly} onChange={(e) => setFilterOnly(e.target.checked)} />
             only matches
           </label>
+          {!merged && win.history && (
+            <button type="button" disabled={!search.trim()} onClick={() => setHistoryQuery(search.trim())}
+              title="Search every line this container wrote, not only those loaded">
+              Search history
+            </button>
+          )}
         </div>
+        {win.history && (
+          <div className="toolbar-group">
+            <label className="jump">
+              <span className="visually-hidden">Jump to time</span>
+              <input type="datetime-local" step="1" value={jumpAt} onChange={(e) => setJumpAt(e.target.value)} />
+            </label>
+            <button type="button" disabled={!jumpAt} onClick={jump}>Jump to time</button>
+            {!win.live && <button type="button" onClick={goLive}>Live</button>}
+          </div>
+        )}
         <div className="toolbar-group">
           <button type="button" aria-pressed={showTs} onClick={() => setShowTs(!showTs)}>Timestamps</button>
           <button type="button" aria-pressed={wrap} onClick={() => setWrap(!wrap)}>Wrap</button>
           <button type="button" onClick={copy}>Copy</button>
           <button type="button" onClick={download}>Download loaded</button>
           {!merged && (
-            <a className="button" href={downloadUrl(states[containers[0]!]?.served ?? containers[0]!, showTs)} download>Full log</a>
+            <a className="button" href={fullLog} download
+              title={win.historyOf[single] === 'yes' ? 'Every line this container wrote, with its lifecycle (zip)' : 'The log Docker holds'}>
+              Full log
+            </a>
           )}
         </div>
       </div>
+      {historyQuery && !merged && (
+        <HistorySearch
+          query={{ q: historyQuery, container: ids[single] ?? nameOf(single), ignoreCase: true }}
+          wide={false}
+          onClose={() => setHistoryQuery('')}
+        />
+      )}
       <div className="viewer-meta" aria-live="polite">
         <span data-testid="line-count">{buffer.lines} lines</span>
         {hidden > 0 && (
           <span data-testid="hidden-count">{hidden.toLocaleString('en')} earlier lines not shown</span>
         )}
+        {!win.live && win.busy !== 'live' && <span data-testid="not-live">Viewing history (not live)</span>}
+        {win.busy && win.busy !== 'live' && <span aria-busy="true">Loading…</span>}
+        {win.error && <span className="error" role="alert">{win.error}</span>}
         {copied && <span>{copied}</span>}
       </div>
       <div
@@ -306,27 +434,57 @@ export function LogViewer({ client, containers, known }: Props) {
               style: { transform: `translateY(${item.start}px)` },
             };
             if (item.index < offset) {
-              return <div {...common} className="row marker">{hidden.toLocaleString('en')} earlier lines not shown (the view keeps the newest {MAX_LINES.toLocaleString('en')}; download the full log for all)</div>;
+              if (topRow === 'hidden') {
+                return <div {...common} className="row marker">{hidden.toLocaleString('en')} earlier lines not shown (the view keeps the newest {MAX_LINES.toLocaleString('en')}; download the full log for all)</div>;
+              }
+              return (
+                <div {...common} className="row marker older" data-testid="load-older">
+                  {win.busy === 'older' ? 'Loading older lines…' : (
+                    <button type="button" className="link" onClick={() => void win.loadOlder()}>Load older lines</button>
+                  )}
+                </div>
+              );
+            }
+            if (item.index >= offset + visible.length) {
+              return (
+                <div {...common} className="row marker newer" data-testid="newer-marker">
+                  {win.busy === 'newer' ? 'Loading newer lines…' : (
+                    <>
+                      Newer lines not shown —{' '}
+                      <button type="button" className="link" onClick={() => void win.loadNewer()}>load newer</button>
+                      {' · '}
+                      <button type="button" className="link" onClick={goLive}>jump to latest</button>
+                    </>
+                  )}
+                </div>
+              );
             }
             const r = buffer.at(visible[item.index - offset]!);
             if (!r) return null;
             if (r.kind === 'gap') {
               return (
-                <div {...common} className="row marker gap" role="note">
-                  ⚠ {r.count === null ? 'Earlier lines' : `${r.count.toLocaleString()} lines`} missed{merged ? ` in ${r.container}` : ''} (this view fell behind).{' '}
-                  <button type="button" className="link" onClick={() => stream.refill(r.container, r.from)}>Load them</button>
+                <div {...common} className="row marker gap" role="note" data-testid="gap">
+                  ⚠ {r.count === null ? 'Earlier lines' : `${r.count.toLocaleString('en')} lines`} missed{merged ? ` in ${nameOf(r.container)}` : ''} (this view fell behind).{' '}
+                  <button type="button" className="link" disabled={win.busy !== null} onClick={() => void win.fillGap(r)}>Load them</button>
                 </div>
               );
             }
             if (r.kind === 'note') {
-              return <div {...common} className={`row marker note-${r.tone}`}>{merged ? `${r.container}: ` : ''}{r.text}</div>;
+              return <div {...common} className={`row marker note-${r.tone}`} data-testid="note">{merged ? `${nameOf(r.container)}: ` : ''}{r.text}</div>;
             }
             const p = parse(r);
+            const linked = win.historyOf[r.container] === 'yes';
+            const to = { page: 'container' as const, name: nameOf(r.container), at: r.line.cursor };
             return (
-              <div {...common} className={`row line stream-${r.line.stream}`} data-cursor={r.line.cursor}>
-                {showTs && <span className="ts">{timeOf(r.line.ts)}</span>}
+              <div {...common} className={`row line stream-${r.line.stream}${r.key === win.highlight ? ' highlight' : ''}`} data-cursor={r.line.cursor}>
+                {showTs && (linked
+                  ? <a className="ts" href={href(to)} onClick={pickLine(r)} title="Link to this line">{timeOf(r.line.ts)}</a>
+                  : <span className="ts">{timeOf(r.line.ts)}</span>)}
+                {!showTs && linked && (
+                  <a className="permalink" href={href(to)} onClick={pickLine(r)} aria-label="Link to this line" title="Link to this line">#</a>
+                )}
                 {merged && (
-                  <span className="src" style={{ borderColor: ownerColour(r.owner ?? r.container) }}>{r.container}</span>
+                  <span className="src" style={{ borderColor: ownerColour(r.owner ?? r.container) }}>{nameOf(r.container)}</span>
                 )}
                 <span className="badge" aria-label={r.line.stream}>{r.line.stream === 'stderr' ? 'err' : r.line.stream === 'stdout' ? 'out' : 'tty'}</span>
                 <span className="text"><LineText segments={p.segs} needle={needle} /></span>
@@ -336,10 +494,14 @@ export function LogViewer({ client, containers, known }: Props) {
           })}
         </div>
       </div>
-      {!follow && (
-        <button type="button" className="follow" onClick={() => setFollow(true)}>
-          Follow{newSince > 0 ? ` (${newSince.toLocaleString()} new)` : ''} ↓
-        </button>
+      {!following && (
+        win.live ? (
+          <button type="button" className="follow" onClick={() => setFollow(true)}>
+            Follow{newSince > 0 ? ` (${newSince.toLocaleString()} new)` : ''} ↓
+          </button>
+        ) : (
+          <button type="button" className="follow" onClick={goLive}>Jump to latest ↓</button>
+        )
       )}
     </section>
   );

@@ -1,0 +1,35 @@
+// How times and endings read in lists and headers.
+import type { Container } from '../lib/types';
+
+/** An RFC 3339 time (any number of fractional digits) as a Date. */
+export function dateOf(ts: string): Date | null {
+  const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(\.\d+)?(Z|[+-]\d\d:\d\d)$/.exec(ts);
+  if (!m) return null;
+  const d = new Date(`${m[1]}${(m[2] ?? '').slice(0, 4)}${m[3]}`);
+  return Number.isNaN(d.getTime()) ? null : d;
+}
+
+/** "2026-11-22T10:00:00.123456789Z" → local "10:00:00.123". */
+export function timeOf(ts: string): string {
+  const d = dateOf(ts);
+  if (!d) return ts;
+  return `${d.toLocaleTimeString(undefined, { hour12: false })}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+/** Local date and time, to the second. */
+export function dateTimeOf(ts: string): string {
+  const d = dateOf(ts);
+  return d ? d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium', hour12: false }) : ts;
+}
+
+/** How a container that is not running ended, where known: "exited with
+ * code 3 · 22 Nov 2026, 10:05:00", "removed · exited with code 0 · …". */
+export function endedText(c: Pick<Container, 'state' | 'exitCode' | 'endedAt'>): string | null {
+  if (c.state !== 'removed' && c.state !== 'exited' && c.state !== 'dead') return null;
+  const parts: string[] = [];
+  if (c.state === 'removed') parts.push('removed');
+  if (c.exitCode !== undefined && c.exitCode !== null) parts.push(`exited with code ${c.exitCode}`);
+  else if (c.state !== 'removed') parts.push(c.state);
+  if (c.endedAt) parts.push(`ended ${dateTimeOf(c.endedAt)}`);
+  return parts.join(' · ');
+}

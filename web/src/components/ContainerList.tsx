@@ -1,13 +1,19 @@
 // A user's lab containers with their live state; pick one or several.
+// Ended and removed ones stay listed (lab history keeps their logs), marked
+// with how and when they ended, and open in the viewer like the others.
 
 import { useEffect, useState } from 'react';
 import type { LabtailClient } from '../lib/client';
 import type { Container } from '../lib/types';
 import { href, navigate, onLink } from '../router';
+import { endedText } from './format';
 
 export function StateBadge({ state }: { state: string }) {
   return <span className={`state state-${state}`}>{state}</span>;
 }
+
+/** Whether two IDs (12 digits as lists give them, or longer) are one container's. */
+const sameId = (a: string, b: string) => a.slice(0, 12) === b.slice(0, 12);
 
 export function ContainerList({ client }: { client: LabtailClient }) {
   const [containers, setContainers] = useState<Container[] | null>(null);
@@ -23,12 +29,15 @@ export function ContainerList({ client }: { client: LabtailClient }) {
     const offUpdate = client.onContainerUpdate((u) => {
       setContainers((list) => {
         if (!list) return list;
-        if (u.state === 'removed') return list.filter((c) => c.name !== u.name);
-        if (!list.some((c) => c.name === u.name)) {
+        if (!list.some((c) => sameId(c.id, u.id))) {
           void load();
           return list;
         }
-        return list.map((c) => (c.name === u.name ? { ...c, state: u.state, status: u.state } : c));
+        // A removed one stays, marked: its log is still there to read.
+        const endedAt = u.state === 'exited' || u.state === 'removed' ? new Date().toISOString() : undefined;
+        return list.map((c) => (sameId(c.id, u.id)
+          ? { ...c, state: u.state, status: u.state, exitCode: u.exitCode ?? c.exitCode, endedAt: c.endedAt ?? endedAt }
+          : c));
       });
     });
     if (client.state === 'connected') void load();
@@ -41,6 +50,8 @@ export function ContainerList({ client }: { client: LabtailClient }) {
     return <p className="muted">You have no lab containers yet. They appear here as soon as they are created.</p>;
   }
   const toggle = (name: string) => setPicked((p) => (p.includes(name) ? p.filter((x) => x !== name) : [...p, name]));
+  // A removed container whose name another one has now is opened by its ID.
+  const named = (c: Container) => (c.state === 'removed' && containers.some((o) => o !== c && o.name === c.name) ? c.id : c.name);
   return (
     <section aria-labelledby="containers-title">
       <div className="section-head">
@@ -50,19 +61,23 @@ export function ContainerList({ client }: { client: LabtailClient }) {
         </button>
       </div>
       <ul className="cards">
-        {containers.map((c) => (
-          <li key={c.id} className="card">
-            <label className="pick">
-              <input type="checkbox" checked={picked.includes(c.name)} onChange={() => toggle(c.name)} />
-              <span className="visually-hidden">Select {c.name}</span>
-            </label>
-            <a href={href({ page: 'container', name: c.name })} onClick={onLink({ page: 'container', name: c.name })} className="card-title">
-              {c.name}
-            </a>
-            <StateBadge state={c.state} />
-            <span className="muted small">{c.status} · {c.image}</span>
-          </li>
-        ))}
+        {containers.map((c) => {
+          const to = { page: 'container' as const, name: named(c) };
+          const ended = endedText(c);
+          return (
+            <li key={c.id} className={`card card-${c.state}`} data-testid={`card-${c.name}`}>
+              <label className="pick">
+                <input type="checkbox" checked={picked.includes(named(c))} onChange={() => toggle(named(c))} />
+                <span className="visually-hidden">Select {c.name}</span>
+              </label>
+              <a href={href(to)} onClick={onLink(to)} className="card-title">
+                {c.name}
+              </a>
+              <StateBadge state={c.state} />
+              <span className="muted small" data-testid="card-status">{ended ?? c.status} · {c.image}</span>
+            </li>
+          );
+        })}
       </ul>
     </section>
   );

@@ -1,11 +1,49 @@
-// Instructors: every lab container grouped by student, live.
+// Instructors: every lab container grouped by student, live; and the
+// class's lab history: searched across every student, downloaded whole or
+// per student.
 
-import { useEffect, useMemo, useState } from 'react';
+import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import type { LabtailClient } from '../lib/client';
+import { exportUrl, type SearchQuery } from '../lib/history';
 import type { Dashboard as Snapshot, DashboardRow } from '../lib/types';
 import { href, navigate, onLink } from '../router';
 import { ownerColour } from './colours';
 import { StateBadge } from './ContainerList';
+import { HistorySearch } from './HistorySearch';
+
+/** The class-wide history search form; its results below it. */
+function ClassHistory() {
+  const [q, setQ] = useState('');
+  const [regex, setRegex] = useState(false);
+  const [owner, setOwner] = useState('');
+  const [query, setQuery] = useState<SearchQuery | null>(null);
+  const submit = (e: FormEvent) => {
+    e.preventDefault();
+    if (!q.trim()) return;
+    setQuery({ q: q.trim(), regex, ignoreCase: true, owner: owner.trim() || undefined });
+  };
+  return (
+    <section className="class-history" aria-labelledby="class-history-title">
+      <div className="section-head">
+        <h2 id="class-history-title">Class history</h2>
+        <form className="history-form" role="search" onSubmit={submit}>
+          <label>
+            <span className="visually-hidden">Search every student's history</span>
+            <input type="search" placeholder="Search every student's history…" value={q} onChange={(e) => setQ(e.target.value)} />
+          </label>
+          <label>
+            <span className="visually-hidden">Only this student</span>
+            <input type="text" placeholder="student (optional)" value={owner} onChange={(e) => setOwner(e.target.value)} size={14} />
+          </label>
+          <label className="chip"><input type="checkbox" checked={regex} onChange={(e) => setRegex(e.target.checked)} /> regex</label>
+          <button type="submit" disabled={!q.trim()}>Search history</button>
+        </form>
+        <a className="button" href={exportUrl()} download>Download class history</a>
+      </div>
+      {query && <HistorySearch query={query} wide onClose={() => setQuery(null)} />}
+    </section>
+  );
+}
 
 export function Dashboard({ client }: { client: LabtailClient }) {
   const [snap, setSnap] = useState<Snapshot | null>(null);
@@ -43,6 +81,7 @@ export function Dashboard({ client }: { client: LabtailClient }) {
           Merged view of {picked.length >= 2 ? picked.length : ''} selected
         </button>
       </div>
+      <ClassHistory />
       {!snap ? (
         <p className="muted" aria-busy="true">Waiting for the first update…</p>
       ) : (
@@ -52,7 +91,12 @@ export function Dashboard({ client }: { client: LabtailClient }) {
           </p>
           {groups.map(([owner, rows]) => (
             <div key={owner} className="group">
-              <h2><span className="swatch" style={{ background: ownerColour(owner) }} aria-hidden />{owner}</h2>
+              <h2>
+                <span className="swatch" style={{ background: ownerColour(owner) }} aria-hidden />{owner}
+                {owner !== '(no owner)' && (
+                  <a className="button small" href={exportUrl({ owner })} download aria-label={`Download ${owner}'s history`}>Download history</a>
+                )}
+              </h2>
               <div className="table-wrap">
                 <table>
                   <thead>

@@ -171,23 +171,37 @@ pub struct Lease {
     pub epoch: i64,
 }
 
-/// Which containers a read covers: the access rule, applied in SQL.
+/// Which containers a read covers: the access rule (the server's
+/// `access.rs` gives it), applied in SQL.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Visible {
     /// A student: their own.
     Owner(String),
-    /// Several owners (an instructor's students).
+    /// Several owners.
     Owners(Vec<String>),
+    /// An instructor's courses: a container whose owner is a student of
+    /// one of them, and, if it names a course, of that course.
+    Courses(std::sync::Arc<labtail_logs::Courses>),
     /// Every lab container.
     All,
 }
 
 impl Visible {
+    /// Whether `owner`'s containers (any of them) may be seen.
     pub fn covers(&self, owner: &str) -> bool {
         match self {
             Visible::Owner(o) => o == owner,
             Visible::Owners(os) => os.iter().any(|o| o == owner),
+            Visible::Courses(cs) => cs.values().any(|s| s.contains(owner)),
             Visible::All => true,
+        }
+    }
+
+    /// Whether this container (its owner, its course label) may be seen.
+    pub fn covers_container(&self, owner: &str, course: Option<&str>) -> bool {
+        match (self, course) {
+            (Visible::Courses(cs), Some(c)) => cs.get(c).is_some_and(|s| s.contains(owner)),
+            _ => self.covers(owner),
         }
     }
 }
@@ -302,14 +316,42 @@ impl Store {
             n += 1;
             format!("${n}")
         };
+        // The values bound, in the order of their placeholders.
+        let mut values: Vec<String> = Vec::new();
         match who {
-            Visible::Owner(_) => sql.push_str(&format!(" AND owner = {}", arg())),
+            Visible::Owner(o) => {
+                sql.push_str(&format!(" AND owner = {}", arg()));
+                values.push(o.clone());
+            }
             Visible::Owners(os) => {
                 if os.is_empty() {
                     return Ok(Vec::new());
                 }
                 let list: Vec<String> = os.iter().map(|_| arg()).collect();
                 sql.push_str(&format!(" AND owner IN ({})", list.join(", ")));
+                values.extend(os.iter().cloned());
+            }
+            Visible::Courses(cs) => {
+                let all: std::collections::BTreeSet<&String> = cs.values().flatten().collect();
+                if all.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // No course label: a student of any of the courses; a
+                // course label: a student of that course.
+                let list: Vec<String> = all.iter().map(|_| arg()).collect();
+                let mut any = vec![format!(
+                    "(course IS NULL AND owner IN ({}))",
+                    list.join(", ")
+                )];
+                values.extend(all.iter().map(|o| (*o).clone()));
+                for (course, students) in cs.iter().filter(|(_, s)| !s.is_empty()) {
+                    let c = arg();
+                    let list: Vec<String> = students.iter().map(|_| arg()).collect();
+                    any.push(format!("(course = {c} AND owner IN ({}))", list.join(", ")));
+                    values.push(course.clone());
+                    values.extend(students.iter().cloned());
+                }
+                sql.push_str(&format!(" AND ({})", any.join(" OR ")));
             }
             Visible::All => {}
         }
@@ -322,14 +364,8 @@ impl Store {
         ));
         let rows = with_pool!(&self.pool, p => {
             let mut q = sqlx::query_as::<_, ContainerRow>(&sql);
-            match who {
-                Visible::Owner(o) => q = q.bind(o.clone()),
-                Visible::Owners(os) => {
-                    for o in os {
-                        q = q.bind(o.clone());
-                    }
-                }
-                Visible::All => {}
+            for v in &values {
+                q = q.bind(v.clone());
             }
             if let Some((_, v)) = &filter {
                 q = q.bind(v.clone());

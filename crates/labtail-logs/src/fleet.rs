@@ -304,7 +304,7 @@ impl Fleet {
             .lock()
             .unwrap_or_else(|p| p.into_inner());
         let map = &mut seen[idx];
-        map.retain(|_, c| !scope.covers(c.owner.as_deref()));
+        map.retain(|_, c| !scope.covers_container(c));
         for c in list {
             map.insert(c.id.as_str().to_owned(), c.clone());
         }
@@ -319,7 +319,7 @@ impl Fleet {
         let host = &self.inner.hosts[idx].name;
         seen[idx]
             .values()
-            .filter(|c| scope.covers(c.owner.as_deref()))
+            .filter(|c| scope.covers_container(c))
             .map(|c| ContainerInfo {
                 status: format!("Docker host {host} is unreachable"),
                 host_down: true,

@@ -45,8 +45,8 @@ pub const DEFAULT_COURSE_LABEL: &str = "labtail.course";
 pub const DEFAULT_LAB_LABEL: &str = "labtail.lab";
 pub use config::EngineConfig;
 pub use docker::{
-    Action, BollardDocker, ContainerEvent, ContainerInfo, DEFAULT_DOCKER_HOST, Docker, DockerApi,
-    DockerError, DockerId, LogFiles, ReadFrom, RunInfo, Scope, find,
+    Action, BollardDocker, ContainerEvent, ContainerInfo, Courses, DEFAULT_DOCKER_HOST, Docker,
+    DockerApi, DockerError, DockerId, LogFiles, ReadFrom, RunInfo, Scope, find,
 };
 #[cfg(any(test, feature = "scripted"))]
 pub use docker::{Request, ScriptedDocker};

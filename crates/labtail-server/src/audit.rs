@@ -17,6 +17,9 @@ pub enum Kind {
     /// A read of another user's history over HTTP: a page, a search, an
     /// export (`detail` says which, and whose).
     HistoryRead,
+    /// A course made, a user enrolled in or dropped from one (by the
+    /// command line; sign-ins replace their own enrolments silently).
+    Enrolment,
 }
 
 impl Kind {
@@ -27,6 +30,7 @@ impl Kind {
             Kind::Logout => "logout",
             Kind::Watch => "watch",
             Kind::HistoryRead => "history_read",
+            Kind::Enrolment => "enrolment",
         }
     }
 }

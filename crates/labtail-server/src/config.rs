@@ -83,6 +83,11 @@ pub struct ServerConfig {
     pub redis_timeout: Duration,
     /// Serve HTTPS/WSS with this certificate chain and key (PEM).
     pub tls: Option<TlsFiles>,
+    /// School sign-in (`--oidc-*`); `None`: local accounts only.
+    pub oidc: Option<crate::oidc::OidcSettings>,
+    /// Whether `POST /api/login` takes local passwords (`--local-login`).
+    /// Local accounts stay usable from the command line either way.
+    pub local_login: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -145,6 +150,8 @@ impl Default for ServerConfig {
             redis_url: None,
             redis_timeout: Duration::from_secs(2),
             tls: None,
+            oidc: None,
+            local_login: true,
         }
     }
 }

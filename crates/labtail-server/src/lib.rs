@@ -20,6 +20,7 @@ pub mod db;
 pub mod history;
 pub mod listing;
 pub mod metrics;
+pub mod oidc;
 pub mod origin;
 pub mod rooms;
 pub mod session_check;
@@ -75,6 +76,16 @@ pub async fn build_with(
     engine: Fleet,
 ) -> Result<(Router, AppState), StartupError> {
     let origins = origin::OriginPolicy::new(&cfg.allowed_origins).map_err(StartupError::Config)?;
+    // The provider is discovered before anything starts: a wrong issuer,
+    // client or mapping file is a start-up error naming the flag.
+    let oidc = match &cfg.oidc {
+        Some(settings) => Some(std::sync::Arc::new(
+            oidc::Oidc::discover(settings.clone())
+                .await
+                .map_err(StartupError::Config)?,
+        )),
+        None => None,
+    };
     if cfg.max_concurrent_hashes > 0 {
         auth::set_hash_concurrency(cfg.max_concurrent_hashes);
     }
@@ -116,7 +127,15 @@ pub async fn build_with(
         .history
         .enabled
         .then(|| std::sync::Arc::new(history::History::start(&db, &engine, cfg.history.clone())));
-    let state = AppState::new(cfg.clone(), db, session_store, engine, metrics, history);
+    let state = AppState::new(
+        cfg.clone(),
+        db,
+        session_store,
+        engine,
+        metrics,
+        history,
+        oidc.clone(),
+    );
     let builder = SocketIo::builder()
         .with_state(state.clone())
         .max_buffer_size(cfg.socket_buffer_packets.max(1))
@@ -133,7 +152,7 @@ pub async fn build_with(
         // The same bound for WebSocket messages as for polling bodies.
         .ws_max_message_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX))
         .ws_max_frame_size(usize::try_from(cfg.max_payload).unwrap_or(usize::MAX));
-    let routes = api::routes().merge(web::routes(cfg.web_dir.as_deref()));
+    let routes = api::routes(oidc.as_deref()).merge(web::routes(cfg.web_dir.as_deref()));
     let (routes, io, redis) = match &cfg.redis_url {
         None => {
             let (layer, io) = builder.build_layer();

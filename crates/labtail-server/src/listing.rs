@@ -1,7 +1,7 @@
 //! The containers a user may see: Docker's (live, running or not) and
 //! history's (ended and removed ones too), in one list.
 
-use crate::access::{scope_for, visible_for};
+use crate::access::access_of;
 use crate::db::Role;
 use crate::history::wire_container;
 use crate::state::AppState;
@@ -18,14 +18,17 @@ pub async fn containers_for(
     role: Role,
     username: &str,
 ) -> Result<Vec<WireContainer>, WireError> {
-    let live = app.engine.list(&scope_for(role, username)).await;
+    let access = access_of(&app.db, role, username)
+        .await
+        .map_err(WireError::internal)?;
+    let live = app.engine.list(&access.scope).await;
     let Some(history) = &app.history else {
         let live = live.map_err(|e| WireError::new(Code::Unavailable, e.to_string()))?;
         return Ok(live.iter().map(WireContainer::from).collect());
     };
     let rows = history
         .store
-        .containers(&visible_for(role, username), None, MAX_REMOVED)
+        .containers(&access.visible, None, MAX_REMOVED)
         .await;
     let (live, rows) = match (live, rows) {
         (Ok(l), Ok(r)) => (l, r),

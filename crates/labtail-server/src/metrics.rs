@@ -32,6 +32,10 @@ pub const ACKS_DROPPED: &str = "labtail_acks_dropped_total";
 pub const REQUESTS_REFUSED: &str = "labtail_requests_refused_total";
 /// Cross-node operations (logout, who watches) that Redis failed or timed out.
 pub const REDIS_ERRORS: &str = "labtail_redis_errors_total";
+/// Watches ended because the user may no longer see the container.
+pub const WATCHES_REVOKED: &str = "labtail_watches_revoked_total";
+/// Sign-ins through the school's identity provider, by `result`.
+pub const OIDC_LOGINS: &str = "labtail_oidc_logins_total";
 /// Database queries run, by `op` (coalesced reads count once).
 pub const DB_QUERIES: &str = "labtail_db_queries_total";
 
@@ -86,6 +90,14 @@ fn describe() {
     describe_counter!(
         REDIS_ERRORS,
         "Cross-node operations that Redis failed or timed out"
+    );
+    describe_counter!(
+        WATCHES_REVOKED,
+        "Watches ended because their user may no longer see the container (courses changed)"
+    );
+    describe_counter!(
+        OIDC_LOGINS,
+        "Sign-ins through the identity provider, by result (ok or the error code)"
     );
     // Make the key series exist before the first event.
     metrics::gauge!(SOCKETS_CONNECTED).set(0.0);

@@ -21,11 +21,19 @@ pub fn owner(owner: &str) -> String {
     format!("owner:{owner}")
 }
 
-/// Every instructor's socket: lifecycle updates of every lab container.
+/// Every staff socket that sees every lab container (admins; instructors
+/// while no course exists): lifecycle updates of every lab container.
 pub const INSTRUCTORS: &str = "instructors";
 
-/// The sockets with the dashboard open on this node.
+/// Every staff socket limited to its courses: each update is narrowed to
+/// the socket's scope (`socket/scope.rs`).
+pub const INSTRUCTORS_BY_COURSE: &str = "instructors-by-course";
+
+/// The all-seeing sockets with the dashboard open on this node.
 pub const DASHBOARD: &str = "dashboard";
+
+/// The course-limited sockets with the dashboard open on this node.
+pub const DASHBOARD_BY_COURSE: &str = "dashboard-by-course";
 
 /// The room a socket is in while it watches a container: the adapter knows
 /// every node's rooms, so these say who watches what across nodes.

@@ -6,7 +6,9 @@
 //! revoke) end it; with a database several nodes share, so does a session
 //! that another node ended (a logout there). A logout on this node, and
 //! with Redis on any node, ends the sockets at once (`cluster.rs`); this
-//! sweep is the backstop. Each command also re-reads the user
+//! sweep is the backstop. It also re-reads what each instructor may see
+//! (their courses and students) and ends the watches they lost. Each
+//! command also re-reads the user
 //! (`socket::command`), so a removed user's next event fails at once.
 
 use std::collections::HashMap;
@@ -16,6 +18,7 @@ use std::time::Duration;
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
+use crate::db::Role;
 use crate::socket::SocketCtx;
 use crate::state::AppState;
 
@@ -76,6 +79,7 @@ async fn sweep<A: Adapter>(app: &AppState, sockets: Vec<SocketRef<A>>) {
             return;
         }
     };
+    let mut staff: HashMap<(String, Role), Vec<SocketRef<A>>> = HashMap::new();
     for (uid, sockets) in by_user {
         for (hash, s) in sockets {
             if current.get(&uid) != Some(&hash) {
@@ -84,6 +88,39 @@ async fn sweep<A: Adapter>(app: &AppState, sockets: Vec<SocketRef<A>>) {
                     "ending socket of removed user or old password"
                 );
                 let _ = s.disconnect();
+            } else if let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>()
+                && ctx.ident.role.is_staff()
+            {
+                staff
+                    .entry((ctx.ident.username.clone(), ctx.ident.role))
+                    .or_default()
+                    .push(s);
+            }
+        }
+    }
+    rescope_staff(app, staff).await;
+}
+
+/// Reads again what each staff user on this node may see, and narrows
+/// their sockets to it (`socket/scope.rs`): an instructor who no longer
+/// teaches a course, or whose student was dropped from it, stops seeing
+/// those containers within one interval, on every node.
+async fn rescope_staff<A: Adapter>(
+    app: &AppState,
+    staff: HashMap<(String, Role), Vec<SocketRef<A>>>,
+) {
+    for ((username, role), sockets) in staff {
+        let access = match crate::access::access_of(&app.db, role, &username).await {
+            Ok(a) => a,
+            Err(e) => {
+                // Keep the last scope; the next sweep tries again.
+                tracing::warn!(error = %e, user = %username, "could not re-read an instructor's courses");
+                continue;
+            }
+        };
+        for s in sockets {
+            if let Some(ctx) = s.extensions.get::<Arc<SocketCtx>>() {
+                crate::socket::rescope(&s, &ctx, access.scope.clone());
             }
         }
     }

@@ -13,8 +13,6 @@ use crate::db::Db;
 use crate::slots::{PerUser, Slot};
 use crate::throttle::LoginThrottle;
 
-pub use crate::access::scope_for;
-
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
 
@@ -28,6 +26,8 @@ pub struct Inner {
     pub engine: Fleet,
     /// Lab history (`None` with `--history off`).
     pub history: Option<Arc<crate::history::History>>,
+    /// School sign-in, when configured.
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
     pub metrics: PrometheusHandle,
     pub throttle: LoginThrottle,
     /// The instructors' dashboard on this node: its viewers and snapshot.
@@ -56,6 +56,7 @@ impl AppState {
         engine: Fleet,
         metrics: PrometheusHandle,
         history: Option<Arc<crate::history::History>>,
+        oidc: Option<Arc<crate::oidc::Oidc>>,
     ) -> Self {
         let throttle = LoginThrottle::new(cfg.throttle.clone());
         AppState(Arc::new(Inner {
@@ -64,6 +65,7 @@ impl AppState {
             sessions,
             engine,
             history,
+            oidc,
             metrics,
             throttle,
             dashboard: Default::default(),

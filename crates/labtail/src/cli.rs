@@ -63,6 +63,9 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage courses and who is in them (without a school sign-in).
+    #[command(subcommand)]
+    Course(crate::course::CourseCommand),
     /// Print the audit log (logins, log watches), newest first.
     Audit {
         /// Only this user's records.
@@ -82,7 +85,7 @@ pub enum UserCommand {
     /// Add a user. Without --password-stdin a random password is printed.
     Add {
         name: String,
-        #[arg(long, value_parser = ["student", "instructor"])]
+        #[arg(long, value_parser = ["student", "instructor", "admin"])]
         role: String,
         /// Read the password from the first line of stdin.
         #[arg(long)]
@@ -192,6 +195,8 @@ pub struct ServeArgs {
     pub lab_label: String,
     #[command(flatten)]
     pub history: HistoryArgs,
+    #[command(flatten)]
+    pub oidc: OidcArgs,
     /// Another origin allowed to use the API and sockets (repeatable).
     /// The server's own origin is always allowed.
     #[arg(
@@ -336,6 +341,112 @@ pub struct ServeArgs {
     /// The PEM private key for --tls-cert.
     #[arg(long, env = "LABTAIL_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// School sign-in (OpenID Connect) and local passwords.
+#[derive(Debug, Args)]
+pub struct OidcArgs {
+    /// The identity provider's issuer URL (its discovery document is at
+    /// ISSUER/.well-known/openid-configuration). Turns school sign-in on.
+    #[arg(long, env = "LABTAIL_OIDC_ISSUER", requires_all = ["oidc_client_id", "oidc_redirect_url", "oidc_groups_file"])]
+    pub oidc_issuer: Option<String>,
+    /// labtail's client ID at the provider.
+    #[arg(long, env = "LABTAIL_OIDC_CLIENT_ID", requires = "oidc_issuer")]
+    pub oidc_client_id: Option<String>,
+    /// File holding the client secret (leave out for a public client).
+    #[arg(
+        long,
+        env = "LABTAIL_OIDC_CLIENT_SECRET_FILE",
+        requires = "oidc_issuer"
+    )]
+    pub oidc_client_secret_file: Option<PathBuf>,
+    /// Where the provider sends browsers back, e.g.
+    /// https://labs.school.edu/api/oidc/callback (its path is served).
+    #[arg(long, env = "LABTAIL_OIDC_REDIRECT_URL", requires = "oidc_issuer")]
+    pub oidc_redirect_url: Option<String>,
+    /// TOML file mapping the provider's groups to roles and courses.
+    #[arg(long, env = "LABTAIL_OIDC_GROUPS_FILE", requires = "oidc_issuer")]
+    pub oidc_groups_file: Option<PathBuf>,
+    /// The ID token claim that names the user.
+    #[arg(
+        long,
+        env = "LABTAIL_OIDC_USERNAME_CLAIM",
+        default_value = "preferred_username"
+    )]
+    pub oidc_username_claim: String,
+    /// The claim that lists the user's groups.
+    #[arg(long, env = "LABTAIL_OIDC_GROUPS_CLAIM", default_value = "groups")]
+    pub oidc_groups_claim: String,
+    /// The sign-in button's text.
+    #[arg(
+        long,
+        env = "LABTAIL_OIDC_DISPLAY_NAME",
+        default_value = "Sign in with your school account"
+    )]
+    pub oidc_display_name: String,
+    /// Scopes to ask for besides `openid` (comma-separated), e.g. `profile,groups`.
+    #[arg(
+        long,
+        env = "LABTAIL_OIDC_SCOPES",
+        default_value = "profile",
+        value_delimiter = ','
+    )]
+    pub oidc_scopes: Vec<String>,
+    /// How far the provider's clock may be off from labtail's.
+    #[arg(long, env = "LABTAIL_OIDC_CLOCK_SKEW", default_value = "60s", value_parser = parse_duration)]
+    pub oidc_clock_skew: Duration,
+    /// Each request to the provider gives up after this long.
+    #[arg(long, env = "LABTAIL_OIDC_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    pub oidc_timeout: Duration,
+    /// How long a browser may take at the provider before coming back.
+    #[arg(long, env = "LABTAIL_OIDC_LOGIN_TIMEOUT", default_value = "10m", value_parser = parse_duration)]
+    pub oidc_login_timeout: Duration,
+    /// The provider's keys are fetched again on an unknown key at most this often.
+    #[arg(long, env = "LABTAIL_OIDC_JWKS_REFRESH_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    pub oidc_jwks_refresh_interval: Duration,
+    /// Whether the login page takes user names and passwords (`off`: only
+    /// school sign-in; local accounts stay for the command line).
+    #[arg(long, env = "LABTAIL_LOCAL_LOGIN", default_value = "on", value_parser = ["on", "off"])]
+    pub local_login: String,
+}
+
+impl OidcArgs {
+    pub fn settings(&self) -> Result<Option<labtail_server::oidc::OidcSettings>, String> {
+        let Some(issuer) = &self.oidc_issuer else {
+            if self.local_login == "off" {
+                return Err("--local-login off needs --oidc-issuer: nobody could log in".into());
+            }
+            return Ok(None);
+        };
+        let need = |v: &Option<String>, flag: &str| {
+            v.clone()
+                .filter(|s| !s.trim().is_empty())
+                .ok_or_else(|| format!("--oidc-issuer needs {flag}"))
+        };
+        let mut s = labtail_server::oidc::OidcSettings::new(
+            issuer.clone(),
+            need(&self.oidc_client_id, "--oidc-client-id")?,
+            need(&self.oidc_redirect_url, "--oidc-redirect-url")?,
+            self.oidc_groups_file
+                .clone()
+                .ok_or("--oidc-issuer needs --oidc-groups-file")?,
+        );
+        s.client_secret_file = self.oidc_client_secret_file.clone();
+        s.username_claim = self.oidc_username_claim.clone();
+        s.groups_claim = self.oidc_groups_claim.clone();
+        s.display_name = self.oidc_display_name.clone();
+        s.scopes = self
+            .oidc_scopes
+            .iter()
+            .map(|x| x.trim().to_owned())
+            .filter(|x| !x.is_empty() && x != "openid")
+            .collect();
+        s.clock_skew = self.oidc_clock_skew.min(Duration::from_secs(600));
+        s.http_timeout = self.oidc_timeout.max(Duration::from_millis(100));
+        s.login_timeout = self.oidc_login_timeout.max(Duration::from_secs(10));
+        s.jwks_refresh_interval = self.oidc_jwks_refresh_interval;
+        Ok(Some(s))
+    }
 }
 
 /// Lab history: what is recorded, how it is kept, how reads are bounded.
@@ -553,6 +664,8 @@ impl ServeArgs {
                 (Some(cert), Some(key)) => Some(labtail_server::config::TlsFiles { cert, key }),
                 _ => None,
             },
+            oidc: self.oidc.settings()?,
+            local_login: self.oidc.local_login == "on",
         })
     }
 }

@@ -1,9 +1,10 @@
-//! The `labtail` command: `serve`, `user …`.
+//! The `labtail` command: `serve`, `user …`, `course …`, `audit`.
 //!
 //! Exit codes: 0 success, 1 runtime failure, 2 bad configuration or usage
 //! (always with one line saying what is wrong).
 
 mod cli;
+mod course;
 mod demo;
 
 use std::io::Read;
@@ -112,6 +113,10 @@ async fn run(cli: Cli) -> Result<(), Fail> {
             Ok(())
         }
         Command::User(cmd) => user(cmd, &cli.global).await,
+        Command::Course(cmd) => {
+            let db = open_db(&cli.global).await?;
+            course::run(cmd, &db).await
+        }
         Command::Audit { user, limit, json } => {
             let db = open_db(&cli.global).await?;
             let rows = db

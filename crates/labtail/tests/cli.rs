@@ -32,7 +32,7 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         &["serve", "--listen", "not-an-address"][..],
         &["serve", "--database-url", "mysql://x"],
         &["serve", "--backlog-lines", "0"],
-        &["user", "add", "x", "--role", "admin"],
+        &["user", "add", "x", "--role", "teacher"],
     ] {
         let out = labtail(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

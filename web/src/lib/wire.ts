@@ -6,7 +6,7 @@
 /**
  * Stable error codes. Clients switch on these; never rename one.
  */
-export type Code = "unauthenticated" | "forbidden_or_missing" | "invalid_payload" | "rate_limited" | "too_many_streams" | "too_many_sockets" | "unavailable" | "forbidden" | "internal" | "invalid_credentials" | "payload_too_large" | "unknown_event" | "not_found" | "forbidden_origin";
+export type Code = "unauthenticated" | "forbidden_or_missing" | "invalid_payload" | "rate_limited" | "too_many_streams" | "too_many_sockets" | "unavailable" | "forbidden" | "internal" | "invalid_credentials" | "payload_too_large" | "unknown_event" | "not_found" | "forbidden_origin" | "local_login_disabled" | "oidc_state" | "oidc_token" | "oidc_unmapped" | "oidc_unavailable" | "oidc_username" | "oidc_conflict";
 
 /**
  * `{code, message}`: what went wrong, for a program and for a person.
@@ -200,7 +200,7 @@ requestedName?: string, };
 /**
  * Why a stream ended.
  */
-export type EndReason = "exited" | "removed" | "not-found" | "unavailable";
+export type EndReason = "exited" | "removed" | "not-found" | "unavailable" | "revoked";
 
 /**
  * `container-log-end`.
@@ -221,7 +221,11 @@ containerName: string, newName: string, };
  * `container-update`: a container in the user's scope changed, watched or
  * not (so lists stay current without polling).
  */
-export type ContainerUpdate = { name: string, id: string, owner: string, state: ContainerState, exitCode?: number, };
+export type ContainerUpdate = { name: string, id: string, owner: string, state: ContainerState, exitCode?: number, 
+/**
+ * Its course label's value, if it has one.
+ */
+course?: string, };
 
 /**
  * One container on the dashboard.
@@ -235,6 +239,12 @@ lines: number, stderrLines: number,
  * Who watches it, on every node.
  */
 watchers: Array<string>, 
+/**
+ * The courses it counts for, for the dashboard's course filter: its
+ * course label's; without one, for an instructor limited to their
+ * courses, those of theirs its owner is enrolled in.
+ */
+courses: Array<string>, 
 /**
  * `name`, or `host/name` with several Docker engines.
  */
@@ -281,12 +291,43 @@ at: string, containers: Array<DashboardRow>, };
 /**
  * Roles are fixed: they decide which containers a user may see.
  */
-export type Role = "student" | "instructor";
+export type Role = "student" | "instructor" | "admin";
 
 /**
  * `POST /api/login` and `GET /api/me`: who is logged in.
  */
-export type Me = { username: string, role: Role, };
+export type Me = { username: string, role: Role, 
+/**
+ * The courses they are in (as a student or teaching), by name.
+ */
+courses: Array<string>, };
+
+/**
+ * `GET /api/login-options`: how the login page may sign someone in
+ * (asked before anyone is logged in).
+ */
+export type LoginOptions = { 
+/**
+ * Whether the user name and password form works (`--local-login`).
+ */
+local: boolean, 
+/**
+ * The school's sign-in, when configured.
+ */
+oidc: OidcOption | null, };
+
+/**
+ * The school sign-in button.
+ */
+export type OidcOption = { 
+/**
+ * Its text (`--oidc-display-name`).
+ */
+name: string, 
+/**
+ * Where it goes: `/api/oidc/login`.
+ */
+url: string, };
 
 /**
  * `ready` (200), `degraded` (200: a part the node can do without is

@@ -250,7 +250,7 @@ impl BollardDocker {
     fn label_filter(&self, scope: &Scope) -> String {
         match scope {
             Scope::Owner(user) => format!("{}={}", self.owner_label, user),
-            Scope::AllLabContainers => self.owner_label.clone(),
+            Scope::AllLabContainers | Scope::Courses(_) => self.owner_label.clone(),
         }
     }
 }
@@ -318,19 +318,21 @@ impl DockerApi for BollardDocker {
                 let (course, lab) = (label(&self.course_label), label(&self.lab_label));
                 // Docker already filtered; this re-check makes the ownership rule
                 // hold even if a filter were ever dropped by an engine.
-                scope.covers(owner.as_deref()).then(|| ContainerInfo {
-                    id,
-                    name,
-                    owner,
-                    state: c.state.map(|s| s.to_string()).unwrap_or_default(),
-                    status: c.status.unwrap_or_default(),
-                    image: c.image.unwrap_or_default(),
-                    created: c.created.unwrap_or_default(),
-                    course,
-                    lab,
-                    host: None,
-                    host_down: false,
-                })
+                scope
+                    .covers(owner.as_deref(), course.as_deref())
+                    .then(|| ContainerInfo {
+                        id,
+                        name,
+                        owner,
+                        state: c.state.map(|s| s.to_string()).unwrap_or_default(),
+                        status: c.status.unwrap_or_default(),
+                        image: c.image.unwrap_or_default(),
+                        created: c.created.unwrap_or_default(),
+                        course,
+                        lab,
+                        host: None,
+                        host_down: false,
+                    })
             })
             .collect();
         out.sort_by(|a, b| a.name.cmp(&b.name));
@@ -408,10 +410,12 @@ impl DockerApi for BollardDocker {
         filters.insert("label".to_owned(), vec![self.owner_label.clone()]);
         let opts = EventsOptionsBuilder::default().filters(&filters).build();
         let owner_label = self.owner_label.clone();
+        let course_label = self.course_label.clone();
         self.docker
             .events(Some(opts))
             .filter_map(move |item| {
                 let owner_label = owner_label.clone();
+                let course_label = course_label.clone();
                 async move {
                     match item {
                         Ok(ev) => {
@@ -423,6 +427,7 @@ impl DockerApi for BollardDocker {
                                 id,
                                 name: attrs.get("name").cloned(),
                                 owner: attrs.get(&owner_label).cloned(),
+                                course: attrs.get(&course_label).cloned(),
                                 action: Action::parse(ev.action.as_deref().unwrap_or_default()),
                                 exit_code: attrs.get("exitCode").and_then(|c| c.parse().ok()),
                                 time_nanos: ev.time_nano.unwrap_or_default(),

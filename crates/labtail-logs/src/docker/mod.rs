@@ -283,6 +283,8 @@ pub struct ContainerEvent {
     pub id: DockerId,
     pub name: Option<String>,
     pub owner: Option<String>,
+    /// The course label's value, when the container has one.
+    pub course: Option<String>,
     pub action: Action,
     pub exit_code: Option<i64>,
     pub time_nanos: i64,
@@ -295,15 +297,36 @@ pub enum Scope {
     Owner(String),
     /// Every container that carries the owner label.
     AllLabContainers,
+    /// An instructor's courses: the students of each. A container is in
+    /// it when its owner is a student of one of them and, if it names a
+    /// course (its course label), that course is one of them with that
+    /// student in it.
+    Courses(std::sync::Arc<Courses>),
 }
 
+/// Course → its students.
+pub type Courses = std::collections::BTreeMap<String, std::collections::BTreeSet<String>>;
+
 impl Scope {
-    /// Whether a container with this owner label value is in the scope.
-    pub fn covers(&self, owner: Option<&str>) -> bool {
+    /// Whether a container with this owner label (and course label) value
+    /// is in the scope.
+    pub fn covers(&self, owner: Option<&str>, course: Option<&str>) -> bool {
+        let Some(owner) = owner else {
+            return false;
+        };
         match self {
-            Scope::Owner(user) => owner == Some(user.as_str()),
-            Scope::AllLabContainers => owner.is_some(),
+            Scope::Owner(user) => owner == user,
+            Scope::AllLabContainers => true,
+            Scope::Courses(courses) => match course {
+                Some(c) => courses.get(c).is_some_and(|s| s.contains(owner)),
+                None => courses.values().any(|s| s.contains(owner)),
+            },
         }
+    }
+
+    /// [`Scope::covers`] for a container as listed.
+    pub fn covers_container(&self, c: &ContainerInfo) -> bool {
+        self.covers(c.owner.as_deref(), c.course.as_deref())
     }
 }
 

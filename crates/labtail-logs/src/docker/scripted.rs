@@ -165,6 +165,7 @@ impl ScriptedDocker {
             id: c.id.clone(),
             name: Some(c.name.clone()),
             owner: c.owner.clone(),
+            course: c.course.clone(),
             action,
             exit_code: if action == Action::Die {
                 c.exit_code
@@ -658,7 +659,7 @@ impl DockerApi for ScriptedDocker {
         let mut out: Vec<ContainerInfo> = st
             .containers
             .iter()
-            .filter(|c| !c.removed && scope.covers(c.owner.as_deref()))
+            .filter(|c| !c.removed && scope.covers(c.owner.as_deref(), c.course.as_deref()))
             .map(|c| ContainerInfo {
                 id: c.id.clone(),
                 name: c.name.clone(),

@@ -6,7 +6,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::auth::AuthSession;
-use crate::db::Role;
 use crate::state::AppState;
 use crate::wire::{Code, WireError};
 
@@ -31,7 +30,7 @@ async fn audit_log(
     let Some(user) = auth.user else {
         return WireError::unauthenticated().http().into_response();
     };
-    if user.role != Role::Instructor {
+    if !user.role.is_staff() {
         return WireError::new(Code::Forbidden, "the audit log is for instructors")
             .http()
             .into_response();

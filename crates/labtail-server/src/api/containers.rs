@@ -9,7 +9,7 @@ use labtail_logs::{DockerError, StartError};
 use serde_json::Value;
 
 use crate::auth::AuthSession;
-use crate::state::{AppState, scope_for};
+use crate::state::AppState;
 use crate::wire::{self, Code, WireError};
 
 pub(super) fn routes() -> Router<AppState> {
@@ -58,7 +58,10 @@ async fn download(
         Ok(n) => n,
         Err(e) => return e.http().into_response(),
     };
-    let scope = scope_for(user.role, &user.username);
+    let scope = match crate::access::access_of(&app.db, user.role, &user.username).await {
+        Ok(a) => a.scope,
+        Err(e) => return WireError::internal(e).http().into_response(),
+    };
     let container = match app.engine.find(&scope, &name).await {
         Ok(Some(c)) => c,
         Ok(None) => return WireError::forbidden_or_missing().http().into_response(),

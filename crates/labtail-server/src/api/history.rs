@@ -24,7 +24,6 @@ use labtail_history::{Anchor, ContainerRow, ReadError, SearchError, Visible};
 use labtail_logs::{Cursor, parse_rfc3339_nanos};
 use serde_json::Value;
 
-use crate::access::visible_for;
 use crate::audit::{self, Kind};
 use crate::auth::AuthSession;
 use crate::client_ip::ClientIp;
@@ -45,7 +44,7 @@ pub(super) fn routes() -> Router<AppState> {
 type Params = HashMap<String, String>;
 
 /// The logged-in user, history, and whose history they may read.
-fn who(
+async fn who(
     auth: &AuthSession,
     app: &AppState,
 ) -> Result<(String, Visible, std::sync::Arc<History>), WireError> {
@@ -58,11 +57,10 @@ fn who(
             "lab history is off on this server (--history off)",
         ));
     };
-    Ok((
-        user.username.clone(),
-        visible_for(user.role, &user.username),
-        h,
-    ))
+    let access = crate::access::access_of(&app.db, user.role, &user.username)
+        .await
+        .map_err(WireError::internal)?;
+    Ok((user.username.clone(), access.visible, h))
 }
 
 fn invalid(msg: impl Into<String>) -> WireError {
@@ -168,7 +166,7 @@ async fn page_inner(
     name: &str,
     p: &Params,
 ) -> Result<HistoryPage, WireError> {
-    let (user, who, h) = who(auth, app)?;
+    let (user, who, h) = who(auth, app).await?;
     let row = lookup(&h, &who, name).await?;
     let limit = number(p, "limit", 500)?.clamp(1, h.cfg.max_page_lines);
     let anchors = [
@@ -274,7 +272,7 @@ async fn search_inner(
     app: &AppState,
     p: &Params,
 ) -> Result<HistorySearch, WireError> {
-    let (user, who, h) = who(auth, app)?;
+    let (user, who, h) = who(auth, app).await?;
     let pattern = p.get("q").cloned().unwrap_or_default();
     let rows = selection(&h, &who, p).await?;
     let q = SearchQuery {
@@ -334,7 +332,7 @@ async fn export_inner(
     app: &AppState,
     p: &Params,
 ) -> Result<Response, WireError> {
-    let (user, who, h) = who(auth, app)?;
+    let (user, who, h) = who(auth, app).await?;
     let rows = selection(&h, &who, p).await?;
     if rows.is_empty() {
         return Err(WireError::forbidden_or_missing());

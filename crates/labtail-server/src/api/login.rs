@@ -88,6 +88,14 @@ async fn login(
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return resp;
     }
+    if !app.cfg.local_login {
+        return WireError::new(
+            Code::LocalLoginDisabled,
+            "password login is off here; sign in with your school account",
+        )
+        .http()
+        .into_response();
+    }
     let creds = Credentials {
         username: username.to_owned(),
         password: password.to_owned(),
@@ -113,11 +121,7 @@ async fn login(
             metrics::counter!(crate::metrics::LOGINS).increment(1);
             tracing::info!(user = %user.username, "login");
             audit::record(&app, Kind::Login, &user.username, ip, None, None).await;
-            axum::Json(Me {
-                username: user.username,
-                role: user.role,
-            })
-            .into_response()
+            me_of(&app, user.username, user.role).await
         }
         Ok(None) => {
             app.throttle.failed(username, addr);
@@ -156,13 +160,22 @@ async fn logout(
     StatusCode::NO_CONTENT.into_response()
 }
 
-async fn me(auth: AuthSession) -> Response {
+async fn me(State(app): State<AppState>, auth: AuthSession) -> Response {
     match auth.user {
-        Some(u) => axum::Json(Me {
-            username: u.username,
-            role: u.role,
+        Some(u) => me_of(&app, u.username, u.role).await,
+        None => WireError::unauthenticated().http().into_response(),
+    }
+}
+
+/// `{username, role, courses}`.
+async fn me_of(app: &AppState, username: String, role: crate::db::Role) -> Response {
+    match app.db.courses_of(&username).await {
+        Ok(courses) => axum::Json(Me {
+            username,
+            role,
+            courses: courses.into_iter().map(|(c, _)| c).collect(),
         })
         .into_response(),
-        None => WireError::unauthenticated().http().into_response(),
+        Err(e) => WireError::internal(e).http().into_response(),
     }
 }

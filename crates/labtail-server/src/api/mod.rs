@@ -3,6 +3,8 @@
 //! - `containers.rs`: `GET /api/containers`, `GET /api/containers/{name}/logs`;
 //! - `audit.rs`: `GET /api/audit` (instructors);
 //! - `history.rs`: `GET /api/history/…`: pages, search, export of lab history;
+//! - `oidc.rs`: school sign-in (`GET /api/oidc/login`, the callback) and
+//!   `GET /api/login-options`;
 //! - `ops.rs`: `/healthz`, `/readyz`, `/metrics`;
 //! - `middleware.rs`: the session's maximum age, the long-polling size bound.
 //!
@@ -14,6 +16,7 @@ mod containers;
 mod history;
 mod login;
 pub mod middleware;
+mod oidc;
 mod ops;
 #[cfg(test)]
 mod tests;
@@ -22,9 +25,10 @@ use axum::Router;
 
 use crate::state::AppState;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes(oidc: Option<&crate::oidc::Oidc>) -> Router<AppState> {
     Router::new()
         .merge(login::routes())
+        .merge(oidc::routes(oidc))
         .merge(containers::routes())
         .merge(audit::routes())
         .merge(history::routes())

@@ -243,7 +243,10 @@ async fn a_login_gives_a_fresh_http_only_cookie_that_logout_ends() {
         )
         .await;
     assert_eq!(a.status, StatusCode::OK);
-    assert_eq!(a.json(), json!({"username": "amy", "role": "student"}));
+    assert_eq!(
+        a.json(),
+        json!({"username": "amy", "role": "student", "courses": []})
+    );
     let set = a.headers[header::SET_COOKIE].to_str().unwrap().to_owned();
     assert!(
         set.contains("HttpOnly") && set.contains("SameSite=Lax"),
@@ -251,7 +254,10 @@ async fn a_login_gives_a_fresh_http_only_cookie_that_logout_ends() {
     );
     let cookie = a.cookie();
     let me = api.get("/api/me", Some(&cookie)).await;
-    assert_eq!(me.json(), json!({"username": "amy", "role": "student"}));
+    assert_eq!(
+        me.json(),
+        json!({"username": "amy", "role": "student", "courses": []})
+    );
     let out = api.post_json("/api/logout", json!({}), Some(&cookie)).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     let me = api.get("/api/me", Some(&cookie)).await;

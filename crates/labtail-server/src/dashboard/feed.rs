@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use labtail_logs::{ContainerInfo, Delivery, DockerId, Scope, StartAt, Stream, WatchEvent};
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::socket::Audience;
 use crate::state::AppState;
 use crate::wire::{Dashboard, DashboardRow, WireContainer, names};
 
@@ -146,6 +147,7 @@ async fn send(app: &AppState, tracked: &HashMap<DockerId, Tracked>) {
                 .get(t.info.id.as_str())
                 .map(|w| w.iter().cloned().collect())
                 .unwrap_or_default(),
+            courses: t.info.course.iter().cloned().collect(),
         })
         .collect();
     let snapshot = Dashboard {
@@ -154,11 +156,41 @@ async fn send(app: &AppState, tracked: &HashMap<DockerId, Tracked>) {
     };
     app.dashboard.set_latest(snapshot.clone());
     if let Some(io) = app.io() {
-        io.emit_local(
-            vec![crate::rooms::DASHBOARD.to_owned()],
+        crate::socket::emit_scoped(
+            io,
+            Audience::Dashboard,
+            None,
             names::DASHBOARD,
             &snapshot,
+            |scope| Some(narrow(&snapshot, scope)),
         )
         .await;
+    }
+}
+
+/// What of a snapshot `scope` may see: its rows, each with the courses of
+/// the scope it counts for.
+pub fn narrow(full: &Dashboard, scope: &Scope) -> Dashboard {
+    let containers = full
+        .containers
+        .iter()
+        .filter(|r| scope.covers(r.container.owner.as_deref(), r.container.course.as_deref()))
+        .map(|r| {
+            let mut r = r.clone();
+            if let (Scope::Courses(courses), None, Some(owner)) =
+                (scope, &r.container.course, &r.container.owner)
+            {
+                r.courses = courses
+                    .iter()
+                    .filter(|(_, students)| students.contains(owner))
+                    .map(|(c, _)| c.clone())
+                    .collect();
+            }
+            r
+        })
+        .collect();
+    Dashboard {
+        at: full.at.clone(),
+        containers,
     }
 }

@@ -13,6 +13,10 @@
 //! Who has the dashboard open on this node, and the latest snapshot for a
 //! newcomer, is `state::DashboardViewers`.
 //!
+//! Both go to the staff who may see each container: all-seeing sockets
+//! share one broadcast, a socket limited to its courses gets each event
+//! narrowed to them (`socket/scope.rs`).
+//!
 //! Both are sent per node (`io.local()`): each node watches its own Docker
 //! event stream and its own upstreams, so nothing is sent twice in a
 //! cluster. "Who is watching" is the exception: it is read from the
@@ -22,5 +26,5 @@
 mod feed;
 mod updates;
 
-pub use feed::spawn as spawn_feed;
+pub use feed::{narrow, spawn as spawn_feed};
 pub use updates::push_container_updates;

@@ -1,9 +1,11 @@
 //! `container-update`: every lifecycle change of a lab container, pushed to
-//! its owner's room and to instructors, for the whole life of the server.
+//! its owner's room and to the staff who may see it, for the whole life of
+//! the server.
 
 use labtail_logs::WatchEvent;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::socket::Audience;
 use crate::state::AppState;
 use crate::wire::{ContainerState, ContainerUpdate, names};
 
@@ -23,19 +25,29 @@ pub async fn push_container_updates(app: AppState) {
         let Some(owner) = ev.owner.clone() else {
             continue;
         };
-        let rooms = vec![
-            crate::rooms::owner(&owner),
-            crate::rooms::INSTRUCTORS.to_owned(),
-        ];
         let update = ContainerUpdate {
             name: ev.name.clone().unwrap_or_default(),
             id: ev.id.short().to_owned(),
-            owner,
+            owner: owner.clone(),
             state,
             exit_code: ev.exit_code,
+            course: ev.course.clone(),
         };
         if let Some(io) = app.io() {
-            io.emit_local(rooms, names::CONTAINER_UPDATE, &update).await;
+            let narrow = |scope: &labtail_logs::Scope| {
+                scope
+                    .covers(Some(&owner), update.course.as_deref())
+                    .then(|| update.clone())
+            };
+            crate::socket::emit_scoped(
+                io,
+                Audience::Staff,
+                Some(crate::rooms::owner(&owner)),
+                names::CONTAINER_UPDATE,
+                &update,
+                narrow,
+            )
+            .await;
         }
     }
 }

@@ -1,35 +1,38 @@
-//! The database: users (and, through tower-sessions' store, sessions).
+//! The database: users, courses, the audit log (and, through
+//! tower-sessions' store, sessions; lab history's tables are
+//! `labtail-history`'s).
 //!
 //! SQLite is the embedded default; Postgres serves several nodes. Every
-//! query lives here, so the rest of the server never sees SQL: that is why
-//! this file is longer than most (each query is one dialect-neutral text,
-//! with the row types it reads). The audit log's writer task is in
-//! `audit_writer.rs`, the tests against both databases in `tests.rs`.
+//! query of the server lives in this folder, so the rest of it never sees
+//! SQL: this file has the pool, the row types and the errors; `users.rs`,
+//! `courses.rs` and `audit.rs` the queries of each (one dialect-neutral
+//! text each); `audit_writer.rs` the audit log's writer task; `tests.rs`
+//! the tests against both databases.
 
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::coalesce::Coalesce;
 use audit_writer::{AUDIT_BATCH, AuditWrite, audit_writer};
 
 mod audit_writer;
-#[cfg(test)]
-mod tests;
 pub use crate::config::DbOptions;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions};
 
 /// Roles are fixed: they decide which containers a user may see.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub enum Role {
     Student,
     Instructor,
+    /// Sees every lab container, whatever the courses.
+    Admin,
 }
 
 impl Role {
@@ -37,7 +40,14 @@ impl Role {
         match self {
             Role::Student => "student",
             Role::Instructor => "instructor",
+            Role::Admin => "admin",
         }
+    }
+
+    /// Whether the role sees other users' containers (the dashboard, the
+    /// audit log, class history): instructors and admins.
+    pub fn is_staff(self) -> bool {
+        matches!(self, Role::Instructor | Role::Admin)
     }
 }
 
@@ -47,8 +57,9 @@ impl FromStr for Role {
         match s {
             "student" => Ok(Role::Student),
             "instructor" => Ok(Role::Instructor),
+            "admin" => Ok(Role::Admin),
             other => Err(format!(
-                "unknown role {other:?}: expected student or instructor"
+                "unknown role {other:?}: expected student, instructor or admin"
             )),
         }
     }
@@ -122,6 +133,10 @@ pub enum DbError {
     UserExists(String),
     #[error("no user named {0:?}")]
     NoSuchUser(String),
+    #[error("no course named {0:?}")]
+    NoSuchCourse(String),
+    #[error("course {0:?} already exists")]
+    CourseExists(String),
     #[error("the database holds a role labtail does not know: {0:?}")]
     BadRow(String),
     #[error("database error: {0}")]
@@ -175,6 +190,13 @@ macro_rules! with_pool {
     };
 }
 
+mod audit;
+mod courses;
+pub use courses::{CourseRow, Enrolment, Source, validate_course};
+#[cfg(test)]
+mod tests;
+mod users;
+
 type SharedUser = Result<Option<UserRow>, Arc<DbError>>;
 
 #[derive(Debug, Clone)]
@@ -182,6 +204,8 @@ pub struct Db {
     pool: Pool,
     /// Concurrent reads of one user share one query (`coalesce.rs`).
     users: Arc<Coalesce<i64, SharedUser>>,
+    /// Likewise for what an instructor teaches (`courses.rs`).
+    teaching: Arc<Coalesce<String, courses::SharedTeaching>>,
     /// The audit log's one writer (see [`Db::audit`]).
     writes: mpsc::Sender<AuditWrite>,
 }
@@ -264,6 +288,7 @@ impl Db {
         Db {
             pool,
             users: Arc::default(),
+            teaching: Arc::default(),
             writes,
         }
     }
@@ -275,235 +300,6 @@ impl Db {
     pub async fn ping(&self) -> Result<(), DbError> {
         with_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))?;
         Ok(())
-    }
-
-    pub async fn create_user(
-        &self,
-        username: &str,
-        role: Role,
-        password_hash: &str,
-    ) -> Result<UserRow, DbError> {
-        let res = with_pool!(self, p => sqlx::query(
-            "INSERT INTO users (username, role, password_hash, created_at) VALUES ($1, $2, $3, $4)",
-        )
-        .bind(username)
-        .bind(role.as_str())
-        .bind(password_hash)
-        .bind(now_text())
-        .execute(p)
-        .await
-        .map(|_| ()));
-        match res {
-            Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
-                return Err(DbError::UserExists(username.to_owned()));
-            }
-            other => other?,
-        }
-        self.user_by_name(username)
-            .await?
-            .ok_or_else(|| DbError::NoSuchUser(username.to_owned()))
-    }
-
-    /// The user with this id. Every socket event and handshake asks it, so
-    /// concurrent asks for one user share one query.
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
-        let db = self.clone();
-        let read = async move { db.read_user_by_id(id).await.map_err(Arc::new) };
-        self.users.get(id, read).await.map_err(DbError::Shared)
-    }
-
-    async fn read_user_by_id(&self, id: i64) -> Result<Option<UserRow>, DbError> {
-        count("user_by_id");
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-        let row: Option<RawUser> =
-            with_pool!(self, p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await)?;
-        row.map(to_user).transpose()
-    }
-
-    pub async fn user_by_name(&self, username: &str) -> Result<Option<UserRow>, DbError> {
-        count("user_by_name");
-        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE username = $1");
-        let row: Option<RawUser> =
-            with_pool!(self, p => sqlx::query_as(&sql).bind(username).fetch_optional(p).await)?;
-        row.map(to_user).transpose()
-    }
-
-    pub async fn list_users(&self) -> Result<Vec<UserRow>, DbError> {
-        count("list_users");
-        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY username");
-        let rows: Vec<RawUser> = with_pool!(self, p => sqlx::query_as(&sql).fetch_all(p).await)?;
-        rows.into_iter().map(to_user).collect()
-    }
-
-    /// Ends every session of a user (and so their sockets).
-    pub async fn revoke_sessions(&self, username: &str) -> Result<(), DbError> {
-        let n = with_pool!(self, p => sqlx::query(
-            "UPDATE users SET session_epoch = session_epoch + 1 WHERE username = $1",
-        )
-        .bind(username)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-        self.users.forget_all();
-        if n == 0 {
-            return Err(DbError::NoSuchUser(username.to_owned()));
-        }
-        Ok(())
-    }
-
-    /// Records an event; returns its id. Audit writes go through one
-    /// writer task that commits what is queued in one transaction: when a
-    /// class reconnects at once, thousands of watch records cost a few
-    /// commits, not a connection each (on SQLite every write takes the one
-    /// write lock, and waiting writers held the pool's connections).
-    pub async fn audit(
-        &self,
-        kind: &str,
-        username: &str,
-        ip: Option<&str>,
-        container: Option<&str>,
-        detail: Option<&str>,
-    ) -> Result<i64, DbError> {
-        let (reply, answer) = oneshot::channel();
-        let w = AuditWrite::Insert {
-            at: now_text(),
-            kind: kind.to_owned(),
-            username: username.to_owned(),
-            ip: ip.map(str::to_owned),
-            container: container.map(str::to_owned),
-            detail: detail.map(str::to_owned),
-            reply,
-        };
-        self.write(w, answer).await
-    }
-
-    /// Marks the end of a watch (through the audit writer, committed when
-    /// this returns).
-    pub async fn audit_end(&self, id: i64) -> Result<(), DbError> {
-        let (reply, answer) = oneshot::channel();
-        let w = AuditWrite::End {
-            at: now_text(),
-            id,
-            reply,
-        };
-        self.write(w, answer).await.map(|_| ())
-    }
-
-    /// Hands `w` to the audit writer and waits for its commit.
-    async fn write(
-        &self,
-        w: AuditWrite,
-        answer: oneshot::Receiver<Result<i64, Arc<DbError>>>,
-    ) -> Result<i64, DbError> {
-        self.writes.send(w).await.map_err(|_| DbError::WriterGone)?;
-        answer
-            .await
-            .map_err(|_| DbError::WriterGone)?
-            .map_err(DbError::Shared)
-    }
-
-    /// Closes watches left open by a crash or a kill, at start-up.
-    ///
-    /// With several nodes on one Postgres, the watches of the other nodes
-    /// are open too, so only a single node (SQLite) closes them; a shared
-    /// database keeps them until their node ends them.
-    pub async fn audit_close_open_watches(&self) -> Result<u64, DbError> {
-        if matches!(self.pool, Pool::Postgres(_)) {
-            return Ok(0);
-        }
-        let n = with_pool!(self, p => sqlx::query(
-            "UPDATE audit SET ended_at = $1, detail = coalesce(detail, 'closed at restart') \
-             WHERE kind = 'watch' AND ended_at IS NULL",
-        )
-        .bind(now_text())
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-        Ok(n)
-    }
-
-    /// The newest audit records first, optionally for one user.
-    pub async fn audit_log(
-        &self,
-        username: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<AuditRow>, DbError> {
-        count("audit_log");
-        let rows = match username {
-            Some(u) => with_pool!(self, p => sqlx::query_as(
-                "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
-                 WHERE username = $1 ORDER BY id DESC LIMIT $2",
-            )
-            .bind(u)
-            .bind(limit)
-            .fetch_all(p)
-            .await)?,
-            None => with_pool!(self, p => sqlx::query_as(
-                "SELECT id, at, kind, username, ip, container, ended_at, detail FROM audit \
-                 ORDER BY id DESC LIMIT $1",
-            )
-            .bind(limit)
-            .fetch_all(p)
-            .await)?,
-        };
-        Ok(rows)
-    }
-
-    pub async fn remove_user(&self, username: &str) -> Result<(), DbError> {
-        let n = with_pool!(self, p => sqlx::query("DELETE FROM users WHERE username = $1")
-            .bind(username)
-            .execute(p)
-            .await
-            .map(|r| r.rows_affected()))?;
-        self.users.forget_all();
-        if n == 0 {
-            return Err(DbError::NoSuchUser(username.to_owned()));
-        }
-        Ok(())
-    }
-
-    pub async fn set_password(&self, username: &str, password_hash: &str) -> Result<(), DbError> {
-        let n = with_pool!(self, p => sqlx::query(
-            "UPDATE users SET password_hash = $1 WHERE username = $2",
-        )
-        .bind(password_hash)
-        .bind(username)
-        .execute(p)
-        .await
-        .map(|r| r.rows_affected()))?;
-        self.users.forget_all();
-        if n == 0 {
-            return Err(DbError::NoSuchUser(username.to_owned()));
-        }
-        Ok(())
-    }
-
-    /// For each id, the current auth hash, or nothing when the user is gone.
-    /// Used to end the sockets of removed users and changed passwords.
-    pub async fn auth_hashes(
-        &self,
-        ids: &[i64],
-    ) -> Result<std::collections::HashMap<i64, String>, DbError> {
-        let mut out = std::collections::HashMap::new();
-        for chunk in ids.chunks(500) {
-            count("auth_hashes");
-            let placeholders: Vec<String> = (1..=chunk.len()).map(|i| format!("${i}")).collect();
-            let sql = format!(
-                "SELECT id, password_hash, session_epoch FROM users WHERE id IN ({})",
-                placeholders.join(",")
-            );
-            let rows: Vec<(i64, String, i64)> = with_pool!(self, p => {
-                let mut q = sqlx::query_as(&sql);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.fetch_all(p).await
-            })?;
-            for (id, hash, epoch) in rows {
-                out.insert(id, auth_hash(&hash, epoch));
-            }
-        }
-        Ok(out)
     }
 }
 
@@ -549,15 +345,4 @@ pub fn redact(url: &str) -> String {
         Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
         None => url.to_owned(),
     }
-}
-
-fn to_user(r: RawUser) -> Result<UserRow, DbError> {
-    Ok(UserRow {
-        id: r.id,
-        username: r.username,
-        role: r.role.parse().map_err(|_| DbError::BadRow(r.role))?,
-        password_hash: r.password_hash,
-        session_epoch: r.session_epoch,
-        created_at: r.created_at,
-    })
 }

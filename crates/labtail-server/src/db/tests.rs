@@ -32,6 +32,7 @@ async fn users_round_trip_in_sqlite() {
     assert!(!db.is_shared());
     assert_eq!(db.live_sessions(&["x".into()]).await.unwrap(), None);
     round_trip(&db).await;
+    courses(&db).await;
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -74,9 +75,13 @@ async fn users_round_trip_in_postgres() {
     let db = Db::connect(&url).await.unwrap();
     assert!(db.is_shared());
     round_trip(&db).await;
+    courses(&db).await;
     // A second node migrating the same database finds it up to date.
     let again = Db::connect(&url).await.unwrap();
-    assert!(again.list_users().await.unwrap().is_empty());
+    assert_eq!(
+        again.list_users().await.unwrap().len(),
+        db.list_users().await.unwrap().len()
+    );
     // Sessions: only those in the store are live.
     let store = crate::sessions::Store::open(&db).await.unwrap();
     let live = db.live_sessions(&["nope".into()]).await.unwrap().unwrap();
@@ -167,4 +172,119 @@ async fn round_trip(db: &Db) {
         ts.len() == 24 && ts.ends_with('Z') && ts.as_bytes()[10] == b'T',
         "{ts}"
     );
+}
+
+/// Courses, rosters and identities: what decides whom an instructor sees.
+async fn courses(db: &Db) {
+    let e = |u: &str, r: Role| Enrolment {
+        username: u.into(),
+        role: r,
+    };
+    // No course at all: instructors see every lab container.
+    assert_eq!(db.teaching("tess").await.unwrap(), None);
+    db.create_user("tess", Role::Instructor, "h").await.unwrap();
+    db.add_course("NET101").await.unwrap();
+    assert!(matches!(
+        db.add_course("NET101").await,
+        Err(DbError::CourseExists(_))
+    ));
+    // A roster with a new user applies whole, or (unknown course) not at all.
+    let rows = [e("tess", Role::Instructor), e("sam", Role::Student)];
+    let new = [("sam".to_owned(), Role::Student, "hs".to_owned())];
+    assert!(matches!(
+        db.enrol("NOPE", &rows, &new, Source::Cli).await,
+        Err(DbError::NoSuchCourse(_))
+    ));
+    assert!(db.user_by_name("sam").await.unwrap().is_none());
+    // A failure half-way (a user made twice) leaves nothing behind either.
+    let twice = [
+        ("sam".to_owned(), Role::Student, "hs".to_owned()),
+        ("sam".to_owned(), Role::Student, "hs".to_owned()),
+    ];
+    assert!(
+        db.enrol("NET101", &rows, &twice, Source::Cli)
+            .await
+            .is_err()
+    );
+    assert!(db.user_by_name("sam").await.unwrap().is_none());
+    assert!(db.courses_of("tess").await.unwrap().is_empty());
+    db.enrol("NET101", &rows, &new, Source::Cli).await.unwrap();
+    let t = db.teaching("tess").await.unwrap().unwrap();
+    assert_eq!(t.len(), 1);
+    assert!(t["NET101"].contains("sam"));
+    // Someone teaching nothing, once courses exist, sees nobody.
+    db.create_user("ivy", Role::Instructor, "h").await.unwrap();
+    assert!(db.teaching("ivy").await.unwrap().unwrap().is_empty());
+    let list = db.list_courses().await.unwrap();
+    assert_eq!(list[0].instructors, vec!["tess".to_owned()]);
+    assert_eq!(list[0].students, vec!["sam".to_owned()]);
+    assert!(db.drop_enrolment("NET101", "sam").await.unwrap());
+    assert!(!db.drop_enrolment("NET101", "sam").await.unwrap());
+    assert!(db.teaching("tess").await.unwrap().unwrap()["NET101"].is_empty());
+    // A provider's identity: made at the first sign-in, its enrolments
+    // replaced at each, a new role ends the old sessions.
+    let courses = [
+        ("NET101".to_owned(), Role::Student),
+        ("SEC201".to_owned(), Role::Student),
+    ];
+    let u = db
+        .sync_identity(
+            "https://idp",
+            "sub-1",
+            "olga",
+            Role::Student,
+            &courses,
+            "hx",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        db.user_by_identity("https://idp", "sub-1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        u.id
+    );
+    assert_eq!(db.courses_of("olga").await.unwrap().len(), 2);
+    let again = db
+        .sync_identity(
+            "https://idp",
+            "sub-1",
+            "olga",
+            Role::Instructor,
+            &courses[..1],
+            "",
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.id, u.id);
+    assert_eq!(again.role, Role::Instructor);
+    assert_ne!(
+        again.auth_hash(),
+        u.auth_hash(),
+        "a new role ends old sessions"
+    );
+    assert_eq!(db.courses_of("olga").await.unwrap().len(), 1);
+    let same = db
+        .sync_identity(
+            "https://idp",
+            "sub-1",
+            "olga",
+            Role::Instructor,
+            &courses[..1],
+            "",
+        )
+        .await
+        .unwrap();
+    assert_eq!(same.auth_hash(), again.auth_hash());
+    // Another subject cannot take a name that is in use.
+    assert!(matches!(
+        db.sync_identity("https://idp", "sub-2", "olga", Role::Student, &[], "hy")
+            .await,
+        Err(DbError::UserExists(_))
+    ));
+    // Removing a user takes them out of their courses.
+    db.remove_user("olga").await.unwrap();
+    assert!(db.courses_of("olga").await.unwrap().is_empty());
 }

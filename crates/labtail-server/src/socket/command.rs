@@ -16,9 +16,9 @@ use super::errors::{lookup_error, subscribe_error};
 use super::forward::{self, WatchSpan};
 use super::replay::{self, Replay};
 use super::wait::{self, WaitPlan};
-use crate::db::{Role, UserRow};
+use crate::db::UserRow;
 use crate::slots::Slot;
-use crate::state::{AppState, scope_for};
+use crate::state::AppState;
 use crate::wire::{
     ClientEvent, Code, ContainerState, DashboardAck, ListAck, StartAck, StartFrom, StartRequest,
     StopAck, StopDashboardAck, True, WireError,
@@ -63,14 +63,20 @@ pub(super) async fn apply<A: Adapter>(
         }
         ClientEvent::WatchDashboard => {
             let user = current_user(ctx, app).await?;
-            if user.role != Role::Instructor {
+            if !user.role.is_staff() {
                 return Err(WireError::new(
                     Code::Forbidden,
                     "the dashboard is for instructors",
                 ));
             }
-            if ctx.join_dashboard() {
-                s.join(crate::rooms::DASHBOARD);
+            // The scope is read afresh: the snapshot that follows is
+            // narrowed to what the user may see now.
+            let access = crate::access::access_of(&app.db, user.role, &user.username)
+                .await
+                .map_err(WireError::internal)?;
+            let opened = ctx.join_dashboard();
+            super::scope::place(s, ctx, access.scope);
+            if opened {
                 app.dashboard
                     .add_viewer(|| crate::dashboard::spawn_feed(app));
             }
@@ -79,7 +85,7 @@ pub(super) async fn apply<A: Adapter>(
         ClientEvent::StopDashboard => {
             let was_watching = ctx.leave_dashboard();
             if was_watching {
-                s.leave(crate::rooms::DASHBOARD);
+                super::scope::leave_dashboard(s);
                 app.dashboard.remove_viewer();
             }
             let ack = StopDashboardAck {
@@ -102,7 +108,11 @@ pub(super) async fn after_ack<A: Adapter>(
     match then {
         Then::Nothing => {}
         Then::Snapshot => {
-            if let Some(snapshot) = app.dashboard.latest() {
+            let snapshot = app.dashboard.latest().and_then(|d| {
+                ctx.scope()
+                    .map(|scope| crate::dashboard::narrow(&d, &scope))
+            });
+            if let Some(snapshot) = snapshot {
                 super::emit::emit(s, crate::wire::names::DASHBOARD, &snapshot).await;
             }
         }
@@ -151,7 +161,10 @@ async fn start(
     req: StartRequest,
 ) -> Result<(Value, Then), WireError> {
     let user = current_user(ctx, app).await?;
-    let scope = scope_for(user.role, &user.username);
+    let scope = crate::access::access_of(&app.db, user.role, &user.username)
+        .await
+        .map_err(WireError::internal)?
+        .scope;
     let max_tail = app.engine.config().backlog_lines as u64;
     let (at, tail) = start_at(&req.from, max_tail);
     let found = match app.engine.find(&scope, &req.container_name).await {
@@ -244,7 +257,10 @@ async fn start_from_history(
     let Some(h) = &app.history else {
         return Ok(None);
     };
-    let who = crate::access::visible_for(user.role, &user.username);
+    let who = crate::access::access_of(&app.db, user.role, &user.username)
+        .await
+        .map_err(WireError::internal)?
+        .visible;
     let row = match h.find(&who, &req.container_name).await {
         Ok(Some(r)) => r,
         Ok(None) => return Ok(None),

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
 
-use labtail_logs::DockerId;
 use labtail_logs::metrics::GaugeGuard;
+use labtail_logs::{DockerId, Scope};
 
 use crate::db::Role;
 use crate::slots::Slot;
@@ -33,6 +33,10 @@ pub struct SocketCtx {
     watches: Mutex<HashMap<WatchKey, Watch>>,
     /// Whether this socket has the dashboard open.
     dashboard: AtomicBool,
+    /// What an instructor's socket may see, as of the last check (the
+    /// handshake, then every `--auth-recheck-interval`): the dashboard and
+    /// container updates are filtered by it. `None` for a student's.
+    scope: Mutex<Option<Scope>>,
     /// The user's socket slot (`--max-sockets-per-user`), given back at
     /// disconnect (or when the socket's state is dropped, whichever first).
     slot: Mutex<Option<Slot>>,
@@ -53,7 +57,25 @@ pub(super) enum WatchKey {
 struct Watch {
     /// The name the watch answers to (the container's, or the awaited one).
     name: String,
+    /// Whose container it is (checked again as courses change).
+    whose: Whose,
     task: tokio::task::AbortHandle,
+}
+
+/// A watched container's owner and course labels.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(super) struct Whose {
+    pub owner: Option<String>,
+    pub course: Option<String>,
+}
+
+impl Whose {
+    pub(super) fn of(c: &labtail_logs::ContainerInfo) -> Self {
+        Whose {
+            owner: c.owner.clone(),
+            course: c.course.clone(),
+        }
+    }
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -61,11 +83,12 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SocketCtx {
-    pub(super) fn new(ident: Identity, slot: Slot) -> Self {
+    pub(super) fn new(ident: Identity, slot: Slot, scope: Option<Scope>) -> Self {
         SocketCtx {
             ident,
             watches: Mutex::new(HashMap::new()),
             dashboard: AtomicBool::new(false),
+            scope: Mutex::new(scope),
             slot: Mutex::new(Some(slot)),
             _gauge: GaugeGuard::new(crate::metrics::SOCKETS_CONNECTED),
         }
@@ -87,6 +110,7 @@ impl SocketCtx {
         &self,
         key: WatchKey,
         name: String,
+        whose: Whose,
         task: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> tokio::task::AbortHandle {
         let mut watches = lock(&self.watches);
@@ -95,10 +119,48 @@ impl SocketCtx {
             key,
             Watch {
                 name,
+                whose,
                 task: task.clone(),
             },
         );
         task
+    }
+
+    /// What an instructor's socket may see now.
+    pub fn scope(&self) -> Option<Scope> {
+        lock(&self.scope).clone()
+    }
+
+    pub fn set_scope(&self, scope: Scope) {
+        *lock(&self.scope) = Some(scope);
+    }
+
+    /// Whether this socket has the dashboard open.
+    pub fn dashboard_open(&self) -> bool {
+        self.dashboard.load(Ordering::SeqCst)
+    }
+
+    /// Ends the watches whose container `scope` no longer covers (an
+    /// instructor who stopped teaching a course, a student dropped from
+    /// it); returns the names they answered to and their tasks (aborted,
+    /// perhaps not finished yet).
+    pub fn end_watches_outside(&self, scope: &Scope) -> Vec<(String, tokio::task::AbortHandle)> {
+        let mut watches = lock(&self.watches);
+        let gone: Vec<WatchKey> = watches
+            .iter()
+            .filter(|(k, w)| {
+                matches!(k, WatchKey::Container(_) | WatchKey::History(_))
+                    && !scope.covers(w.whose.owner.as_deref(), w.whose.course.as_deref())
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        gone.into_iter()
+            .filter_map(|k| watches.remove(&k))
+            .map(|w| {
+                w.task.abort();
+                (w.name, w.task)
+            })
+            .collect()
     }
 
     /// A watched container was renamed: the watch answers to its new name
@@ -116,7 +178,13 @@ impl SocketCtx {
 
     /// Turns a wait into the watch of the container that appeared (same
     /// task); false if the wait was stopped meanwhile.
-    pub(super) fn promote_wait(&self, wait: &WatchKey, id: DockerId, name: String) -> bool {
+    pub(super) fn promote_wait(
+        &self,
+        wait: &WatchKey,
+        id: DockerId,
+        name: String,
+        whose: Whose,
+    ) -> bool {
         let mut w = lock(&self.watches);
         let Some(old) = w.remove(wait) else {
             return false;
@@ -125,6 +193,7 @@ impl SocketCtx {
             WatchKey::Container(id),
             Watch {
                 name,
+                whose,
                 task: old.task,
             },
         );

@@ -9,7 +9,7 @@ use labtail_logs::{ContainerInfo, Cursor, Delivery, DockerId, RunStatus, Subscri
 use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 
-use super::ctx::{SocketCtx, WatchKey};
+use super::ctx::{SocketCtx, WatchKey, Whose};
 use super::emit::{emit, send_status};
 use super::replay::Replay;
 use crate::slots::Slot;
@@ -116,9 +116,11 @@ pub(super) fn spawn<A: Adapter>(
 ) {
     let key = WatchKey::Container(sub.container().id.clone());
     let name = sub.name().to_owned();
+    let whose = Whose::of(sub.container());
     ctx.spawn_watch(
         key,
         name,
+        whose,
         forward(s.clone(), Arc::downgrade(ctx), sub, span, replay),
     );
 }
@@ -133,8 +135,12 @@ pub(super) fn spawn_replay<A: Adapter>(
 ) {
     let key = WatchKey::History(replay.row.id);
     let name = replay.row.name.clone();
+    let whose = Whose {
+        owner: Some(replay.row.owner.clone()),
+        course: replay.row.course.clone(),
+    };
     let (s, weak) = (s.clone(), Arc::downgrade(ctx));
-    ctx.spawn_watch(key.clone(), name.clone(), async move {
+    ctx.spawn_watch(key.clone(), name.clone(), whose, async move {
         let _gauge = GaugeGuard::new(crate::metrics::WATCHES_ACTIVE);
         let app = span.app.clone();
         let emitted = metrics::counter!(crate::metrics::LINES_EMITTED);

@@ -127,6 +127,19 @@ pub(super) async fn authenticate<A: Adapter>(
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|c| c.0);
     let ip = crate::client_ip::client_ip(&parts.headers, peer, app.cfg.trust_forwarded_for);
+    // A staff socket's scope (what its dashboard and updates show) is read
+    // now, before CONNECT: its first update must already be narrowed.
+    let scope = if user.role.is_staff() {
+        match crate::access::access_of(&app.db, user.role, &user.username).await {
+            Ok(a) => Some(a.scope),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read an instructor's courses");
+                return refuse(Code::Unavailable);
+            }
+        }
+    } else {
+        None
+    };
     set_up(
         &s,
         &app,
@@ -140,6 +153,7 @@ pub(super) async fn authenticate<A: Adapter>(
             ip,
         },
         slot,
+        scope,
     );
     Ok(())
 }
@@ -155,19 +169,25 @@ pub(super) async fn connected<A: Adapter>(_: SocketRef<A>) {}
 /// connect handler could miss it: socketioxide drops an event that finds no
 /// handler. Registered here, every event finds its handler.
 /// (docs/socketio.md has the details and the upstream report.)
-fn set_up<A: Adapter>(s: &SocketRef<A>, app: &AppState, ident: Identity, slot: Slot) {
+fn set_up<A: Adapter>(
+    s: &SocketRef<A>,
+    app: &AppState,
+    ident: Identity,
+    slot: Slot,
+    scope: Option<labtail_logs::Scope>,
+) {
     s.join([
         crate::rooms::user(ident.user_id),
         crate::rooms::session(&ident.session_id),
         crate::rooms::owner(&ident.username),
     ]);
-    if ident.role == Role::Instructor {
-        s.join(crate::rooms::INSTRUCTORS);
-    }
     // The context is the socket's one extension (the session re-check reads
     // who is on it from there): a second copy of the identity would be
     // memory every idle socket pays.
-    let ctx = Arc::new(SocketCtx::new(ident, slot));
+    let ctx = Arc::new(SocketCtx::new(ident, slot, None));
+    if let Some(scope) = scope {
+        super::scope::place(s, &ctx, scope);
+    }
     s.extensions.insert(ctx.clone());
     let inbox = super::worker::register_handlers(s, &ctx, app);
     let app = app.clone();

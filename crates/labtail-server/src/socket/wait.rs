@@ -11,7 +11,7 @@ use socketioxide::adapter::Adapter;
 use socketioxide::extract::SocketRef;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::ctx::{SocketCtx, WatchKey};
+use super::ctx::{SocketCtx, WatchKey, Whose};
 use super::emit;
 use super::errors::subscribe_error;
 use super::forward::{self, WatchSpan};
@@ -44,7 +44,8 @@ pub(super) fn spawn<A: Adapter>(
         slot,
         key.clone(),
     );
-    ctx.spawn_watch(key, name, task);
+    // Whose it is is known once it appears (`promote_wait`).
+    ctx.spawn_watch(key, name, Whose::default(), task);
 }
 
 async fn wait_then_forward<A: Adapter>(
@@ -81,7 +82,12 @@ async fn wait_then_forward<A: Adapter>(
     let Some(c) = ctx.upgrade() else {
         return;
     };
-    if !c.promote_wait(&key, container.id.clone(), container.name.clone()) {
+    if !c.promote_wait(
+        &key,
+        container.id.clone(),
+        container.name.clone(),
+        Whose::of(&container),
+    ) {
         return;
     }
     let status = ContainerStatus {

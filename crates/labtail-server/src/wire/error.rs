@@ -33,6 +33,24 @@ pub enum Code {
     NotFound,
     /// HTTP and handshakes: an `Origin` that may not use labtail.
     ForbiddenOrigin,
+    /// `POST /api/login` with `--local-login off`.
+    LocalLoginDisabled,
+    /// School sign-in: no pending sign-in with this `state` in this
+    /// browser (forged, replayed, expired, or another browser's).
+    OidcState,
+    /// School sign-in: the provider refused the code (replayed, expired),
+    /// or the ID token failed a check (signature, issuer, audience,
+    /// expiry, nonce, algorithm).
+    OidcToken,
+    /// School sign-in: the user's groups map to nothing.
+    OidcUnmapped,
+    /// School sign-in: the provider cannot be reached.
+    OidcUnavailable,
+    /// School sign-in: the user name claim is missing or not a usable name.
+    OidcUsername,
+    /// School sign-in: the user name belongs to another identity or to a
+    /// local account.
+    OidcConflict,
 }
 
 impl Code {
@@ -52,6 +70,13 @@ impl Code {
             Code::UnknownEvent => "unknown_event",
             Code::NotFound => "not_found",
             Code::ForbiddenOrigin => "forbidden_origin",
+            Code::LocalLoginDisabled => "local_login_disabled",
+            Code::OidcState => "oidc_state",
+            Code::OidcToken => "oidc_token",
+            Code::OidcUnmapped => "oidc_unmapped",
+            Code::OidcUnavailable => "oidc_unavailable",
+            Code::OidcUsername => "oidc_username",
+            Code::OidcConflict => "oidc_conflict",
         }
     }
 
@@ -59,7 +84,15 @@ impl Code {
     /// says otherwise.
     pub fn status(self) -> StatusCode {
         match self {
-            Code::Unauthenticated | Code::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            Code::Unauthenticated | Code::InvalidCredentials | Code::OidcToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            Code::OidcState => StatusCode::BAD_REQUEST,
+            Code::LocalLoginDisabled | Code::OidcUnmapped | Code::OidcUsername => {
+                StatusCode::FORBIDDEN
+            }
+            Code::OidcConflict => StatusCode::CONFLICT,
+            Code::OidcUnavailable => StatusCode::BAD_GATEWAY,
             Code::ForbiddenOrMissing | Code::NotFound => StatusCode::NOT_FOUND,
             Code::InvalidPayload | Code::UnknownEvent => StatusCode::BAD_REQUEST,
             Code::RateLimited | Code::TooManyStreams | Code::TooManySockets => {
@@ -198,6 +231,13 @@ mod tests {
             Code::UnknownEvent,
             Code::NotFound,
             Code::ForbiddenOrigin,
+            Code::LocalLoginDisabled,
+            Code::OidcState,
+            Code::OidcToken,
+            Code::OidcUnmapped,
+            Code::OidcUnavailable,
+            Code::OidcUsername,
+            Code::OidcConflict,
         ] {
             assert_eq!(
                 serde_json::to_value(code).unwrap(),

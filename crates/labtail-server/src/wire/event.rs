@@ -258,6 +258,10 @@ pub enum EndReason {
     NotFound,
     /// The container appeared but its log could not be opened.
     Unavailable,
+    /// The user may no longer see the container (an instructor who no
+    /// longer teaches its course, a student dropped from it). The watch is
+    /// over.
+    Revoked,
 }
 
 /// `container-log-end`.
@@ -285,6 +289,10 @@ pub struct ContainerUpdate {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub exit_code: Option<i64>,
+    /// Its course label's value, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub course: Option<String>,
 }
 
 /// `dashboard`: a snapshot of every lab container, for instructors.
@@ -310,6 +318,10 @@ pub struct DashboardRow {
     pub stderr_lines: u64,
     /// Who watches it, on every node.
     pub watchers: Vec<String>,
+    /// The courses it counts for, for the dashboard's course filter: its
+    /// course label's; without one, for an instructor limited to their
+    /// courses, those of theirs its owner is enrolled in.
+    pub courses: Vec<String>,
 }
 
 #[cfg(test)]

@@ -12,6 +12,29 @@ use crate::db::Role;
 pub struct Me {
     pub username: String,
     pub role: Role,
+    /// The courses they are in (as a student or teaching), by name.
+    pub courses: Vec<String>,
+}
+
+/// `GET /api/login-options`: how the login page may sign someone in
+/// (asked before anyone is logged in).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct LoginOptions {
+    /// Whether the user name and password form works (`--local-login`).
+    pub local: bool,
+    /// The school's sign-in, when configured.
+    pub oidc: Option<OidcOption>,
+}
+
+/// The school sign-in button.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct OidcOption {
+    /// Its text (`--oidc-display-name`).
+    pub name: String,
+    /// Where it goes: `/api/oidc/login`.
+    pub url: String,
 }
 
 /// `GET /readyz`.

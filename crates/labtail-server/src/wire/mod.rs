@@ -29,7 +29,7 @@ pub use event::{
     StopDashboardAck, True, WireLine, WireStream, names,
 };
 pub use history::{HistoryEvent, HistoryEventKind, HistoryPage, HistorySearch, SearchHit};
-pub use http::{Me, Readiness, ReadyStatus, UpDown};
+pub use http::{LoginOptions, Me, OidcOption, Readiness, ReadyStatus, UpDown};
 pub use request::{
     ClientEvent, EventName, MAX_NAME_LEN, StartFrom, StartPayload, StartRequest, StopPayload,
     parse_container_name, parse_list, parse_start, parse_stop,

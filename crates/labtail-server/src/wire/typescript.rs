@@ -67,6 +67,8 @@ fn generate() -> String {
         // HTTP.
         Role,
         Me,
+        LoginOptions,
+        OidcOption,
         ReadyStatus,
         UpDown,
         Readiness,

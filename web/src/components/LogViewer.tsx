@@ -238,7 +238,9 @@ export function LogViewer({ client, containers, known, at }: Props) {
     else if (atBottom && !follow && win.live) setFollow(true);
     lastTop.current = el.scrollTop;
     saveAnchor();
-    if (win.busy) return;
+    // Not while only matches show: a filter that hides most lines would
+    // page in the whole history looking for more (Search history does that).
+    if (win.busy || (needle && filterOnly)) return;
     if (el.scrollTop < EDGE_PX && win.moreBefore) void win.loadOlder();
     else if (!win.live && el.scrollTop + el.clientHeight > el.scrollHeight - EDGE_PX) void win.loadNewer();
   };

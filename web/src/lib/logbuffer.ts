@@ -92,9 +92,9 @@ export class LogBuffer {
   private seen = new Map<string, Set<string>>();
   /** Keys of the markers held that must not be shown twice. */
   private markers = new Set<string>();
-  /** Rows evicted from the oldest end and not loaded again since. */
+  /** Lines evicted from the oldest end and not loaded again since. */
   dropped = 0;
-  /** Rows evicted from the newest end and not loaded again since. */
+  /** Lines evicted from the newest end and not loaded again since. */
   droppedNewer = 0;
   /** Live lines taken so far (never goes down: "N new" counts from it). */
   received = 0;
@@ -315,10 +315,11 @@ export class LogBuffer {
   }
 
   private forget(r: Row | undefined, end: Evict): void {
-    if (end === 'oldest') this.dropped++;
-    else this.droppedNewer++;
     if (!r) return;
     if (r.kind === 'line') {
+      // Lines, not markers: what "N earlier lines not shown" counts.
+      if (end === 'oldest') this.dropped++;
+      else this.droppedNewer++;
       this.lines--;
       this.seen.get(r.container)?.delete(r.line.cursor);
     } else {

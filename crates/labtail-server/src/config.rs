@@ -84,7 +84,7 @@ pub struct ServerConfig {
     /// Serve HTTPS/WSS with this certificate chain and key (PEM).
     pub tls: Option<TlsFiles>,
     /// School sign-in (`--oidc-*`); `None`: local accounts only.
-    pub oidc: Option<crate::oidc::OidcSettings>,
+    pub oidc: Option<OidcSettings>,
     /// Whether `POST /api/login` takes local passwords (`--local-login`).
     /// Local accounts stay usable from the command line either way.
     pub local_login: bool,
@@ -171,6 +171,60 @@ impl Default for DbOptions {
         DbOptions {
             max_connections: 8,
             acquire_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The operator's settings (`--oidc-*`).
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    pub issuer: String,
+    pub client_id: String,
+    /// `None`: a public client (PKCE alone).
+    pub client_secret_file: Option<PathBuf>,
+    /// Where the provider sends the browser back; its path is the callback.
+    pub redirect_url: String,
+    pub groups_file: PathBuf,
+    pub username_claim: String,
+    pub groups_claim: String,
+    /// The sign-in button's text.
+    pub display_name: String,
+    /// Scopes asked for besides `openid` (e.g. `profile`, `groups`).
+    pub scopes: Vec<String>,
+    /// Each request to the provider gives up after this long.
+    pub http_timeout: Duration,
+    /// How far the provider's clock may be off from ours.
+    pub clock_skew: Duration,
+    /// How long a browser has between leaving for the provider and coming
+    /// back.
+    pub login_timeout: Duration,
+    /// The JWKS is fetched again on an unknown key at most this often.
+    pub jwks_refresh_interval: Duration,
+}
+
+impl OidcSettings {
+    /// Settings with the documented defaults for everything but the four
+    /// required values.
+    pub fn new(
+        issuer: String,
+        client_id: String,
+        redirect_url: String,
+        groups_file: PathBuf,
+    ) -> Self {
+        OidcSettings {
+            issuer,
+            client_id,
+            client_secret_file: None,
+            redirect_url,
+            groups_file,
+            username_claim: "preferred_username".into(),
+            groups_claim: "groups".into(),
+            display_name: "Sign in with your school account".into(),
+            scopes: vec!["profile".into()],
+            http_timeout: Duration::from_secs(10),
+            clock_skew: Duration::from_secs(60),
+            login_timeout: Duration::from_secs(600),
+            jwks_refresh_interval: Duration::from_secs(30),
         }
     }
 }

@@ -27,6 +27,7 @@ pub mod session_check;
 pub mod sessions;
 pub mod slots;
 pub mod socket;
+pub mod staff;
 pub mod state;
 pub mod throttle;
 pub mod web;

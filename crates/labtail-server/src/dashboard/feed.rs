@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use labtail_logs::{ContainerInfo, Delivery, DockerId, Scope, StartAt, Stream, WatchEvent};
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::socket::Audience;
+use crate::staff::Audience;
 use crate::state::AppState;
 use crate::wire::{Dashboard, DashboardRow, WireContainer, names};
 
@@ -156,7 +156,7 @@ async fn send(app: &AppState, tracked: &HashMap<DockerId, Tracked>) {
     };
     app.dashboard.set_latest(snapshot.clone());
     if let Some(io) = app.io() {
-        crate::socket::emit_scoped(
+        crate::staff::emit_scoped(
             io,
             Audience::Dashboard,
             None,

@@ -15,7 +15,7 @@
 //!
 //! Both go to the staff who may see each container: all-seeing sockets
 //! share one broadcast, a socket limited to its courses gets each event
-//! narrowed to them (`socket/scope.rs`).
+//! narrowed to them (`staff.rs`).
 //!
 //! Both are sent per node (`io.local()`): each node watches its own Docker
 //! event stream and its own upstreams, so nothing is sent twice in a

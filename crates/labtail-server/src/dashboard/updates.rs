@@ -5,7 +5,7 @@
 use labtail_logs::WatchEvent;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::socket::Audience;
+use crate::staff::Audience;
 use crate::state::AppState;
 use crate::wire::{ContainerState, ContainerUpdate, names};
 
@@ -39,7 +39,7 @@ pub async fn push_container_updates(app: AppState) {
                     .covers(Some(&owner), update.course.as_deref())
                     .then(|| update.clone())
             };
-            crate::socket::emit_scoped(
+            crate::staff::emit_scoped(
                 io,
                 Audience::Staff,
                 Some(crate::rooms::owner(&owner)),

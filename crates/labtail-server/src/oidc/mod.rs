@@ -21,7 +21,6 @@
 
 mod groups;
 
-use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -39,63 +38,10 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use crate::config::OidcSettings;
 use crate::wire::Code;
 
 pub use groups::{GroupMap, Mapped};
-
-/// The operator's settings (`--oidc-*`).
-#[derive(Debug, Clone)]
-pub struct OidcSettings {
-    pub issuer: String,
-    pub client_id: String,
-    /// `None`: a public client (PKCE alone).
-    pub client_secret_file: Option<PathBuf>,
-    /// Where the provider sends the browser back; its path is the callback.
-    pub redirect_url: String,
-    pub groups_file: PathBuf,
-    pub username_claim: String,
-    pub groups_claim: String,
-    /// The sign-in button's text.
-    pub display_name: String,
-    /// Scopes asked for besides `openid` (e.g. `profile`, `groups`).
-    pub scopes: Vec<String>,
-    /// Each request to the provider gives up after this long.
-    pub http_timeout: Duration,
-    /// How far the provider's clock may be off from ours.
-    pub clock_skew: Duration,
-    /// How long a browser has between leaving for the provider and coming
-    /// back.
-    pub login_timeout: Duration,
-    /// The JWKS is fetched again on an unknown key at most this often.
-    pub jwks_refresh_interval: Duration,
-}
-
-impl OidcSettings {
-    /// Settings with the documented defaults for everything but the four
-    /// required values.
-    pub fn new(
-        issuer: String,
-        client_id: String,
-        redirect_url: String,
-        groups_file: PathBuf,
-    ) -> Self {
-        OidcSettings {
-            issuer,
-            client_id,
-            client_secret_file: None,
-            redirect_url,
-            groups_file,
-            username_claim: "preferred_username".into(),
-            groups_claim: "groups".into(),
-            display_name: "Sign in with your school account".into(),
-            scopes: vec!["profile".into()],
-            http_timeout: Duration::from_secs(10),
-            clock_skew: Duration::from_secs(60),
-            login_timeout: Duration::from_secs(600),
-            jwks_refresh_interval: Duration::from_secs(30),
-        }
-    }
-}
 
 /// Why a sign-in failed: the stable code the callback answers with
 /// (`docs/protocol.md`), and a message for the person and the log.

@@ -75,7 +75,7 @@ pub(super) async fn apply<A: Adapter>(
                 .await
                 .map_err(WireError::internal)?;
             let opened = ctx.join_dashboard();
-            super::scope::place(s, ctx, access.scope);
+            crate::staff::place(s, access.scope, true);
             if opened {
                 app.dashboard
                     .add_viewer(|| crate::dashboard::spawn_feed(app));
@@ -85,7 +85,7 @@ pub(super) async fn apply<A: Adapter>(
         ClientEvent::StopDashboard => {
             let was_watching = ctx.leave_dashboard();
             if was_watching {
-                super::scope::leave_dashboard(s);
+                crate::staff::leave_dashboard(s);
                 app.dashboard.remove_viewer();
             }
             let ack = StopDashboardAck {
@@ -109,8 +109,7 @@ pub(super) async fn after_ack<A: Adapter>(
         Then::Nothing => {}
         Then::Snapshot => {
             let snapshot = app.dashboard.latest().and_then(|d| {
-                ctx.scope()
-                    .map(|scope| crate::dashboard::narrow(&d, &scope))
+                crate::staff::scope_of(s).map(|scope| crate::dashboard::narrow(&d, &scope))
             });
             if let Some(snapshot) = snapshot {
                 super::emit::emit(s, crate::wire::names::DASHBOARD, &snapshot).await;

@@ -1,5 +1,5 @@
 //! What one socket holds: who it is, its watches, whether it has the
-//! dashboard open. (Its event queue and worker are `worker.rs`'s.)
+//! dashboard open. (A staff socket's scope is `crate::staff`'s.) (Its event queue and worker are `worker.rs`'s.)
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -33,10 +33,6 @@ pub struct SocketCtx {
     watches: Mutex<HashMap<WatchKey, Watch>>,
     /// Whether this socket has the dashboard open.
     dashboard: AtomicBool,
-    /// What an instructor's socket may see, as of the last check (the
-    /// handshake, then every `--auth-recheck-interval`): the dashboard and
-    /// container updates are filtered by it. `None` for a student's.
-    scope: Mutex<Option<Scope>>,
     /// The user's socket slot (`--max-sockets-per-user`), given back at
     /// disconnect (or when the socket's state is dropped, whichever first).
     slot: Mutex<Option<Slot>>,
@@ -83,12 +79,11 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl SocketCtx {
-    pub(super) fn new(ident: Identity, slot: Slot, scope: Option<Scope>) -> Self {
+    pub(super) fn new(ident: Identity, slot: Slot) -> Self {
         SocketCtx {
             ident,
             watches: Mutex::new(HashMap::new()),
             dashboard: AtomicBool::new(false),
-            scope: Mutex::new(scope),
             slot: Mutex::new(Some(slot)),
             _gauge: GaugeGuard::new(crate::metrics::SOCKETS_CONNECTED),
         }
@@ -124,15 +119,6 @@ impl SocketCtx {
             },
         );
         task
-    }
-
-    /// What an instructor's socket may see now.
-    pub fn scope(&self) -> Option<Scope> {
-        lock(&self.scope).clone()
-    }
-
-    pub fn set_scope(&self, scope: Scope) {
-        *lock(&self.scope) = Some(scope);
     }
 
     /// Whether this socket has the dashboard open.

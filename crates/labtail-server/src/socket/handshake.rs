@@ -184,9 +184,9 @@ fn set_up<A: Adapter>(
     // The context is the socket's one extension (the session re-check reads
     // who is on it from there): a second copy of the identity would be
     // memory every idle socket pays.
-    let ctx = Arc::new(SocketCtx::new(ident, slot, None));
+    let ctx = Arc::new(SocketCtx::new(ident, slot));
     if let Some(scope) = scope {
-        super::scope::place(s, &ctx, scope);
+        crate::staff::place(s, scope, false);
     }
     s.extensions.insert(ctx.clone());
     let inbox = super::worker::register_handlers(s, &ctx, app);

@@ -17,9 +17,8 @@
 //!   waiting for its container;
 //! - `emit.rs`: sending to one socket (waiting while its buffer is full)
 //!   and the events every kind of watch sends;
-//! - `ctx.rs`: what a socket holds (who, its watches, a staff socket's
-//!   scope); `scope.rs`: a staff socket's rooms by its scope, and events
-//!   narrowed to each scope;
+//! - `ctx.rs`: what a socket holds (who, its watches); `scope.rs`: a
+//!   staff socket's scope read again, and the watches it lost ended;
 //! - `errors.rs`: the engine's failures as client answers.
 //!
 //! Every handler is generic over the Socket.IO adapter (`A: Adapter`):
@@ -38,7 +37,7 @@ mod worker;
 
 pub use ctx::{Identity, SocketCtx};
 pub use handshake::{HandshakeAuth, prepare_request};
-pub use scope::{Audience, emit_scoped, rescope};
+pub use scope::rescope;
 
 /// Registers the default namespace. Handshakes without a logged-in session
 /// are refused with `connect_error` `{message: "unauthenticated"}`.

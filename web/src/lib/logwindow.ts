@@ -262,7 +262,15 @@ export class LogWindow {
     const last = this.probed.get(c) ?? 0;
     if (Date.now() - last < PROBE_EVERY_MS) return;
     this.probed.set(c, Date.now());
-    void this.page(c, { tail: true }, 1).then((p) => { if (p) this.changed(); });
+    void this.page(c, { tail: true }, 1).then((p) => {
+      if (!p) return;
+      // A view of one container that let nothing go holds all history has
+      // recorded: its first line is the start.
+      if (this.containers.length === 1 && this.buffer.dropped === 0 && p.pruned === 0 && p.total <= this.buffer.lines) {
+        this.startOf.set(c, this.buffer.firstCursor(c) ?? null);
+      }
+      this.changed();
+    });
   }
 
   private settleStart(c: string): void {

@@ -485,6 +485,29 @@ describe('history', () => {
     }, expected.cursor, { timeout: 15_000 });
   });
 
+  test('a rename while watching: the lines go on, the header and the address follow', async () => {
+    const w = world();
+    await serve(w);
+    const eve = w.addUser('eve', 'student');
+    const box = w.run('eve', `${World.gate}i=1; while [ -e /tmp/go ]; do echo "tick $i"; i=$((i+1)); sleep 0.2; done; sleep 300`);
+    const page = await newPage(w);
+    await logIn(page, eve);
+    await page.goto(`${w.url}/c/${box}`);
+    await page.getByTestId('stream-state').filter({ hasText: 'running' }).waitFor();
+    w.open(box);
+    await atLeast(page, 3);
+    const renamed = `${box}-renamed`;
+    w.docker('rename', box, renamed);
+    w.containers.push(renamed);
+    await page.getByTestId('viewer-name').filter({ hasText: new RegExp(`^${renamed}$`) }).waitFor({ timeout: 15_000 });
+    await page.getByTestId('note').filter({ hasText: `container renamed to ${renamed}` }).waitFor();
+    assert.equal(new URL(page.url()).pathname, `/c/${renamed}`);
+    // Lines keep coming after the rename.
+    const n = Number.parseInt(await page.getByTestId('line-count').textContent(), 10);
+    await atLeast(page, n + 3);
+    assert.deepEqual(page.errors, []);
+  });
+
   test('permalinks, a history search whose hit opens its line, and the container\'s bundle', async () => {
     const w = world();
     await serve(w);

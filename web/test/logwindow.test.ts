@@ -169,6 +169,27 @@ describe('LogWindow', () => {
     expect(client.active().map((x) => x.after)).toEqual([line(5000).cursor]);
   });
 
+  it('a merged window opens on the span both containers cover, and each resumes where history left it', async () => {
+    // a wrote long ago; b writes now: a's lines all come before b's page.
+    const a = history(300);
+    const b = history(3000);
+    const late = (l: WireLine): WireLine => ({ ...l, cursor: `${BigInt(l.cursor.slice(0, 19)) + 10n ** 12n}-o000000`, ts: nanosToTs(BigInt(l.cursor.slice(0, 19)) + 10n ** 12n) });
+    const client = fakeClient();
+    const win = new LogWindow({
+      client, containers: ['a', 'b'], owners: () => ({}), maxLines: 50_000, tail: 1000, schedule: now,
+      fetchPage: async (c, anchor, limit) => {
+        if (c === 'a') return a.fetchPage(c, anchor, limit);
+        const p = await b.fetchPage(c, anchor, limit);
+        return { ...p, lines: p.lines.map(late) };
+      },
+    });
+    await win.goLive();
+    expect(win.buffer.toArray().every((r) => r.container === 'b')).toBe(true);
+    expect(win.buffer.lines).toBe(1000);
+    // a resumes after its newest line (nothing to send), not from its tail.
+    expect(client.active().map((w) => [w.name, w.after])).toEqual([['a', line(300).cursor], ['b', late(line(3000)).cursor]]);
+  });
+
   it('without history (503) it follows the live tail as before', async () => {
     const client = fakeClient();
     const win = new LogWindow({

@@ -96,6 +96,9 @@ export class LogWindow {
    * history knows (`null`: history holds none before what is shown). */
   private startOf = new Map<string, string | null>();
   private probed = new Map<string, number>();
+  /** Per container, the newest line history gave when the window opened on
+   * the live end, held or not (a merged window may leave it out). */
+  private newestRead = new Map<string, string>();
   private listeners = new Set<() => void>();
   private readonly batcher: FrameBatcher<Item>;
   private readonly fetch: NonNullable<WindowOptions['fetchPage']>;
@@ -210,10 +213,12 @@ export class LogWindow {
     this.changed();
   }
 
-  /** Watches every container from the newest line held (or the tail). */
+  /** Watches every container from the newest line held (or the tail). A
+   * container whose lines all lie before a merged window's start resumes
+   * after the newest history gave: its tail would open a hole in time. */
   private attach(): void {
     this.live = true;
-    for (const c of this.containers) this.watch(c, () => this.buffer.lastCursor(c));
+    for (const c of this.containers) this.watch(c, () => this.buffer.lastCursor(c) ?? this.newestRead.get(c));
   }
 
   /** Stops the live end: lines on their way are dropped with the epoch. */
@@ -229,6 +234,7 @@ export class LogWindow {
     this.detach();
     this.buffer.reset();
     this.startOf.clear();
+    this.newestRead.clear();
     this.focus = null;
     this.error = '';
   }
@@ -315,7 +321,11 @@ export class LogWindow {
       const got = await Promise.all(this.containers.map((c) => this.page(c, { tail: true }, this.opts.tail)));
       if (epoch !== this.epoch) return;
       const pages = this.containers.flatMap((c, i) => (got[i] ? [{ container: c, page: got[i]! }] : []));
-      this.addPages(contiguous(pages, 'older').map(({ container, page }) => ({ container, page })), 'oldest');
+      for (const { container, page } of pages) {
+        const last = page.lines[page.lines.length - 1];
+        if (last) this.newestRead.set(container, last.cursor);
+      }
+      this.addPages(contiguous(pages, 'older'), 'oldest');
       this.attach();
     } finally {
       this.end(token);

@@ -415,7 +415,7 @@ describe('history', () => {
     await logIn(page, bea);
     const card = page.getByTestId(`card-${box}`);
     await card.getByText('removed', { exact: true }).waitFor();
-    assert.match(await card.getByTestId('card-status').textContent(), /^removed · exited with code 3 · ended /);
+    assert.match(await card.getByTestId('card-status').textContent(), /^exited with code 3 · ended /);
     await page.screenshot({ path: join(SHOTS, 'history-removed-list.png') });
     await card.getByRole('link', { name: box }).click();
     await page.getByTestId('stream-state').filter({ hasText: 'removed' }).waitFor();

@@ -118,7 +118,10 @@ export function Dashboard({ client }: { client: LabtailClient }) {
                         <td>
                           <a href={href({ page: 'container', name: c.name })} onClick={onLink({ page: 'container', name: c.name })}>{c.name}</a>
                         </td>
-                        <td><StateBadge state={c.state} /></td>
+                        <td>
+                          <StateBadge state={c.state} />
+                          {c.state !== 'running' && c.exitCode !== undefined && <small className="muted"> code {c.exitCode}</small>}
+                        </td>
                         <td className="num">{c.linesPerSecond.toFixed(1)}</td>
                         <td className={`num ${c.stderrLines > 0 ? 'has-errors' : ''}`}>{c.stderrLines}</td>
                         <td>{c.watchers.length ? c.watchers.join(', ') : <span className="muted">—</span>}</td>

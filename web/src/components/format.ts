@@ -22,14 +22,12 @@ export function dateTimeOf(ts: string): string {
   return d ? d.toLocaleString(undefined, { dateStyle: 'medium', timeStyle: 'medium', hour12: false }) : ts;
 }
 
-/** How a container that is not running ended, where known: "exited with
- * code 3 · 22 Nov 2026, 10:05:00", "removed · exited with code 0 · …". */
+/** How a container that is not running ended, where known, beside its
+ * state's badge: "exited with code 3 · ended 22 Nov 2026, 10:05:00". */
 export function endedText(c: Pick<Container, 'state' | 'exitCode' | 'endedAt'>): string | null {
   if (c.state !== 'removed' && c.state !== 'exited' && c.state !== 'dead') return null;
   const parts: string[] = [];
-  if (c.state === 'removed') parts.push('removed');
   if (c.exitCode !== undefined && c.exitCode !== null) parts.push(`exited with code ${c.exitCode}`);
-  else if (c.state !== 'removed') parts.push(c.state);
   if (c.endedAt) parts.push(`ended ${dateTimeOf(c.endedAt)}`);
-  return parts.join(' · ');
+  return parts.length ? parts.join(' · ') : null;
 }

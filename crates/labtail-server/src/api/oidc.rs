@@ -12,7 +12,7 @@
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde::Deserialize;
 
@@ -80,7 +80,18 @@ async fn begin(State(app): State<AppState>, auth: AuthSession) -> Response {
             .http()
             .into_response();
     }
-    Redirect::to(&url).into_response()
+    found(&url)
+}
+
+/// `302 Found` to `location` (what the contract promises; axum's
+/// `Redirect::to` is a 303).
+fn found(location: &str) -> Response {
+    match header::HeaderValue::from_str(location) {
+        Ok(v) => (axum::http::StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+        Err(_) => WireError::new(Code::Internal, "bad redirect")
+            .http()
+            .into_response(),
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -111,7 +122,7 @@ async fn callback(
             metrics::counter!(crate::metrics::LOGINS).increment(1);
             tracing::info!(user = %username, "signed in through the identity provider");
             audit::record(&app, Kind::Login, &username, ip, None, Some("oidc")).await;
-            Redirect::to("/").into_response()
+            found("/")
         }
         Err((who, f)) => {
             metrics::counter!(crate::metrics::OIDC_LOGINS, "result" => f.code.as_str())

@@ -96,7 +96,8 @@ pub struct Oidc {
     http: reqwest::Client,
     client: Client,
     metadata: CoreProviderMetadata,
-    groups: GroupMap,
+    /// The last mapping read without error (re-read at every sign-in).
+    groups: Mutex<GroupMap>,
     callback_path: String,
     /// The provider's keys and when they were last fetched.
     keys: Mutex<(CoreJsonWebKeySet, Instant)>,
@@ -203,7 +204,7 @@ impl Oidc {
             http,
             client,
             metadata,
-            groups,
+            groups: Mutex::new(groups),
             callback_path,
             keys,
             refreshing: tokio::sync::Mutex::new(()),
@@ -223,9 +224,16 @@ impl Oidc {
         self.settings.login_timeout
     }
 
-    /// The operator's group mapping.
-    pub fn groups(&self) -> &GroupMap {
-        &self.groups
+    /// The operator's group mapping, read again (the operator may change
+    /// it while labtail runs); a file that no longer reads keeps the last
+    /// good one, with a warning.
+    pub fn groups(&self) -> GroupMap {
+        let mut held = self.groups.lock().unwrap_or_else(|p| p.into_inner());
+        match GroupMap::load(&self.settings.groups_file) {
+            Ok(fresh) => *held = fresh,
+            Err(e) => tracing::warn!(error = %e, "--oidc-groups-file no longer reads; using the last good mapping"),
+        }
+        held.clone()
     }
 
     /// Starts a sign-in: where to send the browser, and what to keep in its

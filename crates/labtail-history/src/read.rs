@@ -165,9 +165,10 @@ impl Reader {
                 (n, n + limit)
             }
             Anchor::Around(cur) => {
+                // Centred, but shifted to stay whole near either end.
                 let n = self.locate(c, &cur).await?;
-                let before = limit / 2;
-                (n - before, n - before + limit)
+                let from = (n - limit / 2).min(c.lines - limit).max(c.first_line);
+                (from, from + limit)
             }
         };
         let from = from.max(c.first_line);

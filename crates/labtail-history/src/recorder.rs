@@ -205,10 +205,22 @@ async fn record(target: &EngineToRecord, store: &Store, cfg: &HistoryConfig, lea
     let mut resync = tokio::time::interval(RESYNC);
     let gauge = ::metrics::gauge!(metrics::CONTAINERS_RECORDING, "engine" => target.name.clone());
     let mut sync_now = true;
+    // Containers that started since the last sync: one that ran and was
+    // removed before the listing is recorded from its event (its log file
+    // held open since its start, `labtail_logs`' pins).
+    let mut started: Vec<labtail_logs::ContainerEvent> = Vec::new();
+    let deaths = Deaths::default();
+    // Deaths are noted by a task of their own: this loop may be busy in a
+    // sync when a container dies and is removed at once.
+    let _noting = AbortOnDrop(tokio::spawn(note_deaths(
+        target.engine.container_events(),
+        deaths.clone(),
+    )));
     loop {
         if sync_now {
             sync_now = false;
-            sync(target, store, cfg, &wtx, &mut tasks).await;
+            let starts = std::mem::take(&mut started);
+            sync(target, store, cfg, &wtx, &mut tasks, &starts, &deaths).await;
             gauge.set(tasks.len() as f64);
         }
         tokio::select! {
@@ -219,6 +231,9 @@ async fn record(target: &EngineToRecord, store: &Store, cfg: &HistoryConfig, lea
                     labtail_logs::Action::Create | labtail_logs::Action::Start
                         if !tasks.contains_key(&e.id) =>
                     {
+                        if e.action == labtail_logs::Action::Start && started.len() < MAX_STARTS {
+                            started.push(e);
+                        }
                         sync_now = true;
                     }
                     _ => {}
@@ -237,6 +252,75 @@ async fn record(target: &EngineToRecord, store: &Store, cfg: &HistoryConfig, lea
     gauge.set(0.0);
 }
 
+struct AbortOnDrop(JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+async fn note_deaths(mut events: broadcast::Receiver<WatchEvent>, deaths: Deaths) {
+    loop {
+        match events.recv().await {
+            Ok(WatchEvent::Container(e))
+                if matches!(
+                    e.action,
+                    labtail_logs::Action::Die | labtail_logs::Action::Destroy
+                ) =>
+            {
+                deaths.note(&e)
+            }
+            Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
+            Err(broadcast::error::RecvError::Closed) => return,
+        }
+    }
+}
+
+/// How long a removed container's recorder waits for its `die` event.
+const DEATH_WAIT: Duration = Duration::from_secs(10);
+
+/// Starts remembered between two syncs, at most.
+const MAX_STARTS: usize = 10_000;
+
+/// How the last runs of containers ended, as their `die` events said: a
+/// container removed before its recorder could ask Docker still gets its
+/// exit code. Bounded; the oldest go first.
+#[derive(Debug, Clone, Default)]
+struct Deaths(Arc<std::sync::Mutex<std::collections::VecDeque<Death>>>);
+
+/// A container, when (Docker's nanoseconds), its exit code, and whether
+/// it was its death (else its removal).
+type Death = (DockerId, i64, Option<i64>, bool);
+
+impl Deaths {
+    const MAX: usize = 4096;
+
+    /// Notes a `die` (or a `destroy`: the end of what can be heard).
+    fn note(&self, e: &labtail_logs::ContainerEvent) {
+        let mut d = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if d.len() >= Self::MAX {
+            d.pop_front();
+        }
+        let died = e.action == labtail_logs::Action::Die;
+        d.push_back((e.id.clone(), e.time_nanos, e.exit_code, died));
+    }
+
+    /// The last death of `id` (when, and its exit code): `Some(Some(..))`;
+    /// `Some(None)` once its removal was heard with no death before it
+    /// (it never ran); `None` while neither was heard.
+    fn of(&self, id: &DockerId) -> Option<Option<(i64, Option<i64>)>> {
+        let d = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let mut mine = d.iter().rev().filter(|(i, ..)| i == id);
+        let last = mine.next()?;
+        if last.3 {
+            return Some(Some((last.1, last.2)));
+        }
+        // The destroy: a death heard before it, if any.
+        Some(mine.find(|x| x.3).map(|x| (x.1, x.2)))
+    }
+}
+
 fn shown_name(target: &EngineToRecord, name: &str) -> String {
     let name = name.trim_start_matches('/');
     if target.prefix_names {
@@ -253,6 +337,8 @@ async fn sync(
     cfg: &HistoryConfig,
     wtx: &mpsc::Sender<Batch>,
     tasks: &mut HashMap<DockerId, (i64, JoinHandle<()>)>,
+    starts: &[labtail_logs::ContainerEvent],
+    deaths: &Deaths,
 ) {
     tasks.retain(|_, (_, t)| !t.is_finished());
     let list = match target.engine.docker().list(&Scope::AllLabContainers).await {
@@ -293,7 +379,25 @@ async fn sync(
             let _ = wtx.send(writes).await;
         }
     }
-    for mut info in list {
+    // Started since the last sync and already gone from the listing.
+    let gone = starts
+        .iter()
+        .filter(|e| !listed.contains(e.id.as_str()) && e.owner.is_some())
+        .map(|e| ContainerInfo {
+            id: e.id.clone(),
+            name: e.name.clone().unwrap_or_else(|| e.id.short().to_owned()),
+            owner: e.owner.clone(),
+            state: "removed".into(),
+            status: String::new(),
+            image: e.image.clone().unwrap_or_default(),
+            created: e.time_nanos / 1_000_000_000,
+            course: e.course.clone(),
+            lab: e.lab.clone(),
+            host: None,
+            host_down: false,
+        })
+        .collect::<Vec<_>>();
+    for mut info in list.into_iter().chain(gone) {
         if tasks.contains_key(&info.id) {
             continue;
         }
@@ -335,7 +439,9 @@ async fn sync(
             wtx.clone(),
             info.clone(),
             row.clone(),
+            deaths.clone(),
         );
+        tracing::debug!(container = %info.name, state = %info.state, "history: recording");
         tasks.insert(info.id.clone(), (row.id, tokio::spawn(rec.run())));
     }
 }
@@ -428,6 +534,7 @@ struct ContainerRecorder {
     mark: Option<Cursor>,
     life: Life,
     lost: metrics_handles::Lost,
+    deaths: Deaths,
 }
 
 mod metrics_handles {
@@ -457,6 +564,7 @@ impl ContainerRecorder {
         wtx: mpsc::Sender<Batch>,
         info: ContainerInfo,
         row: ContainerRow,
+        deaths: Deaths,
     ) -> Self {
         let life = match (row.started_at, row.ended_at) {
             (Some(s), Some(e)) if e >= s => Life::Exited,
@@ -475,6 +583,7 @@ impl ContainerRecorder {
             row,
             life,
             lost: metrics_handles::Lost::new(),
+            deaths,
         }
     }
 
@@ -552,24 +661,23 @@ impl ContainerRecorder {
     /// Catch up from Docker after the mark, then follow live until the
     /// container is removed or the subscription falls behind.
     async fn round(&mut self) -> Stop {
-        if let Err(stop) = self.note_run().await {
+        // Taken before the catch-up read: a run it shows ended has all its
+        // lines in that read.
+        let before = match self.note_run().await {
+            Ok(run) => run,
+            Err(stop) => return stop,
+        };
+        // Catch up: everything after the last line history holds.
+        tracing::debug!(container = %self.info.name, lines = self.next_line, "history: catching up");
+        if let Err(stop) = self.catch_up().await {
             return stop;
         }
-        // Catch up: everything after the last line history holds.
-        let mut rx = self.engine.read_after(&self.info, self.mark);
-        while let Some(item) = rx.recv().await {
-            let r = match item {
-                Ok(After::Lines(lines)) => self.append(lines).await,
-                Ok(After::Missed) => self.gap(None).await,
-                Err(DockerError::NotFound) => return self.removed().await,
-                Err(e) => {
-                    tracing::debug!(container = %self.info.name, error = %e, "history: catch-up read failed");
-                    return Stop::Again;
-                }
-            };
-            if let Err(stop) = r {
-                return stop;
-            }
+        tracing::debug!(container = %self.info.name, lines = self.next_line, "history: caught up; following");
+        // A run that ended while no one recorded it ends after its lines.
+        if let Some(run) = before
+            && let Err(stop) = self.note_end(&run).await
+        {
+            return stop;
         }
         // Live, joined exactly after the last line recorded.
         let start = match self.mark {
@@ -584,6 +692,12 @@ impl ContainerRecorder {
         {
             Ok(s) => s,
             Err(SubscribeError::Start(labtail_logs::StartError::NotFound)) => {
+                tracing::debug!(container = %self.info.name, "history: gone before it could be followed");
+                // Removed between the catch-up and now: what it wrote
+                // meanwhile is still in its (held) log file.
+                if let Err(stop) = self.catch_up().await {
+                    return stop;
+                }
                 return self.removed().await;
             }
             Err(e) => {
@@ -624,13 +738,33 @@ impl ContainerRecorder {
         }
     }
 
-    /// Notes a run begun or ended while no one recorded the container
-    /// (labtail was down): `inspect` knows the last.
-    async fn note_run(&mut self) -> Result<(), Stop> {
+    /// Reads from Docker every line after the last one recorded.
+    async fn catch_up(&mut self) -> Result<(), Stop> {
+        let mut rx = self.engine.read_after(&self.info, self.mark);
+        while let Some(item) = rx.recv().await {
+            match item {
+                Ok(After::Lines(lines)) => self.append(lines).await?,
+                Ok(After::Missed) => self.gap(None).await?,
+                Err(DockerError::NotFound) => return Err(self.removed().await),
+                Err(e) => {
+                    tracing::debug!(container = %self.info.name, error = %e, "history: catch-up read failed");
+                    return Err(Stop::Again);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Notes a run begun while no one recorded the container (labtail was
+    /// down, or it ran before its recorder got to it): `inspect` knows the
+    /// last; it is returned, for [`Self::note_end`] once the lines read
+    /// after it are recorded.
+    async fn note_run(&mut self) -> Result<Option<labtail_logs::RunInfo>, Stop> {
         let run = match self.engine.docker().inspect_run(&self.info.id).await {
             Ok(r) => r,
-            Err(DockerError::NotFound) => return Err(self.removed().await),
-            Err(_) => return Ok(()),
+            // Gone already: its log may still be read (a held file); the
+            // reads that follow find out, and `removed` tells its end.
+            Err(_) => return Ok(None),
         };
         let mut writes = Vec::new();
         if let Some(s) = run
@@ -645,6 +779,14 @@ impl ContainerRecorder {
             self.row.started_at = Some(s);
             self.life = Life::Running;
         }
+        self.send(writes).await?;
+        Ok(Some(run))
+    }
+
+    /// Notes the end of the run `run` (an `inspect` taken before the last
+    /// read) showed over: after its lines, which that read held.
+    async fn note_end(&mut self, run: &labtail_logs::RunInfo) -> Result<(), Stop> {
+        let mut writes = Vec::new();
         if !run.running
             && let Some(f) = run.finished_at.filter(|f| Some(*f) > self.row.ended_at)
             && self.life != Life::Exited
@@ -664,6 +806,11 @@ impl ContainerRecorder {
     }
 
     async fn append(&mut self, lines: Vec<Line>) -> Result<(), Stop> {
+        if self.life == Life::Unknown && !lines.is_empty() {
+            // Recording began before the container started (its `created`
+            // was heard): its start goes before its first line.
+            self.note_run().await?;
+        }
         self.lost.recorded.increment(lines.len() as u64);
         for l in lines {
             self.mark = Some(l.cursor);
@@ -737,6 +884,13 @@ impl ContainerRecorder {
             RunStatus::Exited { exit_code } if self.life != Life::Exited => {
                 self.flush(false).await?;
                 let run = self.engine.docker().inspect_run(&self.info.id).await.ok();
+                if run
+                    .as_ref()
+                    .is_some_and(|r| r.started_at.is_none_or(|s| s <= 0))
+                {
+                    // Created, never started: nothing ended.
+                    return Ok(());
+                }
                 let at = run
                     .as_ref()
                     .filter(|r| !r.running)
@@ -776,8 +930,27 @@ impl ContainerRecorder {
         .await
     }
 
+    /// How the container's last run ended, as its `die` event said. Docker
+    /// sent it before the removal this recorder noticed, but a loaded
+    /// dockerd (or labtail) can deliver its events a second or more late:
+    /// wait for it, or for the removal's event (no death before it: it
+    /// never ran), bounded.
+    async fn death(&self) -> Option<(i64, Option<i64>)> {
+        let until = tokio::time::Instant::now() + DEATH_WAIT;
+        loop {
+            if let Some(d) = self.deaths.of(&self.info.id) {
+                return d;
+            }
+            if tokio::time::Instant::now() >= until {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The container is gone: its last lines and its end are written.
     async fn removed(&mut self) -> Stop {
+        tracing::debug!(container = %self.info.name, lines = self.next_line, "history: container removed");
         let sealed = if self.open.dirty() || self.open.written > 0 {
             let (id, level) = (self.row.id, self.cfg.level);
             let open = std::mem::replace(&mut self.open, OpenChunk::new(0, self.next_line));
@@ -790,6 +963,25 @@ impl ContainerRecorder {
         };
         let at = now_ns();
         let mut writes: Vec<Write> = sealed.into_iter().map(Write::Chunk).collect();
+        let death = if self.life != Life::Exited {
+            self.death().await
+        } else {
+            None
+        };
+        tracing::debug!(container = %self.info.name, life = ?self.life, ?death, "history: its end");
+        if let Some((died, exit_code)) = death {
+            // Gone before anyone asked Docker how it ended: the `die`
+            // event said.
+            writes.push(Write::Exited {
+                container: self.row.id,
+                at: died,
+                exit_code,
+            });
+            let mut e = self.event("exited", died);
+            e.exit_code = exit_code;
+            writes.push(Write::Event(e));
+            self.life = Life::Exited;
+        }
         writes.push(Write::Removed {
             container: self.row.id,
             at,

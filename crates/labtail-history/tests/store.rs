@@ -122,6 +122,19 @@ async fn pages_by_cursor_in_both_directions_and_from_a_time() {
             texts(&around),
             ["line 498", "line 499", "line 500", "line 501", "line 502"]
         );
+        // Near either end the page is whole, not cut short.
+        let near_start = reader
+            .page(&row, Anchor::Around(lines[1].cursor), 5)
+            .await
+            .unwrap();
+        assert_eq!(texts(&near_start).len(), 5);
+        assert_eq!(texts(&near_start)[0], "line 0");
+        let near_end = reader
+            .page(&row, Anchor::Around(lines[lines.len() - 1].cursor), 5)
+            .await
+            .unwrap();
+        assert_eq!(texts(&near_end).len(), 5);
+        assert!(!near_end.more_after);
         let from = reader
             .page(&row, Anchor::From(T + 100 * 1_000), 3)
             .await

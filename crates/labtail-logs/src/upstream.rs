@@ -30,6 +30,7 @@ pub(crate) fn spawn(hub: &Arc<Hub>, docker: Docker, events: &EventWatcher, cfg: 
     hub.set_task(task.abort_handle());
 }
 
+#[derive(Debug)]
 enum FollowEnd {
     /// Docker closed the stream: the container stopped, restarted or went away.
     Closed,
@@ -51,7 +52,10 @@ async fn run(
 
     // Start-up: the current state and the backlog, or a clear failure.
     let first = match docker.inspect_run(&id).await {
-        Ok(run) => run,
+        Ok(run) => {
+            tracing::debug!(container = %hub.container.name, ?run, "following");
+            run
+        }
         Err(e) => {
             hub.set_phase(Phase::Failed(start_error(e)));
             return;
@@ -85,14 +89,31 @@ async fn run(
         let run = match docker.inspect_run(&id).await {
             Ok(run) => run,
             Err(DockerError::NotFound) => {
-                // Gone (`--rm`, `rm -f`): the exits heard are told first.
-                if told.open_run.is_some() {
-                    for d in events.take_deaths(told.placed_until) {
-                        hub.set_status(RunStatus::Exited {
-                            exit_code: d.exit_code,
-                        });
-                    }
+                tracing::debug!(container = %hub.container.name, "gone");
+                // Gone (`--rm`, `rm -f`). What it wrote and was not
+                // published yet (a follow cut short, a burst under load)
+                // is read from its log file, held open since it started
+                // (`docker::files`' pins); each run's lines before its exit,
+                // then the removal.
+                let mut rest = Vec::new();
+                if let ReadEnd::Failed(e) = read_into(&hub, &docker, &cfg, &mut rest).await {
+                    tracing::debug!(container = %hub.container.name, error = %e, "nothing more to read of a removed container");
                 }
+                let deaths = if told.open_run.is_some() {
+                    events.take_deaths(told.placed_until)
+                } else {
+                    Vec::new()
+                };
+                let mut rest = rest.into_iter().peekable();
+                for d in deaths {
+                    let before: Vec<Line> =
+                        std::iter::from_fn(|| rest.next_if(|l| l.cursor.ts_nanos < d.at)).collect();
+                    hub.publish(before, &cfg);
+                    hub.set_status(RunStatus::Exited {
+                        exit_code: d.exit_code,
+                    });
+                }
+                hub.publish(rest.collect(), &cfg);
                 hub.set_status(RunStatus::Removed);
                 return;
             }
@@ -115,7 +136,9 @@ async fn run(
         }
         if let Some(run_start) = told.open_run {
             let opened = tokio::time::Instant::now();
-            match read_on(&hub, &docker, &cfg, &mut events, run_start).await {
+            let end = read_on(&hub, &docker, &cfg, &mut events, run_start).await;
+            tracing::debug!(container = %hub.container.name, ?end, "follow ended");
+            match end {
                 FollowEnd::Closed | FollowEnd::RunEnded => {
                     // The run ended (or the stream did): the next inspect
                     // says which. A stream that ends at once while the
@@ -424,6 +447,14 @@ async fn read_on(
                 Ok(run) if run.started_at == Some(run_start) => verified = true,
                 // Another run: this stream may be following it.
                 Ok(_) => return FollowEnd::RunEnded,
+                // Gone already (`--rm` right after it wrote): no run began
+                // after the one this stream follows, so its lines are that
+                // run's, the last. They are read to the stream's end (a
+                // log file is held open through the removal), not dropped.
+                Err(DockerError::NotFound) => {
+                    tracing::debug!(container = %hub.container.name, "removed while its lines were read; reading them to the end");
+                    verified = true;
+                }
                 Err(e) => return FollowEnd::Failed(e),
             }
             match events.poll() {

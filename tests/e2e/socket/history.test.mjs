@@ -100,6 +100,30 @@ describe('recording', () => {
     assert.ok(!(await api(w, bobCookie, '/api/containers')).body.some((c) => c.name === box));
   });
 
+  test('--rm containers that print and exit at once, before labtail could look: every line, the exit code', async () => {
+    // The race a short lab job makes: Docker deletes the log file when it
+    // removes the container, a few milliseconds after it ran. labtail holds
+    // the file open from the container's start event, before anything else.
+    const w = world();
+    await w.start();
+    const ann = w.addUser('ann', 'student');
+    const boxes = [];
+    for (let k = 0; k < 6; k++) {
+      const box = `quick-${k}-${w.id}`;
+      w.run('ann', `${numbered(1500)}; exit ${k + 1}`, ['--rm'], box);
+      boxes.push(box);
+    }
+    const cookie = await w.login(ann.name, ann.password);
+    for (const [k, box] of boxes.entries()) {
+      await recorded(w, cookie, box, 1500, { removed: true });
+      const { lines, last } = await wholeHistory(w, cookie, box);
+      assert.deepEqual(texts(lines), want(1500), box);
+      const events = (await api(w, cookie, `/api/history/${box}/lines?limit=10`)).body.events.map((e) => [e.kind, e.exitCode ?? null]);
+      assert.ok(events.some(([kind, code]) => kind === 'exited' && code === k + 1), `${box}: ${JSON.stringify(events)}`);
+      assert.ok(last.events.some((e) => e.kind === 'removed') || events.some(([kind]) => kind === 'removed'), box);
+    }
+  });
+
   test('json-file rotation: all 20 000 lines though Docker kept about 2 000', async () => {
     const w = world();
     await w.start();

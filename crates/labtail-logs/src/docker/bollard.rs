@@ -70,6 +70,18 @@ pub struct LogFiles {
     pub seen_at: std::path::PathBuf,
 }
 
+impl LogFiles {
+    /// Where a container's json-file log is, as labtail sees it (Docker's
+    /// `LogPath` for the json-file driver, known without asking).
+    pub(crate) fn log_path(&self, id: &DockerId) -> std::path::PathBuf {
+        let id = id.as_str();
+        self.seen_at
+            .join("containers")
+            .join(id)
+            .join(format!("{id}-json.log"))
+    }
+}
+
 impl Default for LogFiles {
     fn default() -> Self {
         LogFiles {
@@ -113,11 +125,16 @@ impl BollardDocker {
         id: &DockerId,
     ) -> Result<(Option<super::files::LogFile>, bool), DockerError> {
         metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "inspect").increment(1);
-        let c = self
+        let c = match self
             .docker
             .inspect_container(id.as_str(), None::<InspectContainerOptions>)
             .await
-            .map_err(from_bollard)?;
+            .map_err(from_bollard)
+        {
+            Ok(c) => c,
+            Err(DockerError::NotFound) => return self.pinned_log(id),
+            Err(e) => return Err(e),
+        };
         let running = c.state.as_ref().and_then(|s| s.running).unwrap_or(false);
         if let Some(known) = self
             .log_files
@@ -134,7 +151,13 @@ impl BollardDocker {
             .and_then(|l| l.typ.as_deref())
             == Some("json-file");
         let tty = c.config.as_ref().and_then(|c| c.tty).unwrap_or(false);
-        let found = match (&self.files, c.log_path.filter(|p| !p.is_empty())) {
+        let log_path = c.log_path.filter(|p| !p.is_empty());
+        if json_file && log_path.is_none() {
+            // Created, never started: Docker makes the file at the first
+            // start. Nothing to read yet, and nothing to remember.
+            return Ok((None, running));
+        }
+        let found = match (&self.files, log_path) {
             (Some(files), Some(path)) if json_file => {
                 let path = std::path::PathBuf::from(path);
                 let local = match path.strip_prefix(&files.docker_root) {
@@ -142,7 +165,16 @@ impl BollardDocker {
                     Err(_) => path,
                 };
                 match std::fs::File::open(&local) {
-                    Ok(_) => Some(super::files::LogFile { path: local, tty }),
+                    Ok(file) => {
+                        // Held: if the container goes (`--rm`) before its
+                        // log is read, Docker's deleting it loses nothing.
+                        super::files::keep(&local, file);
+                        Some(super::files::LogFile { path: local, tty })
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        // Removed since the inspect: perhaps held open.
+                        return self.pinned_log(id).or(Ok((None, false)));
+                    }
                     Err(e) => {
                         static ONCE: std::sync::Once = std::sync::Once::new();
                         ONCE.call_once(|| {
@@ -164,6 +196,29 @@ impl BollardDocker {
             .unwrap_or_else(|p| p.into_inner())
             .insert(id.clone(), found.clone());
         Ok((found, running))
+    }
+
+    /// A removed container's log, still readable where labtail held its
+    /// file open since it started (`files::pin`): read to its end.
+    fn pinned_log(
+        &self,
+        id: &DockerId,
+    ) -> Result<(Option<super::files::LogFile>, bool), DockerError> {
+        let Some(files) = &self.files else {
+            return Err(DockerError::NotFound);
+        };
+        let path = files.log_path(id);
+        if !super::files::is_pinned(&path) {
+            return Err(DockerError::NotFound);
+        }
+        let tty = self
+            .log_files
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(id)
+            .and_then(|f| f.as_ref().map(|f| f.tty))
+            .unwrap_or(false);
+        Ok((Some(super::files::LogFile { path, tty }), false))
     }
 
     fn api_logs(
@@ -411,11 +466,15 @@ impl DockerApi for BollardDocker {
         let opts = EventsOptionsBuilder::default().filters(&filters).build();
         let owner_label = self.owner_label.clone();
         let course_label = self.course_label.clone();
+        let lab_label = self.lab_label.clone();
+        let files = self.files.clone();
         self.docker
             .events(Some(opts))
             .filter_map(move |item| {
                 let owner_label = owner_label.clone();
                 let course_label = course_label.clone();
+                let lab_label = lab_label.clone();
+                let files = files.clone();
                 async move {
                     match item {
                         Ok(ev) => {
@@ -423,12 +482,25 @@ impl DockerApi for BollardDocker {
                             let attrs = actor.attributes.unwrap_or_default();
                             // An event without a proper ID is no event of a container.
                             let id = DockerId::from_docker(actor.id?)?;
+                            let action = Action::parse(ev.action.as_deref().unwrap_or_default());
+                            if let Some(files) = &files {
+                                // Before anything else hears of it: a container
+                                // run with --rm may be gone, its log file with
+                                // it, a few milliseconds after it started.
+                                match action {
+                                    Action::Start => super::files::pin(&files.log_path(&id)),
+                                    Action::Destroy => super::files::release(&files.log_path(&id)),
+                                    _ => {}
+                                }
+                            }
                             Some(Ok(ContainerEvent {
                                 id,
                                 name: attrs.get("name").cloned(),
                                 owner: attrs.get(&owner_label).cloned(),
                                 course: attrs.get(&course_label).cloned(),
-                                action: Action::parse(ev.action.as_deref().unwrap_or_default()),
+                                lab: attrs.get(&lab_label).cloned(),
+                                image: attrs.get("image").cloned(),
+                                action,
                                 exit_code: attrs.get("exitCode").and_then(|c| c.parse().ok()),
                                 time_nanos: ev.time_nano.unwrap_or_default(),
                             }))

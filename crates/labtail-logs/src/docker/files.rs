@@ -113,6 +113,131 @@ fn io_error(e: std::io::Error) -> DockerError {
     }
 }
 
+/// Log files held open from the moment their container started, so that
+/// a container removed right after it ran (`docker run --rm` that prints
+/// and exits) can still be read: Docker deletes the file at removal, and
+/// labtail may not have opened it by then. A pin is taken when the
+/// container's `start` event arrives (before anything else hears of it),
+/// and released a while after its `destroy` (`PIN_GRACE`: time for the
+/// recorder to read it). Reads open the path as usual and fall back to the
+/// pinned file, reopened through `/proc/self/fd` (its own offset).
+mod pins {
+    use std::collections::HashMap;
+    use std::path::{Path, PathBuf};
+    use std::sync::{LazyLock, Mutex, MutexGuard};
+    use std::time::{Duration, Instant};
+
+    /// How long a removed container's file stays readable.
+    const PIN_GRACE: Duration = Duration::from_secs(300);
+    /// Most files held at once; the oldest released ones go first, then
+    /// the oldest.
+    const MAX_PINS: usize = 4096;
+
+    struct Pinned {
+        file: std::fs::File,
+        at: Instant,
+        released: Option<Instant>,
+    }
+
+    static PINS: LazyLock<Mutex<HashMap<PathBuf, Pinned>>> = LazyLock::new(Default::default);
+
+    fn pins() -> MutexGuard<'static, HashMap<PathBuf, Pinned>> {
+        PINS.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn sweep(p: &mut HashMap<PathBuf, Pinned>) {
+        p.retain(|_, v| v.released.is_none_or(|r| r.elapsed() < PIN_GRACE));
+        while p.len() >= MAX_PINS {
+            let oldest = p
+                .iter()
+                .min_by_key(|(_, v)| (v.released.is_none(), v.at))
+                .map(|(k, _)| k.clone());
+            match oldest {
+                Some(k) => p.remove(&k),
+                None => break,
+            };
+        }
+    }
+
+    /// Holds `path` open (a file that is not there, or not readable, is
+    /// not pinned: reads go through the API then anyway).
+    pub(crate) fn pin(path: &Path) {
+        match std::fs::File::open(path) {
+            Ok(file) => keep(path, file),
+            Err(e) => {
+                tracing::debug!(path = %path.display(), error = %e, "cannot hold a log file open")
+            }
+        }
+    }
+
+    /// Holds `file`, just opened at `path`, unless that very file (same
+    /// inode) is held already: the first fd taken is as good as any, and
+    /// a rotation since makes the path another file.
+    pub(crate) fn keep(path: &Path, file: std::fs::File) {
+        let ino = |f: &std::fs::File| f.metadata().map(|m| super::ino_of(&m)).ok();
+        let mut p = pins();
+        if let Some(held) = p.get(path)
+            && held.released.is_none()
+            && ino(&held.file) == ino(&file)
+        {
+            return;
+        }
+        sweep(&mut p);
+        p.insert(
+            path.to_owned(),
+            Pinned {
+                file,
+                at: Instant::now(),
+                released: None,
+            },
+        );
+    }
+
+    /// The container is gone: its file stays readable for `PIN_GRACE`.
+    pub(crate) fn release(path: &Path) {
+        let mut p = pins();
+        if let Some(v) = p.get_mut(path) {
+            v.released = Some(Instant::now());
+        }
+        sweep(&mut p);
+    }
+
+    pub(crate) fn is_pinned(path: &Path) -> bool {
+        pins().contains_key(path)
+    }
+
+    /// The pinned file as a new open file (its own offset).
+    pub(super) fn reopen(path: &Path) -> Option<std::fs::File> {
+        let p = pins();
+        let v = p.get(path)?;
+        reopen_fd(&v.file)
+    }
+
+    #[cfg(target_os = "linux")]
+    fn reopen_fd(f: &std::fs::File) -> Option<std::fs::File> {
+        use std::os::fd::AsRawFd;
+        std::fs::File::open(format!("/proc/self/fd/{}", f.as_raw_fd())).ok()
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn reopen_fd(_: &std::fs::File) -> Option<std::fs::File> {
+        None
+    }
+}
+
+pub(crate) use pins::{is_pinned, keep, pin, release};
+
+/// Opens a log file by its path, or, once Docker deleted it, the pinned one.
+async fn open_log(path: &Path) -> std::io::Result<tokio::fs::File> {
+    match tokio::fs::File::open(path).await {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => match pins::reopen(path) {
+            Some(f) => Ok(tokio::fs::File::from_std(f)),
+            None => Err(e),
+        },
+        other => other,
+    }
+}
+
 /// An open log file, read line by line.
 struct Open {
     file: tokio::fs::File,
@@ -136,7 +261,7 @@ fn ino_of(_: &std::fs::Metadata) -> u64 {
 
 impl Open {
     async fn at(path: &Path, offset: u64) -> Result<Open, DockerError> {
-        let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+        let mut file = open_log(path).await.map_err(io_error)?;
         let ino = ino_of(&file.metadata().await.map_err(io_error)?);
         if offset > 0 {
             file.seek(std::io::SeekFrom::Start(offset))
@@ -205,7 +330,7 @@ async fn seek_time(path: &Path, t: i64) -> Result<u64, DockerError> {
     // a line of the other stream stamped a hair earlier.
     let margin = 1_000_000_000;
     let target = t.saturating_sub(margin);
-    let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+    let mut file = open_log(path).await.map_err(io_error)?;
     let len = file.metadata().await.map_err(io_error)?.len();
     let (mut lo, mut hi) = (0u64, len);
     let mut window = vec![0u8; 256 * 1024];
@@ -248,7 +373,7 @@ async fn tail(
             break;
         }
         // Read this file's last lines backwards, a block at a time.
-        let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+        let mut file = open_log(path).await.map_err(io_error)?;
         let len = if k + 1 == files.len() {
             current_len
         } else {
@@ -456,7 +581,7 @@ async fn read_inner(
 
 /// The stamp of the last line of a file.
 async fn last_stamp(path: &Path) -> Result<Option<i64>, DockerError> {
-    let mut file = tokio::fs::File::open(path).await.map_err(io_error)?;
+    let mut file = open_log(path).await.map_err(io_error)?;
     let len = file.metadata().await.map_err(io_error)?.len();
     let start = len.saturating_sub(READ as u64 * 2);
     file.seek(std::io::SeekFrom::Start(start))

@@ -285,6 +285,10 @@ pub struct ContainerEvent {
     pub owner: Option<String>,
     /// The course label's value, when the container has one.
     pub course: Option<String>,
+    /// The lab label's value, when the container has one.
+    pub lab: Option<String>,
+    /// Its image, as Docker names it in the event.
+    pub image: Option<String>,
     pub action: Action,
     pub exit_code: Option<i64>,
     pub time_nanos: i64,

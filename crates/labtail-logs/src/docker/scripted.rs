@@ -166,6 +166,8 @@ impl ScriptedDocker {
             name: Some(c.name.clone()),
             owner: c.owner.clone(),
             course: c.course.clone(),
+            lab: c.lab.clone(),
+            image: Some("scripted:latest".into()),
             action,
             exit_code: if action == Action::Die {
                 c.exit_code

@@ -231,7 +231,9 @@ impl Oidc {
         let mut held = self.groups.lock().unwrap_or_else(|p| p.into_inner());
         match GroupMap::load(&self.settings.groups_file) {
             Ok(fresh) => *held = fresh,
-            Err(e) => tracing::warn!(error = %e, "--oidc-groups-file no longer reads; using the last good mapping"),
+            Err(e) => {
+                tracing::warn!(error = %e, "--oidc-groups-file no longer reads; using the last good mapping")
+            }
         }
         held.clone()
     }

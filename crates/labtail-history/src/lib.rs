@@ -10,13 +10,16 @@
 //!   engine's lease) ──▶ history_chunks
 //! ```
 //!
-//! Modules, each using only those above it: `metrics`, `config` → `chunk`
-//! → `store` → `read`, `search`, `export`, `retention` → `recorder`.
+//! Modules, each using only those above it: `metrics`, `config`,
+//! `observer` → `chunk` → `store` → `read`, `search`, `export`, `retention`
+//! → `recorder`. An [`Observer`] (the server's attention) sees each line as
+//! it is recorded.
 
 pub mod chunk;
 pub mod config;
 pub mod export;
 pub mod metrics;
+pub mod observer;
 pub mod read;
 pub mod recorder;
 pub mod retention;
@@ -24,6 +27,7 @@ pub mod search;
 pub mod store;
 
 pub use config::HistoryConfig;
+pub use observer::{Lifecycle, Observer};
 pub use read::{Anchor, Numbered, Page, ReadError, Reader};
 pub use recorder::{Recorder, Recorders};
 pub use search::{Found, Hit, Query, SearchError};

@@ -35,6 +35,7 @@ use tokio::task::JoinHandle;
 use crate::chunk;
 use crate::config::HistoryConfig;
 use crate::metrics;
+use crate::observer::{Lifecycle, Observer};
 use crate::store::{
     ChunkWrite, ContainerRow, EventRow, Lease, NewContainer, Store, StoreError, Write,
 };
@@ -55,6 +56,8 @@ impl Drop for Recorder {
 #[derive(Debug, Clone)]
 pub struct EngineToRecord {
     pub engine: LogEngine,
+    /// Told of every line and step recorded (the server's attention).
+    pub observer: Option<Arc<dyn Observer>>,
     /// The engine's name in labtail (`local`, or a `--docker-host` name).
     pub name: String,
     /// Names are shown as `name/container` (labtail reads several engines).
@@ -215,6 +218,7 @@ async fn record(target: &EngineToRecord, store: &Store, cfg: &HistoryConfig, lea
     let _noting = AbortOnDrop(tokio::spawn(note_deaths(
         target.engine.container_events(),
         deaths.clone(),
+        target.observer.clone(),
     )));
     loop {
         if sync_now {
@@ -260,16 +264,23 @@ impl Drop for AbortOnDrop {
     }
 }
 
-async fn note_deaths(mut events: broadcast::Receiver<WatchEvent>, deaths: Deaths) {
+async fn note_deaths(
+    mut events: broadcast::Receiver<WatchEvent>,
+    deaths: Deaths,
+    observer: Option<Arc<dyn Observer>>,
+) {
     loop {
         match events.recv().await {
-            Ok(WatchEvent::Container(e))
+            Ok(WatchEvent::Container(e)) => {
                 if matches!(
                     e.action,
                     labtail_logs::Action::Die | labtail_logs::Action::Destroy
-                ) =>
-            {
-                deaths.note(&e)
+                ) {
+                    deaths.note(&e);
+                }
+                if let Some(o) = &observer {
+                    o.docker_event(&e);
+                }
             }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
             Err(broadcast::error::RecvError::Closed) => return,
@@ -432,15 +443,15 @@ async fn sync(
             // Recorded to its end already (a stale listing).
             continue;
         }
-        let rec = ContainerRecorder::new(
-            target.engine.clone(),
-            store.clone(),
-            cfg.clone(),
-            wtx.clone(),
-            info.clone(),
-            row.clone(),
-            deaths.clone(),
-        );
+        let common = Common {
+            engine: target.engine.clone(),
+            store: store.clone(),
+            cfg: cfg.clone(),
+            wtx: wtx.clone(),
+            deaths: deaths.clone(),
+            observer: target.observer.clone(),
+        };
+        let rec = ContainerRecorder::new(common, info.clone(), row.clone());
         tracing::debug!(container = %info.name, state = %info.state, "history: recording");
         tasks.insert(info.id.clone(), (row.id, tokio::spawn(rec.run())));
     }
@@ -535,6 +546,7 @@ struct ContainerRecorder {
     life: Life,
     lost: metrics_handles::Lost,
     deaths: Deaths,
+    observer: Option<Arc<dyn Observer>>,
 }
 
 mod metrics_handles {
@@ -556,16 +568,27 @@ mod metrics_handles {
     }
 }
 
+/// What every container recorder of an engine shares.
+#[derive(Clone)]
+struct Common {
+    engine: LogEngine,
+    store: Store,
+    cfg: HistoryConfig,
+    wtx: mpsc::Sender<Batch>,
+    deaths: Deaths,
+    observer: Option<Arc<dyn Observer>>,
+}
+
 impl ContainerRecorder {
-    fn new(
-        engine: LogEngine,
-        store: Store,
-        cfg: HistoryConfig,
-        wtx: mpsc::Sender<Batch>,
-        info: ContainerInfo,
-        row: ContainerRow,
-        deaths: Deaths,
-    ) -> Self {
+    fn new(common: Common, info: ContainerInfo, row: ContainerRow) -> Self {
+        let Common {
+            engine,
+            store,
+            cfg,
+            wtx,
+            deaths,
+            observer,
+        } = common;
         let life = match (row.started_at, row.ended_at) {
             (Some(s), Some(e)) if e >= s => Life::Exited,
             (Some(_), _) => Life::Running,
@@ -584,6 +607,13 @@ impl ContainerRecorder {
             life,
             lost: metrics_handles::Lost::new(),
             deaths,
+            observer,
+        }
+    }
+
+    fn observe(&self, step: Lifecycle) {
+        if let Some(o) = &self.observer {
+            o.lifecycle(&self.info, &step);
         }
     }
 
@@ -778,6 +808,7 @@ impl ContainerRecorder {
             writes.push(Write::Event(self.event("started", s)));
             self.row.started_at = Some(s);
             self.life = Life::Running;
+            self.observe(Lifecycle::Started { at: s });
         }
         self.send(writes).await?;
         Ok(Some(run))
@@ -801,6 +832,10 @@ impl ContainerRecorder {
             writes.push(Write::Event(e));
             self.row.ended_at = Some(f);
             self.life = Life::Exited;
+            self.observe(Lifecycle::Exited {
+                at: f,
+                exit_code: run.exit_code,
+            });
         }
         self.send(writes).await
     }
@@ -812,6 +847,9 @@ impl ContainerRecorder {
             self.note_run().await?;
         }
         self.lost.recorded.increment(lines.len() as u64);
+        if let Some(o) = &self.observer {
+            o.lines(&self.info, &lines);
+        }
         for l in lines {
             self.mark = Some(l.cursor);
             self.next_line += 1;
@@ -871,6 +909,7 @@ impl ContainerRecorder {
                 let at = run.and_then(|r| r.started_at).unwrap_or_else(now_ns);
                 self.life = Life::Running;
                 self.row.started_at = Some(at);
+                self.observe(Lifecycle::Started { at });
                 let e = self.event("started", at);
                 self.send(vec![
                     Write::Started {
@@ -898,6 +937,7 @@ impl ContainerRecorder {
                     .unwrap_or_else(now_ns);
                 self.life = Life::Exited;
                 self.row.ended_at = Some(at);
+                self.observe(Lifecycle::Exited { at, exit_code });
                 let mut e = self.event("exited", at);
                 e.exit_code = exit_code;
                 self.send(vec![
@@ -981,12 +1021,17 @@ impl ContainerRecorder {
             e.exit_code = exit_code;
             writes.push(Write::Event(e));
             self.life = Life::Exited;
+            self.observe(Lifecycle::Exited {
+                at: died,
+                exit_code,
+            });
         }
         writes.push(Write::Removed {
             container: self.row.id,
             at,
         });
         writes.push(Write::Event(self.event("removed", at)));
+        self.observe(Lifecycle::Removed { at });
         match self.send(writes).await {
             Ok(()) => Stop::Removed,
             Err(stop) => stop,
@@ -995,13 +1040,17 @@ impl ContainerRecorder {
 }
 
 /// The engines of a fleet, as recorders take them.
-pub fn engines_of(fleet: &labtail_logs::Fleet) -> Vec<EngineToRecord> {
+pub fn engines_of(
+    fleet: &labtail_logs::Fleet,
+    observer: Option<Arc<dyn Observer>>,
+) -> Vec<EngineToRecord> {
     let prefix = fleet.names_carry_host();
     fleet
         .engines()
         .into_iter()
         .map(|(name, engine)| EngineToRecord {
             engine,
+            observer: observer.clone(),
             name,
             prefix_names: prefix,
         })
@@ -1021,9 +1070,10 @@ impl Recorders {
         store: &Store,
         cfg: &HistoryConfig,
         node: &str,
+        observer: Option<Arc<dyn Observer>>,
     ) -> Self {
         Recorders {
-            _running: engines_of(fleet)
+            _running: engines_of(fleet, observer)
                 .into_iter()
                 .map(|t| {
                     Arc::new(Recorder::spawn(

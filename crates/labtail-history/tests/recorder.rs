@@ -29,6 +29,7 @@ fn recorder(docker: &ScriptedDocker, store: &Store, node: &str) -> Recorder {
     Recorder::spawn(
         EngineToRecord {
             engine,
+            observer: None,
             name: "local".into(),
             prefix_names: false,
         },

@@ -56,7 +56,7 @@ impl History {
     pub fn start(db: &Db, fleet: &Fleet, cfg: HistoryConfig) -> Self {
         let store = store_of(db);
         let node = node_id();
-        let recorders = Recorders::start(fleet, &store, &cfg, &node);
+        let recorders = Recorders::start(fleet, &store, &cfg, &node, None);
         let retention = labtail_history::retention::spawn(store.clone(), cfg.clone());
         History {
             reader: Reader::new(store.clone(), &cfg),

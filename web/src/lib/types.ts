@@ -6,7 +6,7 @@
 export type {
   Code, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerRenamed, ContainerState, ContainerStatus,
   ContainerUpdate, Dashboard, DashboardRow, EndReason, HistoryEvent, HistoryEventKind, HistoryPage, HistorySearch,
-  ListAck, Me, Role, SearchHit, StartAck, StartPayload, StopAck, Stream, WireError, WireLine,
+  ListAck, LoginOptions, Me, OidcOption, Role, SearchHit, StartAck, StartPayload, StopAck, Stream, WireError, WireLine,
 } from './wire';
 
 import type { ContainerState, ErrorAck, WireError } from './wire';

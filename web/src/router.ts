@@ -1,5 +1,8 @@
 // A very small router over the History API: the server answers index.html
-// for every app path, so these URLs can be bookmarked and reloaded.
+// for every app path, so these URLs can be bookmarked and reloaded. Paths
+// under /api/ are the server's (school sign-in's /api/oidc/login and its
+// callback among them): no route makes one, and the links to them are
+// plain whole-page navigations.
 import { useEffect, useState, type MouseEvent } from 'react';
 
 export type Route =
@@ -7,7 +10,8 @@ export type Route =
   /** `at`: a line's cursor, for a permalink: the viewer opens there. */
   | { page: 'container'; name: string; at?: string }
   | { page: 'merged'; names: string[] }
-  | { page: 'dashboard' };
+  /** `course`: the dashboard's course filter (none: every course). */
+  | { page: 'dashboard'; course?: string };
 
 export function parseRoute(path: string, search: string): Route {
   const m = path.match(/^\/c\/([^/]+)$/);
@@ -19,7 +23,10 @@ export function parseRoute(path: string, search: string): Route {
     const names = (new URLSearchParams(search).get('c') ?? '').split(',').filter(Boolean);
     return { page: 'merged', names };
   }
-  if (path === '/dashboard') return { page: 'dashboard' };
+  if (path === '/dashboard') {
+    const course = new URLSearchParams(search).get('course');
+    return course ? { page: 'dashboard', course } : { page: 'dashboard' };
+  }
   return { page: 'home' };
 }
 
@@ -27,7 +34,7 @@ export function href(r: Route): string {
   switch (r.page) {
     case 'container': return `/c/${encodeURIComponent(r.name)}${r.at ? `?at=${encodeURIComponent(r.at)}` : ''}`;
     case 'merged': return `/merged?c=${r.names.map(encodeURIComponent).join(',')}`;
-    case 'dashboard': return '/dashboard';
+    case 'dashboard': return `/dashboard${r.course ? `?course=${encodeURIComponent(r.course)}` : ''}`;
     default: return '/';
   }
 }

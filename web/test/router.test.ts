@@ -6,6 +6,9 @@ describe('router', () => {
     const routes: Route[] = [
       { page: 'home' },
       { page: 'dashboard' },
+      // The course filter.
+      { page: 'dashboard', course: 'NET101' },
+      { page: 'dashboard', course: 'Ünï 2 & co' },
       { page: 'container', name: 'alice-lab1' },
       // With several Docker hosts, names are host/name.
       { page: 'container', name: 'lab2/alice-lab1' },
@@ -32,5 +35,11 @@ describe('router', () => {
 
   test('a host/name container is one path segment', () => {
     expect(href({ page: 'container', name: 'lab2/web' })).toBe('/c/lab2%2Fweb');
+  });
+
+  test('the dashboard\'s course filter is in its address; none is every course', () => {
+    expect(href({ page: 'dashboard', course: 'NET101' })).toBe('/dashboard?course=NET101');
+    expect(href({ page: 'dashboard' })).toBe('/dashboard');
+    expect(parseRoute('/dashboard', '?course=')).toStrictEqual({ page: 'dashboard' });
   });
 });

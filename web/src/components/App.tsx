@@ -3,6 +3,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import * as api from '../lib/api';
 import { LabtailClient, type ConnState } from '../lib/client';
+import { isStaff } from '../lib/roles';
 import type { Me } from '../lib/types';
 import { href, onLink, useRoute } from '../router';
 import { ContainerList } from './ContainerList';
@@ -83,8 +84,9 @@ function Session({ me, theme, setTheme, onSignedOut }: {
     onSignedOut(false);
   };
 
-  const instructor = me.role === 'instructor';
-  const home = instructor ? { page: 'dashboard' as const } : { page: 'home' as const };
+  // Admins get every page instructors get.
+  const staff = isStaff(me.role);
+  const home = staff ? { page: 'dashboard' as const } : { page: 'home' as const };
   let body;
   if (route.page === 'container') {
     // Keyed by the container only: a permalink of the same container moves
@@ -92,8 +94,8 @@ function Session({ me, theme, setTheme, onSignedOut }: {
     body = <LogViewer key={route.name} client={client} containers={[route.name]} known={known} at={route.at} />;
   } else if (route.page === 'merged' && route.names.length > 0) {
     body = <LogViewer key={route.names.join(',')} client={client} containers={route.names} known={known} />;
-  } else if ((route.page === 'dashboard' || route.page === 'home') && instructor) {
-    body = <Dashboard client={client} />;
+  } else if ((route.page === 'dashboard' || route.page === 'home') && staff) {
+    body = <Dashboard client={client} course={route.page === 'dashboard' ? route.course : undefined} myCourses={me.courses} />;
   } else {
     body = <ContainerList client={client} />;
   }
@@ -104,7 +106,7 @@ function Session({ me, theme, setTheme, onSignedOut }: {
         <a className="brand" href={href(home)} onClick={onLink(home)}>labtail</a>
         <nav aria-label="Main">
           <a href="/" onClick={onLink({ page: 'home' })}>My containers</a>
-          {instructor && <a href="/dashboard" onClick={onLink({ page: 'dashboard' })}>Dashboard</a>}
+          {staff && <a href="/dashboard" onClick={onLink({ page: 'dashboard' })}>Dashboard</a>}
         </nav>
         <div className="topbar-right">
           <span className={`conn conn-${conn}`} role="status" aria-live="polite" data-testid="connection">
@@ -118,7 +120,14 @@ function Session({ me, theme, setTheme, onSignedOut }: {
               <option value="dark">Dark</option>
             </select>
           </label>
-          <span className="who">{me.username} <small>({me.role})</small></span>
+          <span className="who" data-testid="who">
+            <span data-testid="who-name">{me.username}</span> <small data-testid="who-role">({me.role})</small>
+            {me.courses.length > 0 && (
+              <small className="who-courses muted" data-testid="who-courses" title={`Your courses: ${me.courses.join(', ')}`}>
+                {' · '}{me.courses.join(', ')}
+              </small>
+            )}
+          </span>
           <button type="button" onClick={logout}>Log out</button>
         </div>
       </header>

@@ -1,18 +1,40 @@
-// Instructors: every lab container grouped by student, live; and the
-// class's lab history: searched across every student, downloaded whole or
-// per student.
+// Instructors and admins: every lab container they may see grouped by
+// student, live, narrowed to one course if they like (the filter is in the
+// address: `/dashboard?course=NET101`); and the class's lab history:
+// searched across every student, downloaded whole or per student.
 
 import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import type { LabtailClient } from '../lib/client';
+import { courseChoices, inCourse, ownersIn } from '../lib/courses';
 import { exportUrl, type SearchQuery } from '../lib/history';
 import type { Dashboard as Snapshot, DashboardRow } from '../lib/types';
-import { href, navigate, onLink } from '../router';
+import { href, navigate, onLink, replaceRoute } from '../router';
 import { ownerColour } from './colours';
 import { StateBadge } from './ContainerList';
-import { HistorySearch } from './HistorySearch';
+import { HistorySearch, type Narrow } from './HistorySearch';
 
-/** The class-wide history search form; its results below it. */
-function ClassHistory() {
+/** The course filter: all courses, or one. */
+function CourseFilter({ choices, course, onChange }: {
+  choices: string[];
+  course: string | undefined;
+  onChange: (course: string | undefined) => void;
+}) {
+  return (
+    <label className="course-filter">
+      Course{' '}
+      <select data-testid="course-filter" value={course ?? ''} onChange={(e) => onChange(e.target.value || undefined)}>
+        <option value="">All courses</option>
+        {choices.map((c) => <option key={c} value={c}>{c}</option>)}
+      </select>
+    </label>
+  );
+}
+
+/** The class-wide history search form; its results below it. Under a
+ * course filter its hits are narrowed to that course's students (the
+ * search itself is not: the API knows no course), and the class bundle is
+ * still every course's. */
+function ClassHistory({ narrow, students }: { narrow?: Narrow; students: string[] }) {
   const [q, setQ] = useState('');
   const [regex, setRegex] = useState(false);
   const [owner, setOwner] = useState('');
@@ -33,38 +55,66 @@ function ClassHistory() {
           </label>
           <label>
             <span className="visually-hidden">Only this student</span>
-            <input type="text" placeholder="student (optional)" value={owner} onChange={(e) => setOwner(e.target.value)} size={14} />
+            <input type="text" placeholder="student (optional)" value={owner} onChange={(e) => setOwner(e.target.value)} size={14} list="dash-students" />
           </label>
+          <datalist id="dash-students">
+            {students.map((o) => <option key={o} value={o} />)}
+          </datalist>
           <label className="chip"><input type="checkbox" checked={regex} onChange={(e) => setRegex(e.target.checked)} /> regex</label>
           <button type="submit" disabled={!q.trim()}>Search history</button>
         </form>
-        <a className="button" href={exportUrl()} download>Download class history</a>
+        <a className="button" href={exportUrl()} download
+          title={narrow ? 'The bundle holds every course you may see: it cannot be limited to one' : undefined}>
+          Download class history{narrow ? ' (all courses)' : ''}
+        </a>
       </div>
-      {query && <HistorySearch query={query} wide onClose={() => setQuery(null)} />}
+      {query && <HistorySearch query={query} wide onClose={() => setQuery(null)} narrow={narrow} />}
     </section>
   );
 }
 
-export function Dashboard({ client }: { client: LabtailClient }) {
+export function Dashboard({ client, course: routeCourse, myCourses }: {
+  client: LabtailClient;
+  /** The course filter the address names. */
+  course?: string;
+  /** The user's own courses: offered even before a container counts for them. */
+  myCourses: string[];
+}) {
   const [snap, setSnap] = useState<Snapshot | null>(null);
   const [picked, setPicked] = useState<string[]>([]);
   const [filter, setFilter] = useState('');
+  const [course, setCourse] = useState(routeCourse);
 
   useEffect(() => client.watchDashboard(setSnap), [client]);
+  // Back and Forward between filters.
+  useEffect(() => setCourse(routeCourse), [routeCourse]);
+  const pickCourse = (c: string | undefined) => {
+    setCourse(c);
+    replaceRoute({ page: 'dashboard', course: c });
+  };
+
+  const all = snap?.containers ?? [];
+  const choices = courseChoices(all, myCourses, course);
+  const rows = useMemo(() => all.filter((c) => inCourse(c, course)), [all, course]);
+  const owners = useMemo(() => ownersIn(all, course), [all, course]);
+  const narrow = useMemo(() => (course ? { course, owners } : undefined), [course, owners]);
 
   const groups = useMemo(() => {
     const by = new Map<string, DashboardRow[]>();
     const f = filter.trim().toLowerCase();
-    for (const c of snap?.containers ?? []) {
+    for (const c of rows) {
       const owner = c.owner ?? '(no owner)';
       if (f && !owner.toLowerCase().includes(f) && !c.name.toLowerCase().includes(f)) continue;
       by.set(owner, [...(by.get(owner) ?? []), c]);
     }
     return [...by.entries()].sort(([a], [b]) => a.localeCompare(b));
-  }, [snap, filter]);
+  }, [rows, filter]);
 
   const toggle = (name: string) => setPicked((p) => (p.includes(name) ? p.filter((x) => x !== name) : [...p, name]));
-  const totals = (snap?.containers ?? []).reduce(
+  // What the filters hide is not merged: the button counts what is shown.
+  const shownNames = new Set(groups.flatMap(([, rs]) => rs.map((c) => c.name)));
+  const merging = picked.filter((n) => shownNames.has(n));
+  const totals = rows.reduce(
     (t, c) => ({ lps: t.lps + c.linesPerSecond, err: t.err + c.stderrLines, running: t.running + (c.state === 'running' ? 1 : 0) }),
     { lps: 0, err: 0, running: 0 },
   );
@@ -73,22 +123,24 @@ export function Dashboard({ client }: { client: LabtailClient }) {
     <section aria-labelledby="dash-title">
       <div className="section-head">
         <h1 id="dash-title">Dashboard</h1>
+        {choices.length > 0 && <CourseFilter choices={choices} course={course} onChange={pickCourse} />}
         <label className="search">
           <span className="visually-hidden">Filter students or containers</span>
           <input type="search" placeholder="Filter students or containers…" value={filter} onChange={(e) => setFilter(e.target.value)} />
         </label>
-        <button type="button" disabled={picked.length < 2} onClick={() => navigate({ page: 'merged', names: picked })}>
-          Merged view of {picked.length >= 2 ? picked.length : ''} selected
+        <button type="button" disabled={merging.length < 2} onClick={() => navigate({ page: 'merged', names: merging })}>
+          Merged view of {merging.length >= 2 ? merging.length : ''} selected
         </button>
       </div>
-      <ClassHistory />
+      <ClassHistory narrow={narrow} students={[...owners].sort()} />
       {!snap ? (
         <p className="muted" aria-busy="true">Waiting for the first update…</p>
       ) : (
         <>
-          <p className="muted small" aria-live="polite">
-            {snap.containers.length} containers, {totals.running} running · {totals.lps.toFixed(1)} lines/s · {totals.err} stderr lines since opened
+          <p className="muted small" aria-live="polite" data-testid="dash-totals">
+            {rows.length} containers{course ? ` in ${course}` : ''}, {totals.running} running · {totals.lps.toFixed(1)} lines/s · {totals.err} stderr lines since opened
           </p>
+          {course && rows.length === 0 && <p className="muted">No container counts for {course} right now.</p>}
           {groups.map(([owner, rows]) => (
             <div key={owner} className="group">
               <h2>

@@ -4,6 +4,7 @@
 
 import { useEffect, useRef, useState } from 'react';
 import { plainText } from '../lib/ansi';
+import { narrowHits } from '../lib/courses';
 import { searchHistory, type SearchQuery } from '../lib/history';
 import type { SearchHit } from '../lib/types';
 import { href, onLink } from '../router';
@@ -11,11 +12,19 @@ import { dateTimeOf } from './format';
 
 const PER_PAGE = 100;
 
-export function HistorySearch({ query, wide, onClose }: {
+/** A course's view of a class search: only its students' hits show (the
+ * search API knows no course; see `narrowHits`). */
+export interface Narrow {
+  course: string;
+  owners: ReadonlySet<string>;
+}
+
+export function HistorySearch({ query, wide, onClose, narrow }: {
   query: SearchQuery;
   /** Owner and container columns (a search over several containers). */
   wide: boolean;
   onClose?: () => void;
+  narrow?: Narrow;
 }) {
   const [hits, setHits] = useState<SearchHit[]>([]);
   const [next, setNext] = useState<string | null>(null);
@@ -25,6 +34,11 @@ export function HistorySearch({ query, wide, onClose }: {
   const [error, setError] = useState('');
   const abort = useRef<AbortController | null>(null);
   const key = JSON.stringify(query);
+  // Narrowed as shown, not as asked: changing the course filter does not
+  // search again, and "More…" goes on from where the server stopped.
+  const [all, setAll] = useState(false);
+  useEffect(() => setAll(false), [narrow?.course, key]);
+  const { shown, hidden } = narrowHits(hits, narrow && !all ? narrow.owners : null);
 
   const run = async (after?: string) => {
     abort.current?.abort();
@@ -59,12 +73,18 @@ export function HistorySearch({ query, wide, onClose }: {
       <div className="history-search-head">
         <strong>History: “{query.q}”</strong>
         <span className="muted small" aria-live="polite">
-          {busy ? 'Searching…' : `${hits.length.toLocaleString('en')} ${hits.length === 1 ? 'match' : 'matches'} in ${scanned.toLocaleString('en')} lines searched`}
+          {busy ? 'Searching…' : `${shown.length.toLocaleString('en')} ${shown.length === 1 ? 'match' : 'matches'} in ${scanned.toLocaleString('en')} lines searched`}
         </span>
+        {narrow && hidden > 0 && (
+          <span className="muted small" data-testid="hits-hidden">
+            {hidden.toLocaleString('en')} more of students not shown under {narrow.course}{' '}
+            <button type="button" className="link" onClick={() => setAll(true)}>Show them</button>
+          </span>
+        )}
         {onClose && <button type="button" className="link" onClick={onClose}>Close</button>}
       </div>
       {error && <p className="error" role="alert">Search failed: {error}</p>}
-      {hits.length > 0 && (
+      {shown.length > 0 && (
         <div className="table-wrap history-hits">
           <table>
             <thead>
@@ -76,7 +96,7 @@ export function HistorySearch({ query, wide, onClose }: {
               </tr>
             </thead>
             <tbody>
-              {hits.map((h) => {
+              {shown.map((h) => {
                 // By ID: a removed container whose name was used again is
                 // still the one the hit is in.
                 const to = { page: 'container' as const, name: h.containerId, at: h.cursor };
@@ -93,7 +113,7 @@ export function HistorySearch({ query, wide, onClose }: {
           </table>
         </div>
       )}
-      {!busy && !error && hits.length === 0 && <p className="muted">No line matches.</p>}
+      {!busy && !error && shown.length === 0 && <p className="muted">No line matches{hidden > 0 ? ' here' : ''}.</p>}
       {(next || timedOut) && (
         <p className="muted small">
           {timedOut && 'The search stopped at its time limit. '}

@@ -62,4 +62,47 @@ describe('LabtailClient', () => {
     stop();
     expect(emitted.at(-1)).toEqual(['stop-container-logs', { containerName: 'web-old' }]);
   });
+
+  it('a revoked watch is over: it is not started again on a reconnect, nor stopped', () => {
+    const { socket, emitted, fire } = fakeSocket((ev, p) => ({ ok: true, containerName: p.containerName, state: 'running', ...(ev === 'stop-container-logs' ? { wasWatching: true } : {}) }));
+    const client = new LabtailClient(undefined, socket);
+    const ends: string[] = [];
+    const got: string[] = [];
+    const handlers = (name: string): WatchHandlers => ({
+      onLines: (lines) => got.push(...lines.map((l) => `${name}: ${l.text}`)),
+      onGap: () => {}, onStatus: () => {}, onError: () => {},
+      onEnd: (e) => ends.push(`${e.containerName} ${e.reason}`),
+      resumeFrom: () => undefined,
+    });
+    const stopGone = client.watch('amy-lab', 100, handlers('amy-lab'));
+    client.watch('ben-lab', 100, handlers('ben-lab'));
+    fire('container-log', { containerName: 'amy-lab', log: '', lines: [line('last')] });
+    fire('container-log-end', { containerName: 'amy-lab', reason: 'revoked' });
+    expect(ends).toEqual(['amy-lab revoked']);
+    // Nothing of it is routed any more.
+    fire('container-log', { containerName: 'amy-lab', log: '', lines: [line('late')] });
+    expect(got).toEqual(['amy-lab: last']);
+    // A reconnect starts the other watch only.
+    emitted.length = 0;
+    fire('connect');
+    expect(emitted).toEqual([['start-container-logs', { containerName: 'ben-lab', tail: 100 }]]);
+    // The server ended it already: the view's stop sends nothing.
+    emitted.length = 0;
+    stopGone();
+    expect(emitted).toEqual([]);
+  });
+
+  it('other ends keep the watch, to resume on a reconnect', () => {
+    const { socket, emitted, fire } = fakeSocket((_ev, p) => ({ ok: true, containerName: p.containerName, state: 'running' }));
+    const client = new LabtailClient(undefined, socket);
+    client.watch('web', 100, {
+      onLines: () => {}, onGap: () => {}, onStatus: () => {}, onError: () => {}, onEnd: () => {},
+      resumeFrom: () => '1795388680123456789-o000000',
+    });
+    fire('container-log-end', { containerName: 'web', reason: 'exited', exitCode: 0 });
+    emitted.length = 0;
+    fire('connect');
+    expect(emitted).toEqual([['start-container-logs', { containerName: 'web', after: '1795388680123456789-o000000' }]]);
+  });
 });
+

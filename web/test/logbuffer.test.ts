@@ -177,4 +177,19 @@ describe('history pages', () => {
     expect([b.length, b.lines, b.dropped, b.droppedNewer]).toEqual([0, 0, 0, 0]);
     expect(b.addLines('c', null, [line(5)])).toBe(1);
   });
+
+  it('forgets one container\'s rows, and can take them again', () => {
+    const b = new LogBuffer(100, true);
+    b.addLines('a', null, [line(1, 10), line(3, 30)]);
+    b.addLines('b', null, [line(2, 20), line(4, 40)]);
+    b.addNote('a', 'a note', 'info', nanosToTs(BASE + 35n));
+    b.removeContainer('a');
+    expect(texts(b)).toEqual(['2', '4']);
+    expect(b.lines).toBe(2);
+    expect(b.has('a', line(1, 10).cursor)).toBe(false);
+    expect(b.lastCursor('a')).toBeUndefined();
+    expect(b.addLines('a', null, [line(1, 10)])).toBe(1);
+    expect(texts(b)).toEqual(['1', '2', '4']);
+  });
 });
+

@@ -3,7 +3,7 @@ import { ApiError } from '../src/lib/api';
 import type { WatchHandlers } from '../src/lib/client';
 import { nanosToTs } from '../src/lib/cursor';
 import type { Anchor } from '../src/lib/history';
-import { LogWindow } from '../src/lib/logwindow';
+import { LogWindow, REVOKED_MERGED_TEXT, REVOKED_TEXT } from '../src/lib/logwindow';
 import type { HistoryPage, WireLine } from '../src/lib/types';
 
 const BASE = 1795341600000000000n;
@@ -202,4 +202,68 @@ describe('LogWindow', () => {
     expect(client.active().map((w) => w.after)).toEqual([undefined]);
     expect(win.moreBefore).toBe(false);
   });
+
+  it('a revoked container ends its view: a final notice, its lines kept, nothing asked again', async () => {
+    const { h, client, win } = setup(5000);
+    await win.goLive();
+    const w = client.active()[0]!;
+    w.handlers.onLines([line(5001)]);
+    w.handlers.onEnd({ containerName: 'c', reason: 'revoked' });
+    expect(win.revoked).toEqual(['c']);
+    expect(win.ended).toBe(true);
+    expect(win.live).toBe(false);
+    expect(win.states.c?.state).toBe('revoked');
+    expect(client.active().length).toBe(0);
+    const rows = win.buffer.toArray();
+    expect(rows.at(-1)).toMatchObject({ kind: 'note', text: REVOKED_TEXT, tone: 'error' });
+    expect(texts(win).at(-1)).toBe('line 5001');
+    expect(win.buffer.lines).toBe(1001);
+    // Neither the live end nor history is asked for again.
+    const asked = h.asked.length;
+    await win.goLive();
+    await win.loadOlder();
+    await win.loadNewer();
+    await win.jumpTo(line(10).ts);
+    await win.openAt(line(10).cursor);
+    expect(h.asked.length).toBe(asked);
+    expect(client.watches.length).toBe(1);
+    expect(win.buffer.lines).toBe(1001);
+    expect(win.moreBefore).toBe(false);
+    expect(win.history).toBe(false);
+  });
+
+  it('a merged view drops a revoked container and goes on with the others', async () => {
+    const a = history(300);
+    const b = history(300);
+    const client = fakeClient();
+    const asked: string[] = [];
+    const win = new LogWindow({
+      client, containers: ['a', 'b'], owners: () => ({}), maxLines: 50_000, tail: 100, schedule: now,
+      fetchPage: async (c, anchor, limit) => {
+        asked.push(c);
+        return (c === 'a' ? a : b).fetchPage(c, anchor, limit);
+      },
+    });
+    await win.goLive();
+    expect(win.buffer.toArray().some((r) => r.container === 'a')).toBe(true);
+    const wa = client.active().find((w) => w.name === 'a')!;
+    wa.handlers.onEnd({ containerName: 'a', reason: 'revoked' });
+    // Its rows go; its notice stays, beside its name.
+    const rows = win.buffer.toArray();
+    expect(rows.filter((r) => r.container === 'a').map((r) => r.kind === 'note' && r.text)).toEqual([REVOKED_MERGED_TEXT]);
+    expect(win.buffer.lines).toBe(100);
+    expect(win.ended).toBe(false);
+    expect(win.live).toBe(true);
+    expect(win.active).toEqual(['b']);
+    expect(client.active().map((w) => w.name)).toEqual(['b']);
+    // b goes on; back to the latest asks b only.
+    client.active()[0]!.handlers.onLines([line(301)]);
+    expect(win.buffer.lines).toBe(101);
+    asked.length = 0;
+    await win.goLive();
+    expect(asked).toEqual(['b']);
+    expect(client.active().map((w) => w.name)).toEqual(['b']);
+    expect(win.buffer.toArray().every((r) => r.container === 'b')).toBe(true);
+  });
 });
+

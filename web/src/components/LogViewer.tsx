@@ -1,7 +1,9 @@
 // The log viewer: one container, or several merged in time order. A window
 // onto their history (logwindow.ts): scrolling to the top of what is loaded
 // loads the page before it, a time or a permalink opens the page there, and
-// the live end is followed whenever the window reaches it.
+// the live end is followed whenever the window reaches it. A container the
+// user may no longer see ends its view with a final notice (a merged view
+// drops it and goes on with the others).
 
 import { useEffect, useLayoutEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
@@ -11,6 +13,7 @@ import type { LabtailClient } from '../lib/client';
 import { exportUrl } from '../lib/history';
 import type { Row } from '../lib/logbuffer';
 import type { Stream } from '../lib/types';
+import { REVOKED_TEXT } from '../lib/logwindow';
 import { useLogStream, type ContainerState } from '../lib/useLogStream';
 import { href, replaceRoute } from '../router';
 import { ownerColour } from './colours';
@@ -151,7 +154,7 @@ export function LogViewer({ client, containers, known, at }: Props) {
   // lines the view let go without it. A row below them when the window is
   // not live: newer lines are not shown.
   const topRow: 'older' | 'hidden' | null = win.moreBefore ? 'older' : !win.history && hidden > 0 ? 'hidden' : null;
-  const bottomRow = !win.live && (buffer.length > 0 || win.busy !== null);
+  const bottomRow = !win.live && !win.ended && (buffer.length > 0 || win.busy !== null);
   const offset = topRow ? 1 : 0;
   const count = visible.length + offset + (bottomRow ? 1 : 0);
   const keyAt = (i: number): string => {
@@ -325,6 +328,7 @@ export function LogViewer({ client, containers, known, at }: Props) {
     const s = states[name];
     if (!s) return lookup(known, name)?.state ?? 'connecting…';
     if (s.error) return s.error;
+    if (s.state === 'revoked') return 'no access';
     return s.state === 'exited' ? `exited (${s.exitCode ?? '?'})` : s.state;
   };
 
@@ -392,7 +396,7 @@ export function LogViewer({ client, containers, known, at }: Props) {
           <button type="button" aria-pressed={wrap} onClick={() => setWrap(!wrap)}>Wrap</button>
           <button type="button" onClick={copy}>Copy</button>
           <button type="button" onClick={download}>Download loaded</button>
-          {!merged && (
+          {!merged && !win.ended && (
             <a className="button" href={fullLog} download
               title={win.historyOf[single] === 'yes' ? 'Every line this container wrote, with its lifecycle (zip)' : 'The log Docker holds'}>
               Full log
@@ -400,7 +404,14 @@ export function LogViewer({ client, containers, known, at }: Props) {
           )}
         </div>
       </div>
-      {historyQuery && !merged && (
+      {win.revoked.length > 0 && (
+        <p className="revoked" role="alert" data-testid="revoked">
+          {merged
+            ? `You no longer have access to ${win.revoked.map(nameOf).join(', ')} (course membership changed): dropped from this view.`
+            : `${REVOKED_TEXT}. Its log is no longer followed; what was shown stays until you leave.`}
+        </p>
+      )}
+      {historyQuery && !merged && !win.ended && (
         <HistorySearch
           query={{ q: historyQuery, container: ids[single] ?? nameOf(single), ignoreCase: true }}
           wide={false}
@@ -412,7 +423,7 @@ export function LogViewer({ client, containers, known, at }: Props) {
         {hidden > 0 && (
           <span data-testid="hidden-count">{hidden.toLocaleString('en')} earlier lines not shown</span>
         )}
-        {!win.live && win.busy !== 'live' && <span data-testid="not-live">Viewing history (not live)</span>}
+        {!win.live && !win.ended && win.busy !== 'live' && <span data-testid="not-live">Viewing history (not live)</span>}
         {win.busy && win.busy !== 'live' && <span aria-busy="true">Loading…</span>}
         {win.error && <span className="error" role="alert">{win.error}</span>}
         {copied && <span>{copied}</span>}
@@ -475,7 +486,7 @@ export function LogViewer({ client, containers, known, at }: Props) {
               return <div {...common} className={`row marker note-${r.tone}`} data-testid="note">{merged ? `${nameOf(r.container)}: ` : ''}{r.text}</div>;
             }
             const p = parse(r);
-            const linked = win.historyOf[r.container] === 'yes';
+            const linked = win.historyOf[r.container] === 'yes' && !win.revoked.includes(r.container);
             const to = { page: 'container' as const, name: nameOf(r.container), at: r.line.cursor };
             return (
               <div {...common} className={`row line stream-${r.line.stream}${r.key === win.highlight ? ' highlight' : ''}`} data-cursor={r.line.cursor}>
@@ -496,7 +507,7 @@ export function LogViewer({ client, containers, known, at }: Props) {
           })}
         </div>
       </div>
-      {!following && (
+      {!following && !win.ended && (
         win.live ? (
           <button type="button" className="follow" onClick={() => setFollow(true)}>
             Follow{newSince > 0 ? ` (${newSince.toLocaleString()} new)` : ''} ↓

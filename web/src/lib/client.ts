@@ -5,7 +5,9 @@
 // `after: <last cursor the view holds>` when it has one, so a dropped
 // connection or a labtail restart shows no gap and no duplicate. A watch
 // follows its container through a `docker rename`: its events carry the new
-// name, and it is started again by that name.
+// name, and it is started again by that name. A watch ended because the user
+// may no longer see the container (`revoked`) is over: it is never started
+// again, on a reconnect or otherwise.
 
 import { io, type Socket } from 'socket.io-client';
 import type {
@@ -31,6 +33,8 @@ export interface WatchHandlers {
 }
 
 interface WatchEntry {
+  /** The view's name for it: its key in `watches`. */
+  key: string;
   /** The name it is started by: the view's, until a rename. */
   name: string;
   tail: number;
@@ -89,7 +93,13 @@ export class LabtailClient {
       if (waiting) this.serve(waiting, p.containerName);
       this.each(p.containerName, (h) => h.onStatus(p));
     });
-    s.on('container-log-end', (p: ContainerEnd) => this.each(p.containerName, (h) => h.onEnd(p)));
+    s.on('container-log-end', (p: ContainerEnd) => {
+      const ended = [...(this.routes.get(p.containerName) ?? [])];
+      // Over for good: forgotten before the view hears of it, so nothing
+      // (a reconnect, the view's own stop) starts or stops it again.
+      if (p.reason === 'revoked') for (const w of ended) this.forget(w);
+      for (const w of ended) w.handlers.onEnd(p);
+    });
     s.on('container-renamed', (p: ContainerRenamed) => {
       for (const w of [...(this.routes.get(p.containerName) ?? [])]) {
         // Started again (a reconnect) by its new name: the old one is free
@@ -169,6 +179,12 @@ export class LabtailClient {
     if (set && set.size === 0) this.routes.delete(w.served);
   }
 
+  /** Drops a watch the server ended for good. */
+  private forget(w: WatchEntry): void {
+    if (this.watches.get(w.key) === w) this.watches.delete(w.key);
+    this.unroute(w);
+  }
+
   /** `name`: the view's name for it (the key of `watches`). */
   private start(name: string, w: WatchEntry): void {
     const after = w.handlers.resumeFrom();
@@ -196,7 +212,7 @@ export class LabtailClient {
 
   /** Watches a container until the returned function is called. */
   watch(name: string, tail: number, handlers: WatchHandlers): () => void {
-    const entry: WatchEntry = { name, tail, handlers };
+    const entry: WatchEntry = { key: name, name, tail, handlers };
     this.watches.set(name, entry);
     if (this.socket.connected) this.start(name, entry);
     return () => {

@@ -205,6 +205,22 @@ export class LogBuffer {
     this.version++;
   }
 
+  /** Forgets every row of one container (a merged view dropping it): the
+   * others read as if it had never been there. */
+  removeContainer(container: string): void {
+    const kept: Row[] = [];
+    for (let i = this.head; i < this.rows.length; i++) {
+      const r = this.rows[i]!;
+      if (r.container !== container) kept.push(r);
+      else if (r.kind === 'line') this.lines--;
+      else this.markers.delete(r.key);
+    }
+    this.rows = kept;
+    this.head = 0;
+    this.seen.delete(container);
+    this.version++;
+  }
+
   /** Replaces a gap by what is still missing (fewer lines, a later start), or
    * drops it (`rest` null) once its lines are loaded. */
   updateGap(key: string, rest: Gap | null): void {

@@ -12,6 +12,12 @@
 // Every change of window bumps `epoch`: a page or a batch of live lines
 // that was asked for under another epoch is dropped, not spliced into a
 // window it does not join.
+//
+// A container the user may no longer see (`container-log-end` "revoked": a
+// course membership changed) is over for the window: nothing of it is asked
+// again, live or from history. A view of it alone keeps what it shows,
+// with a final notice; a merged view drops it (its rows go: merged views
+// only show the span every container covers) and goes on with the others.
 
 import { FrameBatcher, type Schedule } from './batcher';
 import type { LabtailClient } from './client';
@@ -47,6 +53,7 @@ export interface Focus {
 
 type Event =
   | { kind: 'lines'; container: string; lines: WireLine[] }
+  | { kind: 'revoked'; container: string }
   | { kind: 'gap'; container: string; gap: ContainerGap }
   | { kind: 'note'; container: string; text: string; tone: Tone; once?: boolean };
 /** An event with the epoch of the window it was sent to. */
@@ -67,6 +74,11 @@ export interface WindowOptions {
   schedule?: Schedule;
 }
 
+/** What a view says when the user may no longer see its container. */
+export const REVOKED_TEXT = 'You no longer have access to this container (course membership changed)';
+/** And a merged view, beside the container's name. */
+export const REVOKED_MERGED_TEXT = 'you no longer have access to this container (course membership changed); it was dropped from this view';
+
 const nowTs = () => new Date().toISOString().replace('Z', '000000Z');
 const lineKey = (container: string, cursor: string) => `${container}\u0000${cursor}`;
 
@@ -85,6 +97,8 @@ export class LogWindow {
   focus: Focus | null = null;
   /** Row key of the line a permalink or the user picked. */
   highlight: string | undefined;
+  /** Containers the user may no longer see, in the order they went. */
+  revoked: string[] = [];
 
   private readonly containers: string[];
   private epoch = 0;
@@ -120,9 +134,19 @@ export class LogWindow {
     for (const f of this.listeners) f();
   }
 
+  /** The containers the window still shows (not revoked). */
+  get active(): string[] {
+    return this.revoked.length ? this.containers.filter((c) => !this.revoked.includes(c)) : this.containers;
+  }
+
+  /** Nothing is left to show live or to load: every container was revoked. */
+  get ended(): boolean {
+    return this.active.length === 0;
+  }
+
   /** Whether any container's history answers (the view's history tools). */
   get history(): boolean {
-    return this.containers.some((c) => this.historyOf[c] === 'yes');
+    return this.active.some((c) => this.historyOf[c] === 'yes');
   }
 
   /** The first line held is the first of its container's log. */
@@ -135,7 +159,7 @@ export class LogWindow {
 
   /** Older lines than the window's are in history, to load. */
   get moreBefore(): boolean {
-    return this.history && this.containers.some((c) => this.historyOf[c] !== 'no' && !this.atStart(c));
+    return this.history && this.active.some((c) => this.historyOf[c] !== 'no' && !this.atStart(c));
   }
 
   /** Opens the view: at a line (a permalink) or on the live tail. */
@@ -173,6 +197,10 @@ export class LogWindow {
         }
       },
       onEnd: (e) => {
+        if (e.reason === 'revoked') {
+          this.revoke(name, push);
+          return;
+        }
         const text = e.reason === 'exited'
           ? `container exited with code ${e.exitCode ?? '?'}`
           : e.reason === 'removed' ? 'container removed' : `stream ended (${e.reason})`;
@@ -191,6 +219,20 @@ export class LogWindow {
     this.watches.set(name, stop);
   }
 
+  /** The user may no longer see `name`: its watch is over (the client
+   * forgot it already), nothing more of it is asked; its notice (and, in a
+   * merged view, the removal of its rows) comes after its last lines. */
+  private revoke(name: string, push: (it: Event) => void): void {
+    if (this.revoked.includes(name)) return;
+    this.revoked = [...this.revoked, name];
+    this.watches.get(name)?.();
+    this.watches.delete(name);
+    this.lastState.set(name, 'revoked');
+    if (this.ended) this.live = false;
+    push({ kind: 'revoked', container: name });
+    this.setState(name, { state: 'revoked', error: undefined });
+  }
+
   private setState(name: string, patch: Partial<ContainerState>): void {
     this.states = { ...this.states, [name]: { state: 'connecting', ...this.states[name], ...patch } };
     this.changed();
@@ -206,6 +248,13 @@ export class LogWindow {
         this.probe(it.container);
       } else if (it.kind === 'gap') {
         this.buffer.addGap(it.container, it.gap, nowTs());
+      } else if (it.kind === 'revoked') {
+        if (this.containers.length > 1) {
+          this.buffer.removeContainer(it.container);
+          this.buffer.addNote(it.container, REVOKED_MERGED_TEXT, 'error', nowTs());
+        } else {
+          this.buffer.addNote(it.container, REVOKED_TEXT, 'error', nowTs());
+        }
       } else {
         this.buffer.addNote(it.container, it.text, it.tone, nowTs(), it.once);
       }
@@ -217,8 +266,9 @@ export class LogWindow {
    * container whose lines all lie before a merged window's start resumes
    * after the newest history gave: its tail would open a hole in time. */
   private attach(): void {
+    if (this.ended) return;
     this.live = true;
-    for (const c of this.containers) this.watch(c, () => this.buffer.lastCursor(c) ?? this.newestRead.get(c));
+    for (const c of this.active) this.watch(c, () => this.buffer.lastCursor(c) ?? this.newestRead.get(c));
   }
 
   /** Stops the live end: lines on their way are dropped with the epoch. */
@@ -264,7 +314,7 @@ export class LogWindow {
   /** Asks once in a while whether history has a container it did not know
    * (the view opened before the recorder followed it). */
   private probe(c: string): void {
-    if (this.historyOf[c] !== 'unknown') return;
+    if (this.historyOf[c] !== 'unknown' || this.revoked.includes(c)) return;
     const last = this.probed.get(c) ?? 0;
     if (Date.now() - last < PROBE_EVERY_MS) return;
     this.probed.set(c, Date.now());
@@ -290,6 +340,8 @@ export class LogWindow {
   private addPages(pages: { container: string; page: HistoryPage }[], evict: Evict): void {
     const owners = this.opts.owners();
     for (const { container: c, page } of pages) {
+      // Asked for before the container was revoked.
+      if (this.revoked.includes(c)) continue;
       this.buffer.addPage(c, owners[c] ?? null, page.lines, pageNotes(c, page), evict);
       if (!page.moreBefore) this.startOf.set(c, page.lines[0]?.cursor ?? this.buffer.firstCursor(c) ?? null);
       this.settleStart(c);
@@ -314,13 +366,16 @@ export class LogWindow {
   /** Back to the live tail: the newest lines history holds, then the
    * stream from right after them (or, without history, its tail). */
   async goLive(): Promise<void> {
+    // An ended view keeps what it shows: there is nothing to go to.
+    if (this.ended) return;
     this.reset();
+    const cs = this.active;
     const epoch = this.epoch;
     const token = this.begin('live');
     try {
-      const got = await Promise.all(this.containers.map((c) => this.page(c, { tail: true }, this.opts.tail)));
+      const got = await Promise.all(cs.map((c) => this.page(c, { tail: true }, this.opts.tail)));
       if (epoch !== this.epoch) return;
-      const pages = this.containers.flatMap((c, i) => (got[i] ? [{ container: c, page: got[i]! }] : []));
+      const pages = cs.flatMap((c, i) => (got[i] ? [{ container: c, page: got[i]! }] : []));
       for (const { container, page } of pages) {
         const last = page.lines[page.lines.length - 1];
         if (last) this.newestRead.set(container, last.cursor);
@@ -336,7 +391,7 @@ export class LogWindow {
    * the newest rows give way, and the window is no longer live. */
   async loadOlder(): Promise<void> {
     if (this.busy) return;
-    const anchors = this.containers
+    const anchors = this.active
       .filter((c) => this.historyOf[c] !== 'no' && !this.atStart(c))
       .flatMap((c) => {
         const first = this.buffer.firstCursor(c);
@@ -365,9 +420,9 @@ export class LogWindow {
   /** The page after the newest line held (a detached window); reaching the
    * recorded end makes it live again. */
   async loadNewer(): Promise<void> {
-    if (this.busy || this.live) return;
+    if (this.busy || this.live || this.ended) return;
     const span = this.buffer.span();
-    const anchors = this.containers.filter((c) => this.historyOf[c] !== 'no').map((c) => {
+    const anchors = this.active.filter((c) => this.historyOf[c] !== 'no').map((c) => {
       const last = this.buffer.lastCursor(c);
       const a: Anchor = last ? { after: last } : span ? { from: span[1] } : { tail: true };
       return [c, a] as const;
@@ -388,13 +443,15 @@ export class LogWindow {
 
   /** A window from a time on (an RFC 3339 time); not live. */
   async jumpTo(time: string): Promise<void> {
+    if (this.ended) return;
     this.reset();
+    const cs = this.active;
     const epoch = this.epoch;
     const token = this.begin('jump');
     try {
-      const got = await Promise.all(this.containers.map((c) => this.page(c, { from: time }, PAGE_LINES)));
+      const got = await Promise.all(cs.map((c) => this.page(c, { from: time }, PAGE_LINES)));
       if (epoch !== this.epoch) return;
-      const pages = this.containers.flatMap((c, i) => (got[i] ? [{ container: c, page: got[i]! }] : []));
+      const pages = cs.flatMap((c, i) => (got[i] ? [{ container: c, page: got[i]! }] : []));
       if (pages.length === 0) {
         this.end(token);
         await this.goLive();
@@ -420,6 +477,7 @@ export class LogWindow {
   /** The window around one line (a permalink), which is highlighted. */
   async openAt(cursor: string): Promise<void> {
     const c = this.containers[0]!;
+    if (this.ended) return;
     this.reset();
     const epoch = this.epoch;
     const token = this.begin('jump');
@@ -452,7 +510,7 @@ export class LogWindow {
    * not have them); what one page does not cover stays a smaller gap. */
   async fillGap(row: Row & { kind: 'gap' }): Promise<void> {
     const c = row.container;
-    if (this.busy) return;
+    if (this.busy || this.revoked.includes(c)) return;
     if (this.historyOf[c] === 'no' || (!row.from && !row.to)) {
       this.refill(c, row.from);
       return;
@@ -499,7 +557,7 @@ export class LogWindow {
    * there, the buffer drops what it already has and puts the rest in order.
    * Later reconnects resume from the newest line as usual. */
   refill(container: string, after: string | null): void {
-    if (!this.live) return;
+    if (!this.live || this.revoked.includes(container)) return;
     let first = true;
     this.watch(container, () => {
       if (first) {

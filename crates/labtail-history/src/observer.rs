@@ -17,12 +17,16 @@ pub enum Lifecycle {
     Removed { at: i64 },
 }
 
+/// `engine` names the Docker engine (as `--docker-host` does) in each call.
 pub trait Observer: Send + Sync + std::fmt::Debug + 'static {
+    /// This node began (`true`) or stopped recording `engine`: what was
+    /// observed of its containers is stale from now on.
+    fn recording(&self, engine: &str, on: bool);
     /// Lines recorded for `c`, in its log's order.
-    fn lines(&self, c: &ContainerInfo, lines: &[Line]);
+    fn lines(&self, engine: &str, c: &ContainerInfo, lines: &[Line]);
     /// A lifecycle step recorded for `c`.
-    fn lifecycle(&self, c: &ContainerInfo, step: &Lifecycle);
+    fn lifecycle(&self, engine: &str, c: &ContainerInfo, step: &Lifecycle);
     /// A Docker event of a lab container of the engine being recorded
     /// (`oom`, health changes, starts: what lines and steps do not say).
-    fn docker_event(&self, e: &ContainerEvent);
+    fn docker_event(&self, engine: &str, e: &ContainerEvent);
 }

@@ -119,9 +119,15 @@ async fn supervise(target: EngineToRecord, store: Store, cfg: HistoryConfig, nod
         };
         tracing::info!(engine = %target.name, epoch = lease.epoch, "history: recording this engine");
         gauge.set(1.0);
+        if let Some(o) = &target.observer {
+            o.recording(&target.name, true);
+        }
         tokio::select! {
             () = renew(&store, &lease, &cfg) => {}
             () = record(&target, &store, &cfg, &lease) => {}
+        }
+        if let Some(o) = &target.observer {
+            o.recording(&target.name, false);
         }
         gauge.set(0.0);
         tracing::warn!(engine = %target.name, "history: no longer recording this engine");
@@ -219,6 +225,7 @@ async fn record(target: &EngineToRecord, store: &Store, cfg: &HistoryConfig, lea
         target.engine.container_events(),
         deaths.clone(),
         target.observer.clone(),
+        target.name.clone(),
     )));
     loop {
         if sync_now {
@@ -268,6 +275,7 @@ async fn note_deaths(
     mut events: broadcast::Receiver<WatchEvent>,
     deaths: Deaths,
     observer: Option<Arc<dyn Observer>>,
+    engine: String,
 ) {
     loop {
         match events.recv().await {
@@ -279,7 +287,7 @@ async fn note_deaths(
                     deaths.note(&e);
                 }
                 if let Some(o) = &observer {
-                    o.docker_event(&e);
+                    o.docker_event(&engine, &e);
                 }
             }
             Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
@@ -450,6 +458,7 @@ async fn sync(
             wtx: wtx.clone(),
             deaths: deaths.clone(),
             observer: target.observer.clone(),
+            engine_name: target.name.clone(),
         };
         let rec = ContainerRecorder::new(common, info.clone(), row.clone());
         tracing::debug!(container = %info.name, state = %info.state, "history: recording");
@@ -547,6 +556,7 @@ struct ContainerRecorder {
     lost: metrics_handles::Lost,
     deaths: Deaths,
     observer: Option<Arc<dyn Observer>>,
+    engine_name: String,
 }
 
 mod metrics_handles {
@@ -577,6 +587,7 @@ struct Common {
     wtx: mpsc::Sender<Batch>,
     deaths: Deaths,
     observer: Option<Arc<dyn Observer>>,
+    engine_name: String,
 }
 
 impl ContainerRecorder {
@@ -588,6 +599,7 @@ impl ContainerRecorder {
             wtx,
             deaths,
             observer,
+            engine_name,
         } = common;
         let life = match (row.started_at, row.ended_at) {
             (Some(s), Some(e)) if e >= s => Life::Exited,
@@ -608,12 +620,13 @@ impl ContainerRecorder {
             lost: metrics_handles::Lost::new(),
             deaths,
             observer,
+            engine_name,
         }
     }
 
     fn observe(&self, step: Lifecycle) {
         if let Some(o) = &self.observer {
-            o.lifecycle(&self.info, &step);
+            o.lifecycle(&self.engine_name, &self.info, &step);
         }
     }
 
@@ -848,7 +861,7 @@ impl ContainerRecorder {
         }
         self.lost.recorded.increment(lines.len() as u64);
         if let Some(o) = &self.observer {
-            o.lines(&self.info, &lines);
+            o.lines(&self.engine_name, &self.info, &lines);
         }
         for l in lines {
             self.mark = Some(l.cursor);

@@ -240,6 +240,10 @@ pub enum Action {
     Unpause,
     Rename,
     Oom,
+    /// `health_status: healthy` (a `--health-cmd` passing again).
+    Healthy,
+    /// `health_status: unhealthy`.
+    Unhealthy,
     /// Anything else (`exec_start: …`, `attach`, `kill`, …).
     Other,
 }
@@ -256,6 +260,8 @@ impl Action {
             "unpause" => Action::Unpause,
             "rename" => Action::Rename,
             "oom" => Action::Oom,
+            "health_status: healthy" => Action::Healthy,
+            "health_status: unhealthy" => Action::Unhealthy,
             _ => Action::Other,
         }
     }
@@ -272,6 +278,8 @@ impl Action {
             Action::Unpause => "unpause",
             Action::Rename => "rename",
             Action::Oom => "oom",
+            Action::Healthy => "health_status: healthy",
+            Action::Unhealthy => "health_status: unhealthy",
             Action::Other => "other",
         }
     }

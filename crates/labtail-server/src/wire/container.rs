@@ -48,7 +48,9 @@ impl ContainerState {
             Action::Die => ContainerState::Exited,
             Action::Pause => ContainerState::Paused,
             Action::Destroy => ContainerState::Removed,
-            Action::Rename | Action::Oom | Action::Other => return None,
+            Action::Rename | Action::Oom | Action::Healthy | Action::Unhealthy | Action::Other => {
+                return None;
+            }
         })
     }
 }

@@ -124,7 +124,7 @@ function Session({ me, theme, setTheme, onSignedOut }: {
             <span data-testid="who-name">{me.username}</span> <small data-testid="who-role">({me.role})</small>
             {me.courses.length > 0 && (
               <small className="who-courses muted" data-testid="who-courses" title={`Your courses: ${me.courses.join(', ')}`}>
-                {' · '}{me.courses.join(', ')}
+                · {me.courses.join(', ')}
               </small>
             )}
           </span>

@@ -71,7 +71,7 @@ function PasswordForm({ onLogin, onDisabled }: { onLogin: (me: Me) => void; onDi
   };
 
   return (
-    <form onSubmit={submit} aria-label="Log in with a password" data-testid="password-form">
+    <form onSubmit={submit} data-testid="password-form">
       <label>
         User name
         <input name="username" autoComplete="username" value={username} onChange={(e) => setUsername(e.target.value)} required autoFocus />

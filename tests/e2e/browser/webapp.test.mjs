@@ -4,12 +4,13 @@
 
 import { test, before, after, afterEach, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, existsSync, readdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
-import { World, deadline, range } from '../lib/harness.mjs';
+import { World, deadline, freePort, range } from '../lib/harness.mjs';
+import { RealProvider } from '../lib/idp.mjs';
 
 const ROOT = resolve(import.meta.dirname, '../../..');
 const WEB = process.env.LABTAIL_WEB_DIR ?? join(ROOT, 'web', 'dist');
@@ -19,6 +20,8 @@ const CHROMIUM = process.env.LABTAIL_CHROMIUM ?? '/usr/bin/chromium';
 let browser;
 const worlds = [];
 const world = () => { const w = new World(); worlds.push(w); return w; };
+/** Identity providers started by a test, stopped after it. */
+const providers = [];
 
 before(async () => {
   assert.ok(existsSync(join(WEB, 'index.html')), `build the web app first (npm --prefix web run build): ${WEB}`);
@@ -30,7 +33,10 @@ before(async () => {
   });
 });
 after(async () => { await browser?.close(); });
-afterEach(async () => { for (const w of worlds.splice(0)) await w.cleanup(); });
+afterEach(async () => {
+  for (const w of worlds.splice(0)) await w.cleanup();
+  for (const p of providers.splice(0)) await p.stop();
+});
 
 async function newPage(w, opts = {}) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, acceptDownloads: true, ...opts });
@@ -625,6 +631,213 @@ describe('history', () => {
     assert.equal(await lit.locator('.text').textContent(), 'bind: address already in use');
     await page.getByTestId('viewer-name').filter({ hasText: boxes[1] }).waitFor();
     assert.equal(await page.getByTestId('viewer-owner').textContent(), 'ben');
+    assert.deepEqual(page.errors, []);
+  });
+});
+
+// School sign-in: a real OpenID provider (panva's oidc-provider, its own
+// login and consent forms) on loopback, and Chromium going through them.
+
+const GROUPS = `
+[[group]]
+name = "net101-staff"
+role = "instructor"
+course = "NET101"
+
+[[group]]
+name = "net101-students"
+role = "student"
+course = "NET101"
+`;
+
+/**
+ * Starts a provider with `users` ({ login: { username, groups } }) and a
+ * labtail signing in against it, serving the web app. labtail's port is
+ * fixed first: the redirect URL names it.
+ */
+async function schoolWorld(users, extra = []) {
+  const w = world();
+  w.url = `http://127.0.0.1:${await freePort()}`;
+  const client = { id: `labtail-${w.id}`, secret: `secret-${w.id}`, redirect: `${w.url}/api/oidc/callback` };
+  writeFileSync(`${w.dataDir}/groups.toml`, GROUPS);
+  writeFileSync(`${w.dataDir}/secret`, `${client.secret}\n`);
+  const idp = new RealProvider({ port: await freePort(), client, users });
+  providers.push(idp);
+  await idp.start();
+  await serve(w, ['--oidc-issuer', idp.issuer, '--oidc-client-id', client.id,
+    '--oidc-client-secret-file', `${w.dataDir}/secret`, '--oidc-redirect-url', client.redirect,
+    '--oidc-groups-file', `${w.dataDir}/groups.toml`, '--oidc-display-name', 'Sign in with Test U',
+    '--oidc-scopes', 'profile,groups', ...extra]);
+  return { w, idp };
+}
+
+/** A page whose requests stay on this machine (the provider's pages load a web font). */
+async function localPage(w) {
+  const page = await newPage(w);
+  await page.context().route((url) => !['127.0.0.1', 'localhost'].includes(url.hostname), (r) => r.abort());
+  return page;
+}
+
+/**
+ * From labtail's login page through the provider's own forms: its login
+ * form (any password; `login` is the account), then its consent form when
+ * it asks. Resolves once the browser is back at labtail (the app or the
+ * server's error page).
+ */
+async function schoolSignIn(page, login) {
+  const w = page.world;
+  await page.getByRole('button', { name: 'Sign in with Test U' }).click();
+  await page.locator('input[name="login"]').waitFor({ timeout: 30_000 });
+  assert.ok(page.url().startsWith(`http://127.0.0.1:`) && !page.url().startsWith(w.url), `at the provider: ${page.url()}`);
+  await page.locator('input[name="login"]').fill(login);
+  await page.locator('input[name="password"]').fill('any password');
+  await page.getByRole('button', { name: 'Sign-in' }).click();
+  const consent = page.getByRole('button', { name: 'Continue' });
+  const back = page.getByTestId('connection').or(page.locator('#code'));
+  await consent.or(back).first().waitFor({ timeout: 30_000 });
+  if (await consent.isVisible()) await consent.click();
+  await back.first().waitFor({ timeout: 30_000 });
+  assert.ok(page.url().startsWith(w.url), `back at labtail: ${page.url()}`);
+}
+
+describe('school sign-in', () => {
+  test('--local-login off: a student and an instructor sign in through the provider\'s forms; unmapped groups are refused', async () => {
+    const { w } = await schoolWorld({
+      'amy-at-school': { username: 'amy', groups: ['net101-students'] },
+      'tess-at-school': { username: 'tess', groups: ['net101-staff'] },
+      'nobody-at-school': { username: 'nobody', groups: ['alumni'] },
+    }, ['--local-login', 'off']);
+    const own = w.run('amy', 'i=1; while true; do echo "amy tick $i"; i=$((i+1)); sleep 0.2; done');
+    // bob is in NET101 without school sign-in (a roster).
+    assert.equal(w.cli(['course', 'add', 'NET101']).code, 0);
+    writeFileSync(`${w.dataDir}/roster.csv`, 'username,role\nbob,student\n');
+    const enrol = w.cli(['course', 'enrol', 'NET101', '--csv', `${w.dataDir}/roster.csv`, '--passwords-out', `${w.dataDir}/passwords`]);
+    assert.equal(enrol.code, 0, enrol.stderr);
+    const bobs = w.run('bob', 'i=1; while true; do echo "bob tick $i"; i=$((i+1)); sleep 0.2; done');
+    // Not enrolled anywhere: no instructor of a course sees it.
+    const stranger = w.run('zoe', 'echo zoe-only; sleep 300');
+
+    // The login page: the school's button, and no password form.
+    const amy = await localPage(w);
+    await amy.goto(w.url);
+    await amy.getByRole('button', { name: 'Sign in with Test U' }).waitFor({ timeout: 15_000 });
+    assert.equal(await amy.getByLabel('Password').count(), 0, 'no password form with --local-login off');
+    assert.equal(await amy.getByRole('button', { name: 'Log in' }).count(), 0);
+    await amy.screenshot({ path: join(SHOTS, 'login-school.png') });
+
+    // A student: back on the viewer, as a student of NET101, with their container.
+    await schoolSignIn(amy, 'amy-at-school');
+    await amy.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 30_000 });
+    assert.equal(await amy.getByTestId('who-name').textContent(), 'amy');
+    assert.equal(await amy.getByTestId('who-role').textContent(), '(student)');
+    assert.match(await amy.getByTestId('who-courses').textContent(), /NET101/);
+    await amy.getByTestId(`card-${own}`).waitFor({ timeout: 15_000 });
+    assert.equal(await amy.getByTestId(`card-${stranger}`).count(), 0);
+    assert.equal(await amy.getByRole('link', { name: 'Dashboard' }).count(), 0);
+    await amy.screenshot({ path: join(SHOTS, 'school-student.png') });
+    assert.deepEqual(amy.errors, []);
+
+    // An instructor of NET101: the dashboard, its course filter offering NET101.
+    const tess = await localPage(w);
+    await tess.goto(w.url);
+    await schoolSignIn(tess, 'tess-at-school');
+    await tess.getByRole('heading', { name: 'Dashboard' }).waitFor({ timeout: 30_000 });
+    assert.equal(await tess.getByTestId('who-name').textContent(), 'tess');
+    assert.equal(await tess.getByTestId('who-role').textContent(), '(instructor)');
+    const filter = tess.getByTestId('course-filter');
+    await filter.waitFor();
+    assert.deepEqual(await filter.locator('option').allTextContents(), ['All courses', 'NET101']);
+    await tess.getByTestId(`dash-${own}`).waitFor({ timeout: 15_000 });
+    await filter.selectOption('NET101');
+    assert.equal(new URL(tess.url()).searchParams.get('course'), 'NET101');
+    await tess.getByTestId('dash-totals').filter({ hasText: /in NET101/ }).waitFor();
+    await tess.getByTestId(`dash-${own}`).waitFor();
+    assert.equal(await tess.getByTestId(`dash-${stranger}`).count(), 0, 'a student of no course of hers');
+    await tess.screenshot({ path: join(SHOTS, 'school-instructor-dashboard.png') });
+    // The filter is in the address: a reload keeps it.
+    await tess.reload();
+    await tess.getByTestId(`dash-${own}`).waitFor({ timeout: 30_000 });
+    assert.equal(await tess.getByTestId('course-filter').inputValue(), 'NET101');
+
+    // She follows amy's log, and amy's and bob's merged in another tab; amy
+    // leaves the course: the view of her container ends, for good, and the
+    // merged view drops it and goes on with bob's.
+    await tess.getByTestId(`dash-${bobs}`).waitFor({ timeout: 15_000 });
+    const merged = await tess.context().newPage();
+    merged.errors = [];
+    merged.on('pageerror', (e) => merged.errors.push(e.message));
+    await merged.goto(`${w.url}/merged?c=${own},${bobs}`);
+    await tess.getByRole('link', { name: own }).click();
+    await tess.getByTestId('stream-state').filter({ hasText: 'running' }).waitFor({ timeout: 30_000 });
+    await atLeast(tess, 3);
+    await merged.locator('.row.line .src').filter({ hasText: own }).first().waitFor({ timeout: 30_000 });
+    await merged.locator('.row.line .src').filter({ hasText: bobs }).first().waitFor({ timeout: 30_000 });
+    const dropped = w.cli(['course', 'drop', 'NET101', 'amy']);
+    assert.equal(dropped.code, 0, dropped.stderr);
+    await tess.getByTestId('revoked').filter({ hasText: 'You no longer have access to this container (course membership changed)' })
+      .waitFor({ timeout: 30_000 });
+    await tess.getByTestId('note').filter({ hasText: 'You no longer have access to this container' }).waitFor();
+    assert.equal(await tess.getByTestId('stream-state').textContent(), 'no access');
+    await merged.getByTestId('revoked').filter({ hasText: `You no longer have access to ${own} (course membership changed)` })
+      .waitFor({ timeout: 30_000 });
+    await merged.getByTestId('note').filter({ hasText: `${own}: you no longer have access` }).waitFor();
+    const afterDrop = Number.parseInt(await merged.getByTestId('line-count').textContent(), 10);
+    await atLeast(merged, afterDrop + 5);
+    assert.deepEqual([...new Set(await merged.locator('.row.line .src').allTextContents())], [bobs]);
+    await merged.screenshot({ path: join(SHOTS, 'school-revoked-merged.png') });
+    assert.deepEqual(merged.errors, []);
+    // Nothing of it is asked again, not even when the socket reconnects
+    // (labtail restarted): no start of the watch, no history.
+    const held = await tess.getByTestId('line-count').textContent();
+    const last = Number((await tess.locator('.row.line .text').last().textContent()).match(/^amy tick (\d+)$/)[1]);
+    const asked = [];
+    tess.on('websocket', (ws) => ws.on('framesent', (f) => { if (String(f.payload).includes('start-container-logs')) asked.push(String(f.payload)); }));
+    tess.on('request', (r) => {
+      if ((r.postData() ?? '').includes('start-container-logs') || r.url().includes('/api/history/')) asked.push(r.url());
+    });
+    const reconnected = tess.waitForEvent('websocket', { timeout: 60_000 });
+    await w.restart();
+    await reconnected;
+    await tess.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 30_000 });
+    // amy's container went on printing meanwhile: she sees it, tess does not.
+    await amy.goto(`${w.url}/c/${own}`);
+    await amy.locator('.row.line .text').filter({ hasText: new RegExp(`^amy tick ${last + 10}$`) }).waitFor({ timeout: 30_000 });
+    assert.equal(await tess.getByTestId('line-count').textContent(), held);
+    assert.deepEqual(asked, []);
+    await tess.getByTestId('revoked').waitFor();
+    assert.equal(await tess.getByRole('button', { name: /Jump to latest/ }).count(), 0);
+    await tess.screenshot({ path: join(SHOTS, 'school-revoked.png') });
+    assert.deepEqual(tess.errors, []);
+
+    // Groups that map to nothing: the server's own page, and no session.
+    const nobody = await localPage(w);
+    await nobody.goto(w.url);
+    await schoolSignIn(nobody, 'nobody-at-school');
+    assert.equal(await nobody.locator('#code').textContent(), 'oidc_unmapped');
+    await nobody.getByRole('heading', { name: 'Sign-in failed' }).waitFor();
+    await nobody.screenshot({ path: join(SHOTS, 'school-unmapped.png') });
+    assert.equal((await nobody.request.get(`${w.url}/api/me`)).status(), 401);
+    await nobody.getByRole('link', { name: 'Back to labtail' }).click();
+    await nobody.getByRole('button', { name: 'Sign in with Test U' }).waitFor({ timeout: 15_000 });
+    assert.equal(await nobody.getByTestId('connection').count(), 0, 'not logged in');
+    assert.deepEqual(nobody.errors, []);
+  });
+
+  test('with local login on, the page offers both; an admin gets the instructors\' pages', async () => {
+    const { w } = await schoolWorld({});
+    const root = w.addUser('root', 'admin');
+    const box = w.run('amy', 'echo hello; sleep 300');
+    const page = await localPage(w);
+    await page.goto(w.url);
+    await page.getByRole('button', { name: 'Sign in with Test U' }).waitFor({ timeout: 15_000 });
+    await page.getByText('or with a labtail password').waitFor();
+    await page.screenshot({ path: join(SHOTS, 'login-both.png') });
+    await logIn(page, root);
+    assert.equal(await page.getByTestId('who-role').textContent(), '(admin)');
+    await page.getByRole('heading', { name: 'Dashboard' }).waitFor();
+    await page.getByRole('link', { name: 'Dashboard' }).waitFor();
+    await page.getByTestId(`dash-${box}`).waitFor({ timeout: 15_000 });
+    await page.getByRole('heading', { name: 'Class history' }).waitFor();
     assert.deepEqual(page.errors, []);
   });
 });

@@ -725,6 +725,17 @@ describe('school sign-in', () => {
     assert.equal(await amy.getByRole('button', { name: 'Log in' }).count(), 0);
     await amy.screenshot({ path: join(SHOTS, 'login-school.png') });
 
+    // Without the options (the request fails) the password form shows; the
+    // server's refusal says that password login is off.
+    const blind = await localPage(w);
+    await blind.route('**/api/login-options', (r) => r.abort());
+    await blind.goto(w.url);
+    await blind.getByLabel('User name').fill('amy');
+    await blind.getByLabel('Password').fill('whatever');
+    await blind.getByRole('button', { name: 'Log in' }).click();
+    await blind.getByTestId('login-refused').filter({ hasText: 'Password login is turned off on this server' }).waitFor({ timeout: 15_000 });
+    await blind.context().close();
+
     // A student: back on the viewer, as a student of NET101, with their container.
     await schoolSignIn(amy, 'amy-at-school');
     await amy.getByTestId('connection').filter({ hasText: 'Live' }).waitFor({ timeout: 30_000 });

@@ -20,6 +20,9 @@ pub enum Kind {
     /// A course made, a user enrolled in or dropped from one (by the
     /// command line; sign-ins replace their own enrolments silently).
     Enrolment,
+    /// An attention entry acknowledged or dismissed, a hand raised or
+    /// answered.
+    Attention,
 }
 
 impl Kind {
@@ -31,6 +34,7 @@ impl Kind {
             Kind::Watch => "watch",
             Kind::HistoryRead => "history_read",
             Kind::Enrolment => "enrolment",
+            Kind::Attention => "attention",
         }
     }
 }

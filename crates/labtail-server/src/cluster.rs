@@ -95,6 +95,29 @@ impl Io {
         }
     }
 
+    /// Sends an event to a room on every node (through Redis when there
+    /// is one; a Redis outage gives up after `timeout`, logged). For what
+    /// happens once (an instructor's answer), never for lines.
+    pub async fn emit_everywhere<T: serde::Serialize + ?Sized>(
+        &self,
+        room: String,
+        event: &str,
+        data: &T,
+        timeout: Duration,
+    ) {
+        let sent = with_io!(self, io => match io.of("/") {
+            Some(ns) => tokio::time::timeout(timeout, ns.to(room).emit(event, data))
+                .await
+                .map_err(|_| "no answer from Redis".to_owned())
+                .and_then(|r| r.map_err(|e| e.to_string())),
+            None => Ok(()),
+        });
+        if let Err(e) = sent {
+            metrics::counter!(crate::metrics::REDIS_ERRORS).increment(1);
+            tracing::warn!(event, error = %e, "could not send to a room on every node");
+        }
+    }
+
     /// Sends an event to rooms of this node only.
     pub async fn emit_local<T: serde::Serialize + ?Sized>(
         &self,

@@ -25,6 +25,15 @@ pub struct ServerConfig {
     pub lab_label: String,
     /// Lab history: recording, retention, search bounds.
     pub history: labtail_history::HistoryConfig,
+    /// Attention: its signals' knobs (on only with history).
+    pub attention: labtail_attention::AttentionConfig,
+    /// Labs from `--labs-file` (checked already).
+    pub labs: Vec<labtail_attention::LabDef>,
+    /// Where attention's notifications go.
+    pub webhooks: Webhooks,
+    /// labtail's address as people reach it (`https://labs.school.edu`),
+    /// for links in notifications; `None`: no links.
+    pub public_url: Option<String>,
     /// Largest history bundle (log bytes, uncompressed) one export makes.
     pub max_export_bytes: u64,
     /// Origins (scheme://host[:port]) allowed besides the server's own.
@@ -90,6 +99,42 @@ pub struct ServerConfig {
     pub local_login: bool,
 }
 
+/// Attention's webhooks (`--attention-webhook…`).
+#[derive(Debug, Clone)]
+pub struct Webhooks {
+    pub urls: Vec<String>,
+    /// `json` (signed with HMAC-SHA256) or `slack` (Slack's incoming
+    /// webhook shape).
+    pub slack: bool,
+    /// The HMAC key (read from a file).
+    pub secret: Option<String>,
+    /// Entries below this severity are not sent.
+    pub min_severity: labtail_attention::Severity,
+    /// Attempts per notification, and the first wait between them (it
+    /// doubles).
+    pub attempts: u32,
+    pub backoff: Duration,
+    /// Notifications waiting at most; beyond, new ones are dropped
+    /// (counted).
+    pub queue: usize,
+    pub timeout: Duration,
+}
+
+impl Default for Webhooks {
+    fn default() -> Self {
+        Webhooks {
+            urls: Vec::new(),
+            slack: false,
+            secret: None,
+            min_severity: labtail_attention::Severity::Warning,
+            attempts: 4,
+            backoff: Duration::from_secs(1),
+            queue: 1000,
+            timeout: Duration::from_secs(10),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct TlsFiles {
     pub cert: PathBuf,
@@ -123,6 +168,10 @@ impl Default for ServerConfig {
             course_label: labtail_logs::DEFAULT_COURSE_LABEL.into(),
             lab_label: labtail_logs::DEFAULT_LAB_LABEL.into(),
             history: labtail_history::HistoryConfig::default(),
+            attention: labtail_attention::AttentionConfig::default(),
+            labs: Vec::new(),
+            webhooks: Webhooks::default(),
+            public_url: None,
             max_export_bytes: 1024 * 1024 * 1024,
             allowed_origins: Vec::new(),
             web_dir: None,

@@ -53,10 +53,16 @@ pub fn store_of(db: &Db) -> Store {
 impl History {
     /// Starts recording every engine of the fleet (while this node holds
     /// each engine's lease) and pruning.
-    pub fn start(db: &Db, fleet: &Fleet, cfg: HistoryConfig) -> Self {
+    /// `observer` (attention) sees each line as it is recorded.
+    pub fn start(
+        db: &Db,
+        fleet: &Fleet,
+        cfg: HistoryConfig,
+        observer: Option<std::sync::Arc<dyn labtail_history::Observer>>,
+    ) -> Self {
         let store = store_of(db);
         let node = node_id();
-        let recorders = Recorders::start(fleet, &store, &cfg, &node, None);
+        let recorders = Recorders::start(fleet, &store, &cfg, &node, observer);
         let retention = labtail_history::retention::spawn(store.clone(), cfg.clone());
         History {
             reader: Reader::new(store.clone(), &cfg),
@@ -104,6 +110,7 @@ pub fn wire_container(row: &ContainerRow) -> WireContainer {
         ContainerState::Running
     };
     WireContainer {
+        checkpoints: None,
         name: row.name.clone(),
         id: row.docker_id.get(..12).unwrap_or(&row.docker_id).to_owned(),
         owner: Some(row.owner.clone()),

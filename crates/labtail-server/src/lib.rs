@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod api;
+pub mod attention;
 pub mod audit;
 pub mod auth;
 pub mod client_ip;
@@ -20,6 +21,7 @@ pub mod db;
 pub mod history;
 pub mod listing;
 pub mod metrics;
+pub mod notify;
 pub mod oidc;
 pub mod origin;
 pub mod rooms;
@@ -124,18 +126,39 @@ pub async fn build_with(
         ),
         Err(e) => tracing::warn!(error = %e, "could not close open audit records"),
     }
-    let history = cfg
-        .history
-        .enabled
-        .then(|| std::sync::Arc::new(history::History::start(&db, &engine, cfg.history.clone())));
+    // Attention observes what history records: it needs history on.
+    let attention = match (cfg.history.enabled, cfg.attention.enabled) {
+        (true, true) => Some(
+            attention::start(&db, &cfg.history, cfg.attention.clone(), cfg.labs.clone())
+                .map_err(|e| StartupError::Config(format!("--labs-file: {e}")))?,
+        ),
+        _ => None,
+    };
+    let observer = attention
+        .clone()
+        .map(|a| a as std::sync::Arc<dyn labtail_history::Observer>);
+    let history = cfg.history.enabled.then(|| {
+        std::sync::Arc::new(history::History::start(
+            &db,
+            &engine,
+            cfg.history.clone(),
+            observer,
+        ))
+    });
+    if let Some(a) = &attention {
+        notify::spawn(a, &cfg);
+    }
     let state = AppState::new(
         cfg.clone(),
         db,
         session_store,
         engine,
         metrics,
-        history,
-        oidc.clone(),
+        state::Optional {
+            history,
+            oidc: oidc.clone(),
+            attention,
+        },
     );
     let builder = SocketIo::builder()
         .with_state(state.clone())

@@ -26,6 +26,8 @@ pub async fn containers_for(
         let live = live.map_err(|e| WireError::new(Code::Unavailable, e.to_string()))?;
         return Ok(live.iter().map(WireContainer::from).collect());
     };
+    // Docker's full IDs and labs of the list's entries, for checklists.
+    let mut ids: Vec<(String, Option<String>)> = Vec::new();
     let rows = history
         .store
         .containers(&access.visible, None, MAX_REMOVED)
@@ -48,6 +50,7 @@ pub async fn containers_for(
             w.ended_at = row.ended_at.map(crate::history::rfc3339);
             w.exit_code = row.exit_code;
         }
+        ids.push((c.id.as_str().to_owned(), c.lab.clone()));
         out.push(w);
     }
     let mut gone: Vec<&labtail_history::ContainerRow> = rows
@@ -59,7 +62,19 @@ pub async fn containers_for(
         let mut w = wire_container(r);
         // Not in Docker's list: gone, whether or not its removal was seen.
         w.state = ContainerState::Removed;
+        ids.push((r.docker_id.clone(), r.lab.clone()));
         out.push(w);
+    }
+    // Each container's checklist, where its lab has checkpoints.
+    if let Some(a) = &app.attention {
+        match crate::attention::checklists(a, &ids).await {
+            Ok(mut lists) => {
+                for (w, (id, _)) in out.iter_mut().zip(&ids) {
+                    w.checkpoints = lists.remove(id);
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "checklists unavailable for the container list"),
+        }
     }
     Ok(out)
 }

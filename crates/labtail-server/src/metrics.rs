@@ -34,6 +34,8 @@ pub const REQUESTS_REFUSED: &str = "labtail_requests_refused_total";
 pub const REDIS_ERRORS: &str = "labtail_redis_errors_total";
 /// Watches ended because the user may no longer see the container.
 pub const WATCHES_REVOKED: &str = "labtail_watches_revoked_total";
+/// Attention's notifications, by `result` (`sent`, `failed`, `dropped`).
+pub const NOTIFICATIONS: &str = "labtail_attention_notifications_total";
 /// Sign-ins through the school's identity provider, by `result`.
 pub const OIDC_LOGINS: &str = "labtail_oidc_logins_total";
 /// Database queries run, by `op` (coalesced reads count once).
@@ -94,6 +96,10 @@ fn describe() {
     describe_counter!(
         WATCHES_REVOKED,
         "Watches ended because their user may no longer see the container (courses changed)"
+    );
+    describe_counter!(
+        NOTIFICATIONS,
+        "Attention notifications to webhooks, by result (sent, failed, dropped)"
     );
     describe_counter!(
         OIDC_LOGINS,

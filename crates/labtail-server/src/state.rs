@@ -28,6 +28,8 @@ pub struct Inner {
     pub history: Option<Arc<crate::history::History>>,
     /// School sign-in, when configured.
     pub oidc: Option<Arc<crate::oidc::Oidc>>,
+    /// Attention (`None` with history or attention off).
+    pub attention: Option<Arc<labtail_attention::Attention>>,
     pub metrics: PrometheusHandle,
     pub throttle: LoginThrottle,
     /// The instructors' dashboard on this node: its viewers and snapshot.
@@ -48,6 +50,14 @@ impl std::ops::Deref for AppState {
     }
 }
 
+/// The parts a node runs only when configured.
+#[derive(Default)]
+pub struct Optional {
+    pub history: Option<Arc<crate::history::History>>,
+    pub oidc: Option<Arc<crate::oidc::Oidc>>,
+    pub attention: Option<Arc<labtail_attention::Attention>>,
+}
+
 impl AppState {
     pub fn new(
         cfg: ServerConfig,
@@ -55,9 +65,13 @@ impl AppState {
         sessions: crate::sessions::Store,
         engine: Fleet,
         metrics: PrometheusHandle,
-        history: Option<Arc<crate::history::History>>,
-        oidc: Option<Arc<crate::oidc::Oidc>>,
+        optional: Optional,
     ) -> Self {
+        let Optional {
+            history,
+            oidc,
+            attention,
+        } = optional;
         let throttle = LoginThrottle::new(cfg.throttle.clone());
         AppState(Arc::new(Inner {
             cfg,
@@ -66,6 +80,7 @@ impl AppState {
             engine,
             history,
             oidc,
+            attention,
             metrics,
             throttle,
             dashboard: Default::default(),

@@ -208,7 +208,12 @@ fn against_layers(g: &BTreeMap<String, BTreeSet<String>>, layers: &[Vec<String>]
 #[test]
 fn imports_run_one_way_in_the_documented_order() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    for krate in ["labtail-logs", "labtail-history", "labtail-server"] {
+    for krate in [
+        "labtail-logs",
+        "labtail-history",
+        "labtail-attention",
+        "labtail-server",
+    ] {
         let g = graph(&root.join(krate).join("src"));
         assert!(g.len() > 5, "{krate}: no modules found");
         if let Some(c) = circle(&g) {

@@ -197,6 +197,8 @@ pub struct ServeArgs {
     pub history: HistoryArgs,
     #[command(flatten)]
     pub oidc: OidcArgs,
+    #[command(flatten)]
+    pub attention: AttentionArgs,
     /// Another origin allowed to use the API and sockets (repeatable).
     /// The server's own origin is always allowed.
     #[arg(
@@ -341,6 +343,159 @@ pub struct ServeArgs {
     /// The PEM private key for --tls-cert.
     #[arg(long, env = "LABTAIL_TLS_KEY", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
+}
+
+/// Attention: who needs help now, and how far each student got.
+#[derive(Debug, Args)]
+pub struct AttentionArgs {
+    /// Evaluate signals, rules and checkpoints over what lab history
+    /// records (on; needs --history on) or not (off).
+    #[arg(long = "attention", env = "LABTAIL_ATTENTION", default_value = "on", value_parser = ["on", "off"])]
+    pub attention: String,
+    /// TOML file defining labs: `[[lab]] name`, `[[lab.rule]] pattern,
+    /// severity, title`, `[[lab.checkpoint]] name, pattern`.
+    #[arg(long, env = "LABTAIL_LABS_FILE")]
+    pub labs_file: Option<PathBuf>,
+    /// A restart loop: this many starts…
+    #[arg(
+        long,
+        env = "LABTAIL_ATTENTION_RESTART_LOOP_STARTS",
+        default_value_t = 3
+    )]
+    pub attention_restart_loop_starts: usize,
+    /// …within this long.
+    #[arg(long, env = "LABTAIL_ATTENTION_RESTART_LOOP_WINDOW", default_value = "5m", value_parser = parse_duration)]
+    pub attention_restart_loop_window: Duration,
+    /// An error burst: at least this many error lines…
+    #[arg(long, env = "LABTAIL_ATTENTION_BURST_LINES", default_value_t = 20)]
+    pub attention_burst_lines: usize,
+    /// …within this long…
+    #[arg(long, env = "LABTAIL_ATTENTION_BURST_WINDOW", default_value = "30s", value_parser = parse_duration)]
+    pub attention_burst_window: Duration,
+    /// …and more than this many times the median of the rest of the lab.
+    #[arg(long, env = "LABTAIL_ATTENTION_BURST_FACTOR", default_value_t = 3.0)]
+    pub attention_burst_factor: f64,
+    /// Silent: a running container that wrote nothing for this long while
+    /// most of its lab wrote.
+    #[arg(long, env = "LABTAIL_ATTENTION_SILENT_AFTER", default_value = "5m", value_parser = parse_duration)]
+    pub attention_silent_after: Duration,
+    /// Entries older than this are not shown.
+    #[arg(long, env = "LABTAIL_ATTENTION_WINDOW", default_value = "24h", value_parser = parse_duration)]
+    pub attention_window: Duration,
+    /// Most entries an attention list holds.
+    #[arg(long, env = "LABTAIL_ATTENTION_MAX_ENTRIES", default_value_t = 500)]
+    pub attention_max_entries: usize,
+    /// Most rules (and checkpoints) one lab may have.
+    #[arg(long, env = "LABTAIL_ATTENTION_MAX_RULES", default_value_t = 200)]
+    pub attention_max_rules: usize,
+    /// A webhook to notify of new entries (repeatable).
+    #[arg(
+        long = "attention-webhook",
+        env = "LABTAIL_ATTENTION_WEBHOOKS",
+        value_delimiter = ','
+    )]
+    pub attention_webhooks: Vec<String>,
+    /// The webhooks' shape: `json` (labtail's, signed) or `slack`.
+    #[arg(long, env = "LABTAIL_ATTENTION_WEBHOOK_FORMAT", default_value = "json", value_parser = ["json", "slack"])]
+    pub attention_webhook_format: String,
+    /// File holding the key the JSON webhooks are signed with (HMAC-SHA256).
+    #[arg(long, env = "LABTAIL_ATTENTION_WEBHOOK_SECRET_FILE")]
+    pub attention_webhook_secret_file: Option<PathBuf>,
+    /// Entries below this severity are not sent: `info`, `warning`, `error`.
+    #[arg(long, env = "LABTAIL_ATTENTION_WEBHOOK_MIN_SEVERITY", default_value = "warning", value_parser = ["info", "warning", "error"])]
+    pub attention_webhook_min_severity: String,
+    /// Attempts per notification (waits double from 1 s).
+    #[arg(long, env = "LABTAIL_ATTENTION_WEBHOOK_ATTEMPTS", default_value_t = 4)]
+    pub attention_webhook_attempts: u32,
+    /// labtail's address as people reach it, e.g. https://labs.school.edu
+    /// (links in notifications).
+    #[arg(long, env = "LABTAIL_PUBLIC_URL")]
+    pub public_url: Option<String>,
+}
+
+impl AttentionArgs {
+    pub fn config(&self) -> Result<labtail_attention::AttentionConfig, String> {
+        if !(self.attention_burst_factor.is_finite() && self.attention_burst_factor >= 0.0) {
+            return Err("--attention-burst-factor must be a number, 0 or more".into());
+        }
+        Ok(labtail_attention::AttentionConfig {
+            enabled: self.attention == "on",
+            restart_loop_starts: at_least_one(
+                "attention-restart-loop-starts",
+                self.attention_restart_loop_starts,
+            )?,
+            restart_loop_window: self.attention_restart_loop_window,
+            burst_lines: at_least_one("attention-burst-lines", self.attention_burst_lines)?,
+            burst_window: self.attention_burst_window.max(Duration::from_secs(1)),
+            burst_factor: self.attention_burst_factor,
+            silent_after: self.attention_silent_after.max(Duration::from_secs(1)),
+            window: self.attention_window,
+            max_entries: at_least_one("attention-max-entries", self.attention_max_entries)?,
+            max_rules: at_least_one("attention-max-rules", self.attention_max_rules)?,
+            ..labtail_attention::AttentionConfig::default()
+        })
+    }
+
+    /// The labs file's labs, checked (a bad pattern names the lab, the rule
+    /// and where).
+    pub fn labs(
+        &self,
+        cfg: &labtail_attention::AttentionConfig,
+    ) -> Result<Vec<labtail_attention::LabDef>, String> {
+        let Some(path) = &self.labs_file else {
+            return Ok(Vec::new());
+        };
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("--labs-file {}: cannot read: {e}", path.display()))?;
+        let defs = labtail_attention::labs::parse_file(&text)
+            .map_err(|e| format!("--labs-file {}: {e}", path.display()))?;
+        labtail_attention::Labs::compile(&defs, cfg)
+            .map_err(|e| format!("--labs-file {}: {e}", path.display()))?;
+        Ok(defs)
+    }
+
+    pub fn webhooks(&self) -> Result<labtail_server::config::Webhooks, String> {
+        for u in &self.attention_webhooks {
+            if !(u.starts_with("https://") || u.starts_with("http://")) {
+                return Err(format!(
+                    "--attention-webhook {u:?}: must be an http:// or https:// URL"
+                ));
+            }
+        }
+        let secret = match &self.attention_webhook_secret_file {
+            None => None,
+            Some(p) => {
+                let s = std::fs::read_to_string(p).map_err(|e| {
+                    format!(
+                        "--attention-webhook-secret-file {}: cannot read: {e}",
+                        p.display()
+                    )
+                })?;
+                let s = s.trim().to_owned();
+                if s.is_empty() {
+                    return Err(format!(
+                        "--attention-webhook-secret-file {}: the file is empty",
+                        p.display()
+                    ));
+                }
+                Some(s)
+            }
+        };
+        Ok(labtail_server::config::Webhooks {
+            urls: self
+                .attention_webhooks
+                .iter()
+                .filter(|u| !u.is_empty())
+                .cloned()
+                .collect(),
+            slack: self.attention_webhook_format == "slack",
+            secret,
+            min_severity: labtail_attention::Severity::parse(&self.attention_webhook_min_severity)
+                .unwrap_or(labtail_attention::Severity::Warning),
+            attempts: self.attention_webhook_attempts.max(1),
+            ..labtail_server::config::Webhooks::default()
+        })
+    }
 }
 
 /// School sign-in (OpenID Connect) and local passwords.
@@ -596,6 +751,7 @@ impl ServeArgs {
             linger_viewers: self.linger_viewers,
             reconnect_max_delay: self.reconnect_max_delay.max(Duration::from_millis(100)),
         };
+        let attention = self.attention.config()?;
         Ok(ServerConfig {
             listen: self.listen,
             database_url: global.database_url()?,
@@ -666,6 +822,14 @@ impl ServeArgs {
             },
             oidc: self.oidc.settings()?,
             local_login: self.oidc.local_login == "on",
+            labs: self.attention.labs(&attention)?,
+            attention,
+            webhooks: self.attention.webhooks()?,
+            public_url: self
+                .attention
+                .public_url
+                .clone()
+                .filter(|u| !u.trim().is_empty()),
         })
     }
 }

@@ -70,7 +70,12 @@ course?: string,
 /**
  * Its lab label's value, if it has one.
  */
-lab?: string, };
+lab?: string, 
+/**
+ * Its lab's checkpoints, reached or not, where the lab has some
+ * (a student's checklist).
+ */
+checkpoints?: Array<Checkpoint>, };
 
 /**
  * `start-container-logs`: at most one of `tail`, `after`, `since`.
@@ -160,7 +165,12 @@ ts: string, stream: Stream, text: string,
 /**
  * Bytes cut off a line longer than `--max-line-bytes`.
  */
-truncated?: number, };
+truncated?: number, 
+/**
+ * The line's level, where it says one (JSON, logfmt, a word at its
+ * start, a Python traceback).
+ */
+level?: LineLevel, };
 
 /**
  * `container-log` as a plain type: what [`ContainerLog`] writes.
@@ -277,7 +287,12 @@ course?: string,
 /**
  * Its lab label's value, if it has one.
  */
-lab?: string, };
+lab?: string, 
+/**
+ * Its lab's checkpoints, reached or not, where the lab has some
+ * (a student's checklist).
+ */
+checkpoints?: Array<Checkpoint>, };
 
 /**
  * `dashboard`: a snapshot of every lab container, for instructors.
@@ -286,7 +301,12 @@ export type Dashboard = {
 /**
  * When it was taken (RFC 3339).
  */
-at: string, containers: Array<DashboardRow>, };
+at: string, containers: Array<DashboardRow>, 
+/**
+ * Who needs help now, most urgent first (the entries of the
+ * containers the viewer may see).
+ */
+attention: Array<AttentionEntry>, };
 
 /**
  * Roles are fixed: they decide which containers a user may see.
@@ -451,4 +471,92 @@ ts: string, stream: Stream, text: string,
 /**
  * Bytes cut off a line longer than `--max-line-bytes`.
  */
-truncated?: number, };
+truncated?: number, 
+/**
+ * The line's level, where it says one (JSON, logfmt, a word at its
+ * start, a Python traceback).
+ */
+level?: LineLevel, };
+
+/**
+ * Why a student may need help.
+ */
+export type AttentionSignal = "crashed" | "oom" | "restart-loop" | "unhealthy" | "error-burst" | "silent" | "runaway" | "rule" | "hand";
+
+export type Severity = "error" | "warning" | "info";
+
+export type EntryState = "open" | "acknowledged";
+
+/**
+ * A line an entry points at (open it with a permalink: its cursor).
+ */
+export type Evidence = { cursor: string, ts: string, stream: string, text: string, };
+
+/**
+ * One entry: a student's container and a signal, most urgent first.
+ */
+export type AttentionEntry = { id: number, signal: AttentionSignal, severity: Severity, owner: string, containerName: string, lab?: string, 
+/**
+ * The container's course label, if it has one.
+ */
+course?: string, title: string, 
+/**
+ * When it first and last happened (RFC 3339).
+ */
+firstAt: string, lastAt: string, count: number, evidence: Array<Evidence>, state: EntryState, 
+/**
+ * A raised hand's message.
+ */
+message?: string, 
+/**
+ * An instructor's answer to a raised hand.
+ */
+answer?: string, };
+
+/**
+ * A checkpoint of a container's lab: reached (when, on which line) or not.
+ */
+export type Checkpoint = { name: string, reachedAt?: string, cursor?: string, };
+
+/**
+ * `{ok: true}`: an answer with nothing more to say.
+ */
+export type OkAck = { ok: true, };
+
+/**
+ * `raise-hand` answered: the entry made.
+ */
+export type HandAck = { ok: true, id: number, };
+
+/**
+ * `hand-answer {id, message, from}`: to the student whose hand it was.
+ */
+export type HandAnswer = { id: number, message: string, from: string, };
+
+/**
+ * A line's level, where it says one (`lines[]`' `level`).
+ */
+export type LineLevel = "error" | "warn" | "info" | "debug";
+
+/**
+ * `ack-attention` and `dismiss-attention`.
+ */
+export type AttentionPayload = { id: number, };
+
+/**
+ * `raise-hand`: a student asks for help with a line of their container.
+ */
+export type RaiseHandPayload = { containerName: string, 
+/**
+ * The line (a cursor of it).
+ */
+cursor: string, 
+/**
+ * What they need, in a sentence (at most `MAX_MESSAGE` characters).
+ */
+message: string, };
+
+/**
+ * `answer-hand`: an instructor's answer, shown in the student's viewer.
+ */
+export type AnswerHandPayload = { id: number, message: string, };

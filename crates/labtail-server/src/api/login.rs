@@ -74,6 +74,14 @@ async fn login(
             .http()
             .into_response();
     }
+    if !app.cfg.local_login {
+        return WireError::new(
+            Code::LocalLoginDisabled,
+            "password login is off here; sign in with your school account",
+        )
+        .http()
+        .into_response();
+    }
     let addr = ip.unwrap_or(IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED));
     if let Err(wait) = app.throttle.check(username, addr) {
         metrics::counter!(crate::metrics::LIMIT_HITS, "limit" => "login_attempts").increment(1);
@@ -87,14 +95,6 @@ async fn login(
         resp.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         return resp;
-    }
-    if !app.cfg.local_login {
-        return WireError::new(
-            Code::LocalLoginDisabled,
-            "password login is off here; sign in with your school account",
-        )
-        .http()
-        .into_response();
     }
     let creds = Credentials {
         username: username.to_owned(),

@@ -2,6 +2,8 @@
 //! - `login.rs`: `POST /api/login`, `POST /api/logout`, `GET /api/me`;
 //! - `containers.rs`: `GET /api/containers`, `GET /api/containers/{name}/logs`;
 //! - `audit.rs`: `GET /api/audit` (instructors);
+//! - `attention.rs`: `GET /api/attention`, the labs, a lab's gradebook
+//!   (instructors);
 //! - `history.rs`: `GET /api/history/…`: pages, search, export of lab history;
 //! - `oidc.rs`: school sign-in (`GET /api/oidc/login`, the callback) and
 //!   `GET /api/login-options`;
@@ -11,6 +13,7 @@
 //! Every failure is a `WireError` (`{"error": {"code", "message"}}`), with
 //! the same codes as the Socket.IO acks (`crate::wire`).
 
+mod attention;
 mod audit;
 mod containers;
 mod history;
@@ -31,6 +34,7 @@ pub fn routes(oidc: Option<&crate::oidc::Oidc>) -> Router<AppState> {
         .merge(oidc::routes(oidc))
         .merge(containers::routes())
         .merge(audit::routes())
+        .merge(attention::routes())
         .merge(history::routes())
         .merge(ops::routes())
 }

@@ -134,11 +134,31 @@ async fn send(app: &AppState, tracked: &HashMap<DockerId, Tracked>) {
     let mut rows: Vec<&Tracked> = tracked.values().collect();
     rows.sort_by(|a, b| (&a.info.owner, &a.info.name).cmp(&(&b.info.owner, &b.info.name)));
     let watching = app.watching().await;
+    // Attention: the list, and each container's checklist (read once per
+    // snapshot; nothing without attention).
+    let (attention, mut checklists) = match &app.attention {
+        Some(a) => {
+            let all = crate::attention::entries(a, &Scope::AllLabContainers).await;
+            let ids: Vec<(String, Option<String>)> = rows
+                .iter()
+                .map(|t| (t.info.id.as_str().to_owned(), t.info.lab.clone()))
+                .collect();
+            let lists = crate::attention::checklists(a, &ids).await;
+            if let Err(e) = all.as_ref().map(|_| ()).and(lists.as_ref().map(|_| ())) {
+                tracing::debug!(error = %e, "dashboard: cannot read attention");
+            }
+            (all.unwrap_or_default(), lists.unwrap_or_default())
+        }
+        None => Default::default(),
+    };
     let one_decimal = |v: f64| (v * 10.0).round() / 10.0;
     let containers = rows
         .iter()
         .map(|t| DashboardRow {
-            container: WireContainer::from(&t.info),
+            container: WireContainer {
+                checkpoints: checklists.remove(t.info.id.as_str()),
+                ..WireContainer::from(&t.info)
+            },
             lines_per_second: one_decimal(t.lines_per_second),
             stderr_per_second: one_decimal(t.stderr_per_second),
             lines: t.counters.lines.load(Ordering::Relaxed),
@@ -153,6 +173,7 @@ async fn send(app: &AppState, tracked: &HashMap<DockerId, Tracked>) {
     let snapshot = Dashboard {
         at: crate::clock::now_rfc3339(),
         containers,
+        attention,
     };
     app.dashboard.set_latest(snapshot.clone());
     if let Some(io) = app.io() {
@@ -192,5 +213,6 @@ pub fn narrow(full: &Dashboard, scope: &Scope) -> Dashboard {
     Dashboard {
         at: full.at.clone(),
         containers,
+        attention: crate::attention::narrow(&full.attention, scope),
     }
 }

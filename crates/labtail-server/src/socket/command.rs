@@ -82,6 +82,23 @@ pub(super) async fn apply<A: Adapter>(
             }
             (to_value(DashboardAck { ok: True })?, Then::Snapshot)
         }
+        ClientEvent::Attention { id, dismiss } => {
+            let user = current_user(ctx, app).await?;
+            let v = super::attention::set_state(app, &user, id, dismiss).await?;
+            (v, Then::Nothing)
+        }
+        ClientEvent::RaiseHand(req) => {
+            let user = current_user(ctx, app).await?;
+            (
+                super::attention::raise_hand(app, &user, req).await?,
+                Then::Nothing,
+            )
+        }
+        ClientEvent::AnswerHand { id, message } => {
+            let user = current_user(ctx, app).await?;
+            let v = super::attention::answer_hand(app, &user, id, message).await?;
+            (v, Then::Nothing)
+        }
         ClientEvent::StopDashboard => {
             let was_watching = ctx.leave_dashboard();
             if was_watching {

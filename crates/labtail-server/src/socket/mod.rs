@@ -10,6 +10,8 @@
 //!   them in that order and answers through a `Reply` that waits for room
 //!   rather than losing an answer;
 //! - `command.rs`: what each event does (start, stop, list, the dashboard);
+//!   `attention.rs`: the attention events (acknowledge, dismiss, raise and
+//!   answer a hand);
 //! - `forward.rs`: a started watch: the engine's deliveries become
 //!   `container-log`, `container-log-gap`, `container-status` and
 //!   `container-log-end`; `replay.rs`: what a watch replays from lab
@@ -24,6 +26,7 @@
 //! Every handler is generic over the Socket.IO adapter (`A: Adapter`):
 //! local alone, Redis with several nodes (`cluster.rs` chooses once).
 
+mod attention;
 mod command;
 mod ctx;
 mod emit;

@@ -101,11 +101,17 @@ pub struct WireContainer {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub lab: Option<String>,
+    /// Its lab's checkpoints, reached or not, where the lab has some
+    /// (a student's checklist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub checkpoints: Option<Vec<super::Checkpoint>>,
 }
 
 impl From<&ContainerInfo> for WireContainer {
     fn from(c: &ContainerInfo) -> Self {
         WireContainer {
+            checkpoints: None,
             name: c.name.clone(),
             id: c.id.short().to_owned(),
             owner: c.owner.clone(),

@@ -90,6 +90,7 @@ pub mod names {
     pub const CONTAINER_UPDATE: &str = "container-update";
     pub const CONTAINER_RENAMED: &str = "container-renamed";
     pub const DASHBOARD: &str = "dashboard";
+    pub const HAND_ANSWER: &str = "hand-answer";
 }
 
 /// `container-log {containerName, log, lines}`, serialised straight from
@@ -108,7 +109,9 @@ struct LineRef<'a>(&'a Line);
 impl Serialize for LineRef<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let l = self.0;
-        let mut m = s.serialize_map(Some(if l.truncated > 0 { 5 } else { 4 }))?;
+        let level = labtail_attention::level::detect(&l.text);
+        let n = 4 + usize::from(l.truncated > 0) + usize::from(level.is_some());
+        let mut m = s.serialize_map(Some(n))?;
         // Stack texts: two `String`s per line were a measurable share of
         // the CPU of a busy stream.
         m.serialize_entry("cursor", l.cursor.text().as_str())?;
@@ -117,6 +120,9 @@ impl Serialize for LineRef<'_> {
         m.serialize_entry("text", &l.text)?;
         if l.truncated > 0 {
             m.serialize_entry("truncated", &l.truncated)?;
+        }
+        if let Some(level) = level {
+            m.serialize_entry("level", level.as_str())?;
         }
         m.end()
     }
@@ -182,6 +188,11 @@ pub struct WireLine {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[cfg_attr(test, ts(optional))]
     pub truncated: Option<u64>,
+    /// The line's level, where it says one (JSON, logfmt, a word at its
+    /// start, a Python traceback).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub level: Option<super::LineLevel>,
 }
 
 /// `stdout`, `stderr`, or `console` for a TTY container.
@@ -302,6 +313,9 @@ pub struct Dashboard {
     /// When it was taken (RFC 3339).
     pub at: String,
     pub containers: Vec<DashboardRow>,
+    /// Who needs help now, most urgent first (the entries of the
+    /// containers the viewer may see).
+    pub attention: Vec<super::AttentionEntry>,
 }
 
 /// One container on the dashboard.

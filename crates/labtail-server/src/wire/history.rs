@@ -14,6 +14,7 @@ impl From<&Line> for WireLine {
             stream: WireStream::from(l.stream),
             text: l.text.clone(),
             truncated: (l.truncated > 0).then_some(l.truncated as u64),
+            level: labtail_attention::level::detect(&l.text).map(Into::into),
         }
     }
 }

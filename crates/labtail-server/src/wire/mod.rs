@@ -10,8 +10,10 @@
 //!   the one vocabulary for states;
 //! - `error.rs`: `Code` and `WireError`, the same for acks and HTTP;
 //! - `history.rs`: lab history over HTTP (pages, search);
+//! - `attention.rs`: attention entries, checkpoints, hands, line levels;
 //! - `http.rs`: the HTTP API's other answers.
 
+mod attention;
 mod container;
 mod error;
 mod event;
@@ -21,6 +23,10 @@ mod request;
 #[cfg(test)]
 mod typescript;
 
+pub use attention::{
+    AttentionEntry, AttentionSignal, Checkpoint, EntryState, Evidence, HandAck, HandAnswer,
+    LineLevel, OkAck, Severity,
+};
 pub use container::{ContainerState, WireContainer};
 pub use error::{Code, ErrorAck, HttpError, WireError};
 pub use event::{
@@ -31,6 +37,7 @@ pub use event::{
 pub use history::{HistoryEvent, HistoryEventKind, HistoryPage, HistorySearch, SearchHit};
 pub use http::{LoginOptions, Me, OidcOption, Readiness, ReadyStatus, UpDown};
 pub use request::{
-    ClientEvent, EventName, MAX_NAME_LEN, StartFrom, StartPayload, StartRequest, StopPayload,
+    AnswerHandPayload, AttentionPayload, ClientEvent, EventName, HandRequest, MAX_MESSAGE,
+    MAX_NAME_LEN, RaiseHandPayload, StartFrom, StartPayload, StartRequest, StopPayload,
     parse_container_name, parse_list, parse_start, parse_stop,
 };

@@ -1,4 +1,4 @@
-//! What clients send: the five client events, parsed once.
+//! What clients send: the client events, parsed once.
 //!
 //! Everything is parsed here, by hand from a JSON value, so a bad payload
 //! becomes an `invalid_payload` answer with a message that says which
@@ -20,15 +20,23 @@ pub enum EventName {
     ListContainers,
     WatchDashboard,
     StopDashboard,
+    AckAttention,
+    DismissAttention,
+    RaiseHand,
+    AnswerHand,
 }
 
 impl EventName {
-    pub const ALL: [EventName; 5] = [
+    pub const ALL: [EventName; 9] = [
         EventName::StartContainerLogs,
         EventName::StopContainerLogs,
         EventName::ListContainers,
         EventName::WatchDashboard,
         EventName::StopDashboard,
+        EventName::AckAttention,
+        EventName::DismissAttention,
+        EventName::RaiseHand,
+        EventName::AnswerHand,
     ];
 
     /// The event called `name`, if labtail has one.
@@ -43,6 +51,10 @@ impl EventName {
             EventName::ListContainers => "list-containers",
             EventName::WatchDashboard => "watch-dashboard",
             EventName::StopDashboard => "stop-dashboard",
+            EventName::AckAttention => "ack-attention",
+            EventName::DismissAttention => "dismiss-attention",
+            EventName::RaiseHand => "raise-hand",
+            EventName::AnswerHand => "answer-hand",
         }
     }
 }
@@ -51,10 +63,23 @@ impl EventName {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClientEvent {
     Start(StartRequest),
-    Stop { container_name: String },
+    Stop {
+        container_name: String,
+    },
     List,
     WatchDashboard,
     StopDashboard,
+    /// An instructor acknowledges (`dismiss: false`) or dismisses an
+    /// attention entry.
+    Attention {
+        id: i64,
+        dismiss: bool,
+    },
+    RaiseHand(HandRequest),
+    AnswerHand {
+        id: i64,
+        message: String,
+    },
 }
 
 impl ClientEvent {
@@ -77,6 +102,15 @@ impl ClientEvent {
             EventName::StopDashboard => {
                 parse_list(v)?;
                 ClientEvent::StopDashboard
+            }
+            EventName::AckAttention | EventName::DismissAttention => ClientEvent::Attention {
+                id: parse_attention_id(v)?,
+                dismiss: name == EventName::DismissAttention,
+            },
+            EventName::RaiseHand => ClientEvent::RaiseHand(parse_raise_hand(v)?),
+            EventName::AnswerHand => {
+                let (id, message) = parse_answer_hand(v)?;
+                ClientEvent::AnswerHand { id, message }
             }
         })
     }
@@ -112,6 +146,103 @@ pub struct StartPayload {
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub struct StopPayload {
     pub container_name: String,
+}
+
+/// `ack-attention` and `dismiss-attention`.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AttentionPayload {
+    pub id: i64,
+}
+
+/// `raise-hand`: a student asks for help with a line of their container.
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct RaiseHandPayload {
+    pub container_name: String,
+    /// The line (a cursor of it).
+    pub cursor: String,
+    /// What they need, in a sentence (at most `MAX_MESSAGE` characters).
+    pub message: String,
+}
+
+/// `answer-hand`: an instructor's answer, shown in the student's viewer.
+#[derive(Debug, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AnswerHandPayload {
+    pub id: i64,
+    pub message: String,
+}
+
+/// Longest hand or answer message, in characters.
+pub const MAX_MESSAGE: usize = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandRequest {
+    pub container_name: String,
+    pub cursor: labtail_logs::Cursor,
+    pub message: String,
+}
+
+fn parse_id(obj: &mut Fields<'_>) -> Result<i64, WireError> {
+    obj.get("id")
+        .and_then(Value::as_i64)
+        .filter(|id| *id > 0)
+        .ok_or_else(|| WireError::invalid("id must be an entry's id (a positive whole number)"))
+}
+
+fn parse_message(obj: &mut Fields<'_>) -> Result<String, WireError> {
+    let m = obj
+        .get("message")
+        .and_then(Value::as_str)
+        .ok_or_else(|| WireError::invalid("message must be a string"))?;
+    let m = m.trim();
+    if m.chars().count() > MAX_MESSAGE {
+        return Err(WireError::invalid(format!(
+            "message must be at most {MAX_MESSAGE} characters"
+        )));
+    }
+    Ok(m.to_owned())
+}
+
+/// `ack-attention {id}` / `dismiss-attention {id}`.
+pub fn parse_attention_id(v: &Value) -> Result<i64, WireError> {
+    parse_id(&mut as_object(v)?)
+}
+
+/// `raise-hand {containerName, cursor, message}`.
+pub fn parse_raise_hand(v: &Value) -> Result<HandRequest, WireError> {
+    parse_raise_hand_fields(&mut as_object(v)?)
+}
+
+fn parse_raise_hand_fields(obj: &mut Fields<'_>) -> Result<HandRequest, WireError> {
+    let container_name = parse_container_name(obj.get("containerName"))?;
+    let cursor = obj
+        .get("cursor")
+        .and_then(Value::as_str)
+        .and_then(|c| c.parse::<labtail_logs::Cursor>().ok())
+        .ok_or_else(|| WireError::invalid("cursor must be a line's cursor"))?;
+    let message = parse_message(obj)?;
+    Ok(HandRequest {
+        container_name,
+        cursor,
+        message,
+    })
+}
+
+/// `answer-hand {id, message}`.
+pub fn parse_answer_hand(v: &Value) -> Result<(i64, String), WireError> {
+    parse_answer_hand_fields(&mut as_object(v)?)
+}
+
+fn parse_answer_hand_fields(obj: &mut Fields<'_>) -> Result<(i64, String), WireError> {
+    let id = parse_id(obj)?;
+    let message = parse_message(obj)?;
+    if message.is_empty() {
+        return Err(WireError::invalid("message is empty"));
+    }
+    Ok((id, message))
 }
 
 /// Longest container name or ID a client may send (Docker names are shorter).
@@ -360,6 +491,52 @@ mod tests {
             .collect();
         fields.sort_unstable();
         assert_eq!(read, fields);
+        // The attention events, alike.
+        let hand = serde_json::to_value(RaiseHandPayload {
+            container_name: "c".into(),
+            cursor: "1732312345123456789-o000000".into(),
+            message: "help".into(),
+        })
+        .unwrap();
+        let answer = serde_json::to_value(AnswerHandPayload {
+            id: 3,
+            message: "on my way".into(),
+        })
+        .unwrap();
+        let ack = serde_json::to_value(AttentionPayload { id: 3 }).unwrap();
+        type Parse = fn(&mut Fields<'_>) -> bool;
+        let cases: [(Value, Parse); 3] = [
+            (hand, |f| parse_raise_hand_fields(f).is_ok()),
+            (answer, |f| parse_answer_hand_fields(f).is_ok()),
+            (ack, |f| parse_id(f).is_ok()),
+        ];
+        for (v, parse) in cases {
+            let mut ok = false;
+            let read = keys_read(&v, |f| ok = parse(f));
+            assert!(ok, "{v}");
+            let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+            fields.sort_unstable();
+            assert_eq!(read, fields);
+            for key in &fields {
+                let mut bad = v.clone();
+                bad[*key] = json!({"not": "this"});
+                let mut f = as_object(&bad).unwrap();
+                let err = match parse(&mut f) {
+                    true => None,
+                    false => Some(()),
+                };
+                assert!(err.is_some(), "{key} accepted an object");
+            }
+        }
+        assert!(
+            parse_raise_hand(&json!({"containerName": "c", "cursor": "x", "message": "m"}))
+                .unwrap_err()
+                .message
+                .contains("cursor")
+        );
+        let long = "x".repeat(MAX_MESSAGE + 1);
+        assert!(parse_answer_hand(&json!({"id": 1, "message": long})).is_err());
+        assert!(parse_attention_id(&json!({"id": -1})).is_err());
     }
 
     #[test]

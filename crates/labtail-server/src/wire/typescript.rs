@@ -79,6 +79,20 @@ fn generate() -> String {
         HistoryEventKind,
         HistorySearch,
         SearchHit,
+        // Attention.
+        AttentionSignal,
+        Severity,
+        EntryState,
+        Evidence,
+        AttentionEntry,
+        Checkpoint,
+        OkAck,
+        HandAck,
+        HandAnswer,
+        LineLevel,
+        AttentionPayload,
+        RaiseHandPayload,
+        AnswerHandPayload,
     );
     out
 }

@@ -1,0 +1,203 @@
+//! Attention on the wire: the entries of the dashboard's attention list
+//! and of `GET /api/attention`, checkpoints, hands and their answers, and
+//! a line's detected level.
+
+use serde::Serialize;
+
+/// Why a student may need help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum AttentionSignal {
+    Crashed,
+    Oom,
+    RestartLoop,
+    Unhealthy,
+    ErrorBurst,
+    Silent,
+    Runaway,
+    Rule,
+    Hand,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum Severity {
+    Error,
+    Warning,
+    Info,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub enum EntryState {
+    Open,
+    Acknowledged,
+}
+
+/// A line an entry points at (open it with a permalink: its cursor).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Evidence {
+    pub cursor: String,
+    pub ts: String,
+    pub stream: String,
+    pub text: String,
+}
+
+/// One entry: a student's container and a signal, most urgent first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct AttentionEntry {
+    pub id: i64,
+    pub signal: AttentionSignal,
+    pub severity: Severity,
+    pub owner: String,
+    pub container_name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub lab: Option<String>,
+    /// The container's course label, if it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub course: Option<String>,
+    pub title: String,
+    /// When it first and last happened (RFC 3339).
+    pub first_at: String,
+    pub last_at: String,
+    pub count: i64,
+    pub evidence: Vec<Evidence>,
+    pub state: EntryState,
+    /// A raised hand's message.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub message: Option<String>,
+    /// An instructor's answer to a raised hand.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub answer: Option<String>,
+}
+
+impl AttentionEntry {
+    pub fn of(e: &labtail_attention::Entry) -> Self {
+        use labtail_attention::Signal as S;
+        AttentionEntry {
+            id: e.id,
+            signal: match e.signal {
+                S::Crashed => AttentionSignal::Crashed,
+                S::Oom => AttentionSignal::Oom,
+                S::RestartLoop => AttentionSignal::RestartLoop,
+                S::Unhealthy => AttentionSignal::Unhealthy,
+                S::ErrorBurst => AttentionSignal::ErrorBurst,
+                S::Silent => AttentionSignal::Silent,
+                S::Runaway => AttentionSignal::Runaway,
+                S::Rule => AttentionSignal::Rule,
+                S::Hand => AttentionSignal::Hand,
+            },
+            severity: match e.severity {
+                labtail_attention::Severity::Error => Severity::Error,
+                labtail_attention::Severity::Warning => Severity::Warning,
+                labtail_attention::Severity::Info => Severity::Info,
+            },
+            owner: e.owner.clone(),
+            container_name: e.container_name.clone(),
+            lab: e.lab.clone(),
+            course: e.course.clone(),
+            title: e.title.clone(),
+            first_at: e.first_at.clone(),
+            last_at: e.last_at.clone(),
+            count: e.count,
+            evidence: e
+                .evidence
+                .iter()
+                .map(|v| Evidence {
+                    cursor: v.cursor.clone(),
+                    ts: v.ts.clone(),
+                    stream: v.stream.clone(),
+                    text: v.text.clone(),
+                })
+                .collect(),
+            state: match e.state {
+                labtail_attention::EntryState::Acknowledged => EntryState::Acknowledged,
+                _ => EntryState::Open,
+            },
+            message: e.message.clone(),
+            answer: e.answer.clone(),
+        }
+    }
+}
+
+/// A checkpoint of a container's lab: reached (when, on which line) or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Checkpoint {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub reached_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub cursor: Option<String>,
+}
+
+impl Checkpoint {
+    pub fn of(c: &labtail_attention::CheckpointState) -> Self {
+        Checkpoint {
+            name: c.name.clone(),
+            reached_at: c.reached_at.clone(),
+            cursor: c.cursor.clone(),
+        }
+    }
+}
+
+/// `{ok: true}`: an answer with nothing more to say.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct OkAck {
+    #[cfg_attr(test, ts(type = "true"))]
+    pub ok: super::True,
+}
+
+/// `raise-hand` answered: the entry made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct HandAck {
+    #[cfg_attr(test, ts(type = "true"))]
+    pub ok: super::True,
+    pub id: i64,
+}
+
+/// `hand-answer {id, message, from}`: to the student whose hand it was.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct HandAnswer {
+    pub id: i64,
+    pub message: String,
+    pub from: String,
+}
+
+/// A line's level, where it says one (`lines[]`' `level`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(test, derive(ts_rs::TS, serde::Deserialize))]
+pub enum LineLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl From<labtail_attention::Level> for LineLevel {
+    fn from(l: labtail_attention::Level) -> Self {
+        match l {
+            labtail_attention::Level::Error => LineLevel::Error,
+            labtail_attention::Level::Warn => LineLevel::Warn,
+            labtail_attention::Level::Info => LineLevel::Info,
+            labtail_attention::Level::Debug => LineLevel::Debug,
+        }
+    }
+}

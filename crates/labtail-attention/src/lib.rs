@@ -23,7 +23,7 @@ pub mod store;
 
 pub use config::AttentionConfig;
 pub use entry::{CheckpointState, Entry, EntryState, Evidence, Finding, Severity, Signal, Subject};
-pub use labs::{LabDef, Labs};
+pub use labs::{CheckpointDef, LabDef, Labs, RuleDef};
 pub use level::Level;
 pub use service::{Attention, PutLabError};
 pub use store::{Store, StoreError, StoredEntry};

@@ -560,3 +560,19 @@ message: string, };
  * `answer-hand`: an instructor's answer, shown in the student's viewer.
  */
 export type AnswerHandPayload = { id: number, message: string, };
+
+/**
+ * A lab as `GET /api/labs` answers it and `PUT /api/labs/{name}` takes
+ * it: its rules and checkpoints (the `--labs-file` tables, as JSON).
+ */
+export type Lab = { name: string, rule: Array<LabRule>, checkpoint: Array<LabCheckpoint>, };
+
+/**
+ * A lab's rule: a line matching `pattern` (a regex) raises an entry.
+ */
+export type LabRule = { pattern: string, severity: Severity, title: string, };
+
+/**
+ * A lab's checkpoint: reached at the first line matching `pattern`.
+ */
+export type LabCheckpoint = { name: string, pattern: string, };

@@ -16,7 +16,7 @@ use labtail_attention::{Attention, LabDef};
 use crate::access::access_of;
 use crate::auth::{AuthSession, User};
 use crate::state::AppState;
-use crate::wire::{Code, HttpError, WireError};
+use crate::wire::{Code, HttpError, Lab, WireError};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -61,7 +61,9 @@ async fn list(State(app): State<AppState>, auth: AuthSession) -> Response {
 
 async fn labs(State(app): State<AppState>, auth: AuthSession) -> Response {
     match staff(&app, auth) {
-        Ok((_, a)) => axum::Json(a.labs().defs()).into_response(),
+        Ok((_, a)) => {
+            axum::Json(a.labs().defs().iter().map(Lab::from).collect::<Vec<_>>()).into_response()
+        }
         Err(r) => r.into_response(),
     }
 }
@@ -72,7 +74,7 @@ async fn lab(State(app): State<AppState>, auth: AuthSession, Path(name): Path<St
         Err(r) => return r.into_response(),
     };
     match a.labs().get(&name) {
-        Some(l) => axum::Json(l.def.clone()).into_response(),
+        Some(l) => axum::Json(Lab::from(&l.def)).into_response(),
         None => WireError::new(Code::NotFound, "no lab of that name")
             .http()
             .into_response(),
@@ -92,8 +94,8 @@ async fn put_lab(
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
-    let def: LabDef = match serde_json::from_slice(&body) {
-        Ok(d) => d,
+    let def: LabDef = match serde_json::from_slice::<Lab>(&body) {
+        Ok(d) => d.into(),
         Err(e) => {
             return WireError::invalid(format!("not a lab definition: {e}"))
                 .http()
@@ -116,7 +118,7 @@ async fn put_lab(
                 Some(&format!("defined lab {name}")),
             )
             .await;
-            axum::Json(def).into_response()
+            axum::Json(Lab::from(&def)).into_response()
         }
         Err(labtail_attention::PutLabError::Invalid(m)) => {
             WireError::invalid(m).http().into_response()

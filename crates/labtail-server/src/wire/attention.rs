@@ -20,7 +20,7 @@ pub enum AttentionSignal {
     Hand,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(test, derive(ts_rs::TS))]
 pub enum Severity {
@@ -97,11 +97,7 @@ impl AttentionEntry {
                 S::Rule => AttentionSignal::Rule,
                 S::Hand => AttentionSignal::Hand,
             },
-            severity: match e.severity {
-                labtail_attention::Severity::Error => Severity::Error,
-                labtail_attention::Severity::Warning => Severity::Warning,
-                labtail_attention::Severity::Info => Severity::Info,
-            },
+            severity: e.severity.into(),
             owner: e.owner.clone(),
             container_name: e.container_name.clone(),
             lab: e.lab.clone(),
@@ -198,6 +194,108 @@ impl From<labtail_attention::Level> for LineLevel {
             labtail_attention::Level::Warn => LineLevel::Warn,
             labtail_attention::Level::Info => LineLevel::Info,
             labtail_attention::Level::Debug => LineLevel::Debug,
+        }
+    }
+}
+
+/// A lab as `GET /api/labs` answers it and `PUT /api/labs/{name}` takes
+/// it: its rules and checkpoints (the `--labs-file` tables, as JSON).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct Lab {
+    pub name: String,
+    #[serde(default)]
+    pub rule: Vec<LabRule>,
+    #[serde(default)]
+    pub checkpoint: Vec<LabCheckpoint>,
+}
+
+/// A lab's rule: a line matching `pattern` (a regex) raises an entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct LabRule {
+    pub pattern: String,
+    pub severity: Severity,
+    pub title: String,
+}
+
+/// A lab's checkpoint: reached at the first line matching `pattern`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+pub struct LabCheckpoint {
+    pub name: String,
+    pub pattern: String,
+}
+
+impl From<&labtail_attention::LabDef> for Lab {
+    fn from(d: &labtail_attention::LabDef) -> Self {
+        Lab {
+            name: d.name.clone(),
+            rule: d
+                .rules
+                .iter()
+                .map(|r| LabRule {
+                    pattern: r.pattern.clone(),
+                    severity: r.severity.into(),
+                    title: r.title.clone(),
+                })
+                .collect(),
+            checkpoint: d
+                .checkpoints
+                .iter()
+                .map(|c| LabCheckpoint {
+                    name: c.name.clone(),
+                    pattern: c.pattern.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Lab> for labtail_attention::LabDef {
+    fn from(l: Lab) -> Self {
+        labtail_attention::LabDef {
+            name: l.name,
+            rules: l
+                .rule
+                .into_iter()
+                .map(|r| labtail_attention::RuleDef {
+                    pattern: r.pattern,
+                    severity: r.severity.into(),
+                    title: r.title,
+                })
+                .collect(),
+            checkpoints: l
+                .checkpoint
+                .into_iter()
+                .map(|c| labtail_attention::CheckpointDef {
+                    name: c.name,
+                    pattern: c.pattern,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<labtail_attention::Severity> for Severity {
+    fn from(s: labtail_attention::Severity) -> Self {
+        match s {
+            labtail_attention::Severity::Error => Severity::Error,
+            labtail_attention::Severity::Warning => Severity::Warning,
+            labtail_attention::Severity::Info => Severity::Info,
+        }
+    }
+}
+
+impl From<Severity> for labtail_attention::Severity {
+    fn from(s: Severity) -> Self {
+        match s {
+            Severity::Error => labtail_attention::Severity::Error,
+            Severity::Warning => labtail_attention::Severity::Warning,
+            Severity::Info => labtail_attention::Severity::Info,
         }
     }
 }

@@ -24,8 +24,8 @@ mod request;
 mod typescript;
 
 pub use attention::{
-    AttentionEntry, AttentionSignal, Checkpoint, EntryState, Evidence, HandAck, HandAnswer,
-    LineLevel, OkAck, Severity,
+    AttentionEntry, AttentionSignal, Checkpoint, EntryState, Evidence, HandAck, HandAnswer, Lab,
+    LabCheckpoint, LabRule, LineLevel, OkAck, Severity,
 };
 pub use container::{ContainerState, WireContainer};
 pub use error::{Code, ErrorAck, HttpError, WireError};

@@ -93,6 +93,9 @@ fn generate() -> String {
         AttentionPayload,
         RaiseHandPayload,
         AnswerHandPayload,
+        Lab,
+        LabRule,
+        LabCheckpoint,
     );
     out
 }

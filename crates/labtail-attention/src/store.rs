@@ -2,6 +2,7 @@
 //! both dialects, on the database history uses (`labtail_history::Pool`).
 //! The tables are made by `migrations/*/0005_attention.sql`.
 
+use labtail_history::BeginWrite;
 use labtail_history::Pool;
 use labtail_logs::format_rfc3339_nanos;
 
@@ -134,7 +135,7 @@ impl Store {
         let now = now_ms();
         let s = &r.subject;
         let out = with_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let last: Option<(i64, String)> = sqlx::query_as(
                 "SELECT id, state FROM attention_entries WHERE key = $1 ORDER BY id DESC LIMIT 1",
             )

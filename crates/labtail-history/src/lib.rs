@@ -31,4 +31,4 @@ pub use observer::{Lifecycle, Observer};
 pub use read::{Anchor, Numbered, Page, ReadError, Reader};
 pub use recorder::{Recorder, Recorders};
 pub use search::{Found, Hit, Query, SearchError};
-pub use store::{ContainerRow, EventRow, Pool, Store, StoreError, Visible};
+pub use store::{BeginWrite, ContainerRow, EventRow, Pool, Store, StoreError, Visible};

@@ -325,6 +325,15 @@ impl Deaths {
         d.push_back((e.id.clone(), e.time_nanos, e.exit_code, died));
     }
 
+    /// The last `die` of `id` after `after` and at or before `until`.
+    fn between(&self, id: &DockerId, after: i64, until: i64) -> Option<(i64, Option<i64>)> {
+        let d = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        d.iter()
+            .rev()
+            .find(|(i, t, _, died)| *died && i == id && *t > after && *t <= until)
+            .map(|x| (x.1, x.2))
+    }
+
     /// The last death of `id` (when, and its exit code): `Some(Some(..))`;
     /// `Some(None)` once its removal was heard with no death before it
     /// (it never ran); `None` while neither was heard.
@@ -914,58 +923,92 @@ impl ContainerRecorder {
         self.send(vec![Write::Event(e)]).await
     }
 
+    /// A run status from the hub. What it says is checked against Docker's
+    /// own times: a run is noted by its `StartedAt`, an end by its
+    /// `FinishedAt`, each once. The hub may tell one end twice (from the
+    /// follow stream and from the `die` event), tell it late (after the
+    /// next run started), or tell an `exited` of a container that only
+    /// just started; none of that reaches the timeline twice or at the
+    /// wrong place.
     async fn status(&mut self, s: RunStatus) -> Result<(), Stop> {
         match s {
-            RunStatus::Running if self.life != Life::Running => {
-                self.flush(false).await?;
-                let run = self.engine.docker().inspect_run(&self.info.id).await.ok();
-                let at = run.and_then(|r| r.started_at).unwrap_or_else(now_ns);
-                self.life = Life::Running;
-                self.row.started_at = Some(at);
-                self.observe(Lifecycle::Started { at });
-                let e = self.event("started", at);
-                self.send(vec![
-                    Write::Started {
-                        container: self.row.id,
-                        at,
-                    },
-                    Write::Event(e),
-                ])
-                .await
-            }
-            RunStatus::Exited { exit_code } if self.life != Life::Exited => {
-                self.flush(false).await?;
-                let run = self.engine.docker().inspect_run(&self.info.id).await.ok();
-                if run
-                    .as_ref()
-                    .is_some_and(|r| r.started_at.is_none_or(|s| s <= 0))
-                {
-                    // Created, never started: nothing ended.
-                    return Ok(());
-                }
-                let at = run
-                    .as_ref()
-                    .filter(|r| !r.running)
-                    .and_then(|r| r.finished_at)
-                    .unwrap_or_else(now_ns);
-                self.life = Life::Exited;
-                self.row.ended_at = Some(at);
-                self.observe(Lifecycle::Exited { at, exit_code });
-                let mut e = self.event("exited", at);
-                e.exit_code = exit_code;
-                self.send(vec![
-                    Write::Exited {
-                        container: self.row.id,
-                        at,
-                        exit_code,
-                    },
-                    Write::Event(e),
-                ])
-                .await
-            }
-            RunStatus::Removed => Err(self.removed().await),
-            _ => Ok(()),
+            RunStatus::Running | RunStatus::Exited { .. } => {}
+            RunStatus::Removed => return Err(self.removed().await),
+            _ => return Ok(()),
         }
+        self.flush(false).await?;
+        let Ok(run) = self.engine.docker().inspect_run(&self.info.id).await else {
+            // Gone: `removed` follows and tells the end from the `die` event.
+            return Ok(());
+        };
+        let told = match s {
+            RunStatus::Exited { exit_code } => exit_code,
+            _ => None,
+        };
+        // Docker keeps a run's exit code until the next run starts; a
+        // restarting container's run is over.
+        let over = !run.running || run.restarting;
+        let new_run = run
+            .started_at
+            .filter(|at| *at > 0 && self.row.started_at.is_none_or(|st| *at > st));
+        let mut writes = Vec::new();
+        // The end of the run noted last, if it is not noted yet: Docker's
+        // `FinishedAt` when it is that run's; else its `die` event; else,
+        // with a newer run begun, no later than that run's start.
+        if let Some(st) = self.row.started_at
+            && self.row.ended_at.is_none_or(|e| e < st)
+        {
+            let next = new_run.unwrap_or(i64::MAX);
+            let end = match run.finished_at {
+                Some(f) if f >= st && f <= next => {
+                    let code = if over && new_run.is_none() {
+                        run.exit_code.or(told)
+                    } else {
+                        self.deaths
+                            .between(&self.info.id, st, next)
+                            .and_then(|d| d.1)
+                            .or(told)
+                    };
+                    Some((f, code))
+                }
+                _ => self
+                    .deaths
+                    .between(&self.info.id, st, next)
+                    .or(new_run.map(|n| (n, None))),
+            };
+            if let Some((at, exit_code)) = end {
+                self.note_exit(&mut writes, at, exit_code);
+            }
+        }
+        // A run not noted yet, and its end if it is already over.
+        if let Some(at) = new_run {
+            writes.push(Write::Started {
+                container: self.row.id,
+                at,
+            });
+            writes.push(Write::Event(self.event("started", at)));
+            self.row.started_at = Some(at);
+            self.life = Life::Running;
+            self.observe(Lifecycle::Started { at });
+            if over && let Some(f) = run.finished_at.filter(|f| *f >= at) {
+                self.note_exit(&mut writes, f, run.exit_code.or(told));
+            }
+        }
+        self.send(writes).await
+    }
+
+    fn note_exit(&mut self, writes: &mut Batch, at: i64, exit_code: Option<i64>) {
+        writes.push(Write::Exited {
+            container: self.row.id,
+            at,
+            exit_code,
+        });
+        let mut e = self.event("exited", at);
+        e.exit_code = exit_code;
+        writes.push(Write::Event(e));
+        self.row.ended_at = Some(at);
+        self.life = Life::Exited;
+        self.observe(Lifecycle::Exited { at, exit_code });
     }
 
     /// `docker rename`: the history keeps its lines under the new name.

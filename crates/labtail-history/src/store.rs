@@ -8,6 +8,42 @@
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
+/// A transaction that writes, on either pool.
+///
+/// SQLite's default transaction is deferred: it takes the write lock at its
+/// first write, and one that read first then fails at once with "database
+/// is locked" (SQLITE_BUSY_SNAPSHOT; no busy timeout helps) when another
+/// connection wrote in between, which history's writer, attention and the
+/// audit log do all the time. `BEGIN IMMEDIATE` takes the lock up front and
+/// waits the pool's busy timeout for it. Postgres needs nothing of the kind.
+pub trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+    + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+    + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl std::future::Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>>
+    + Send {
+        self.begin()
+    }
+}
+
 /// The database history lives in: the one the server already uses.
 #[derive(Debug, Clone)]
 pub enum Pool {
@@ -394,7 +430,7 @@ impl Store {
     pub async fn write(&self, lease: &Lease, writes: &[Write]) -> Result<(), StoreError> {
         count("history_batch");
         with_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let held: Option<(i64,)> = sqlx::query_as(
                 "SELECT epoch FROM history_leases WHERE engine = $1 AND holder = $2 AND epoch = $3",
             )
@@ -725,7 +761,7 @@ impl Store {
     pub async fn prune_ended(&self, before: i64) -> Result<(u64, i64), StoreError> {
         count("retention");
         with_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let (bytes,): (Option<i64>,) = sqlx::query_as(
                 "SELECT CAST(SUM(stored_bytes) AS BIGINT) FROM history_containers \
                  WHERE COALESCE(removed_at, ended_at) < $1 \
@@ -803,7 +839,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         count("retention");
         with_pool!(&self.pool, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             for (c, stored, raw) in chunks {
                 let gone = sqlx::query("DELETE FROM history_chunks WHERE container = $1 AND seq = $2")
                     .bind(c.container)

@@ -5,6 +5,7 @@
 //! one write lock, and waiting writers held the connections that reads
 //! needed).
 
+use labtail_history::BeginWrite;
 use std::sync::Arc;
 
 use tokio::sync::{mpsc, oneshot};
@@ -100,14 +101,14 @@ async fn write_audit_batch(pool: &Pool, batch: &[AuditWrite]) -> Result<Vec<i64>
         let mut ids = Vec::with_capacity(batch.len());
         match pool {
             Pool::Sqlite(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 for w in batch {
                     ids.push(write_one!(w, &mut *tx));
                 }
                 tx.commit().await?;
             }
             Pool::Postgres(p) => {
-                let mut tx = p.begin().await?;
+                let mut tx = p.begin_write().await?;
                 for w in batch {
                     ids.push(write_one!(w, &mut *tx));
                 }

@@ -1,6 +1,7 @@
 //! Courses and enrolments, and the users a school's identity provider
 //! made: what decides which students an instructor sees.
 
+use labtail_history::BeginWrite;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -127,7 +128,7 @@ impl Db {
         source: Source,
     ) -> Result<(), DbError> {
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let exists: Option<(String,)> = sqlx::query_as("SELECT name FROM courses WHERE name = $1")
                 .bind(course)
                 .fetch_optional(&mut *tx)
@@ -287,7 +288,7 @@ impl Db {
         new_password_hash: &str,
     ) -> Result<UserRow, DbError> {
         with_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let found: Option<(i64,)> = sqlx::query_as(
                 "SELECT id FROM users WHERE oidc_issuer = $1 AND oidc_subject = $2",
             )

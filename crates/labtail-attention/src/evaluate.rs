@@ -234,12 +234,15 @@ impl Evaluator {
                     && now.saturating_sub(at) < window
                 {
                     w.loop_told_at = at;
-                    let minutes = loop_window / (60 * SEC);
                     out.push(Finding::Raise(raise(
                         w,
                         Signal::RestartLoop,
                         Severity::Error,
-                        format!("restarted {} times within {minutes} min", w.starts.len()),
+                        format!(
+                            "restarted {} times within {}",
+                            w.starts.len(),
+                            span(loop_window)
+                        ),
                         at,
                     )));
                 }
@@ -360,12 +363,14 @@ impl Evaluator {
                     && now >= w.burst_quiet_until
                 {
                     w.burst_quiet_until = now.saturating_add(burst_window);
-                    let secs = burst_window / SEC;
                     let mut r = raise(
                         w,
                         Signal::ErrorBurst,
                         Severity::Warning,
-                        format!("{n} error lines in {secs} s (the class's median: {median})"),
+                        format!(
+                            "{n} error lines in {} (the class's median: {median})",
+                            span(burst_window)
+                        ),
                         now,
                     );
                     r.evidence = w.last_errors.iter().cloned().collect();
@@ -373,18 +378,30 @@ impl Evaluator {
                 }
                 if most_active && !w.silent_told && w.last_line < now.saturating_sub(silent_after) {
                     w.silent_told = true;
-                    let minutes = silent_after / (60 * SEC);
                     out.push(Finding::Raise(raise(
                         w,
                         Signal::Silent,
                         Severity::Info,
-                        format!("no output for {minutes} min while most of the class is active"),
+                        format!(
+                            "no output for {} while most of the class is active",
+                            span(silent_after)
+                        ),
                         now,
                     )));
                 }
             }
         }
         out
+    }
+}
+
+/// A knob's span for a title: "5 min", "90 s".
+fn span(nanos: i64) -> String {
+    let secs = nanos / SEC;
+    if secs >= 60 && secs % 60 == 0 {
+        format!("{} min", secs / 60)
+    } else {
+        format!("{secs} s")
     }
 }
 

@@ -147,8 +147,11 @@ fn prefix_word(b: &[u8]) -> Option<Level> {
         let word = &b[i..end];
         let before = if i == 0 { None } else { Some(b[i - 1]) };
         let after = b.get(end).copied();
-        let capitals = word.len() >= 4 && word.iter().all(u8::is_ascii_uppercase);
-        let opens = i == 0 && matches!(after, Some(b':') | Some(b' ') | None);
+        // `ERROR`, `WARN` anywhere in the prefix; `error:` opening the
+        // line (gcc, Go's `panic:`); `[error]`, `<warn>`. A plain word is
+        // not a level: "fine", "error handling works".
+        let capitals = word.len() >= 3 && word.iter().all(u8::is_ascii_uppercase);
+        let opens = i == 0 && after == Some(b':');
         let marked = matches!(before, Some(b'[') | Some(b'<') | Some(b'('))
             && matches!(after, Some(b']') | Some(b'>') | Some(b')'));
         if (capitals || opens || marked)
@@ -223,6 +226,12 @@ mod tests {
             ("KeyboardInterrupt", None),
             ("an error happened in the middle", None),
             ("Errors are fine to mention", None),
+            ("fine", None),
+            ("error handling works", None),
+            ("info about the lab", None),
+            ("panic: runtime error", Some(Level::Error)),
+            ("ERR connection refused", Some(Level::Error)),
+            ("the FINE print", Some(Level::Debug)),
             ("GET /errors 200", None),
             ("", None),
             ("    ", None),

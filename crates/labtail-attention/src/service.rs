@@ -287,6 +287,7 @@ impl Observer for Attention {
     }
 
     fn lifecycle(&self, engine: &str, c: &ContainerInfo, step: &Lifecycle) {
+        tracing::debug!(container = %c.name, ?step, "attention: lifecycle");
         let f = lock(&self.evaluator).lifecycle(engine, c, step, now_ns());
         self.send(f);
     }
@@ -309,6 +310,7 @@ async fn persist(me: std::sync::Weak<Attention>, mut rx: mpsc::Receiver<Finding>
         match f {
             Finding::Raise(r) => match a.store.raise(&r, &key_of(&r)).await {
                 Ok((id, new)) => {
+                    tracing::debug!(id, new, signal = r.signal.as_str(), container = %r.subject.container_name, "attention: raised");
                     if new {
                         metrics::counter!(crate::metrics::ENTRIES, "signal" => r.signal.as_str())
                             .increment(1);

@@ -88,7 +88,8 @@ export class World {
         const m = out.match(/labtail listening on (https?:\/\/\S+)/);
         if (m) res(m[1]);
       });
-      proc.on('exit', (code) => rej(new Error(`labtail exited with ${code}: ${stderr}`)));
+      // 'close', not 'exit': by then stderr is read to its end.
+      proc.on('close', (code) => rej(new Error(`labtail exited with ${code}: ${stderr}`)));
     }), 30_000, 'labtail to listen');
     this.url = url;
     this.stderr = () => stderr;

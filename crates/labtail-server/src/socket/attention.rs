@@ -127,33 +127,39 @@ pub(super) async fn raise_hand(
         })
         .filter(|s| s.owner == user.username)
         .ok_or_else(not_yours)?;
-    // The line and its neighbours, from history; a line written in the
-    // last moments may not be recorded yet: one more try after a flush.
+    // The line and its neighbours, from history. A line written in the
+    // last moments may not be recorded yet: look again after a flush or
+    // two (the container's row re-read, as it grows), then refuse: a hand
+    // always points at a line the instructor can open.
     let mut evidence = Vec::new();
-    if let (Some(h), Some(row)) = (history, row.as_ref()) {
-        for attempt in 0..2 {
-            match h.reader.page(row, Anchor::Around(req.cursor), 5).await {
-                Ok(page) => {
-                    evidence = page.lines.iter().map(|n| Evidence::of(&n.line)).collect();
-                    break;
-                }
-                Err(_) if attempt == 0 => {
-                    tokio::time::sleep(
-                        h.cfg.flush_interval + std::time::Duration::from_millis(500),
-                    )
-                    .await;
-                }
-                Err(_) => {}
+    if let Some(h) = history {
+        let wait = h.cfg.flush_interval + std::time::Duration::from_millis(500);
+        let mut row = row;
+        for attempt in 0..3 {
+            let page = match row.as_ref() {
+                Some(r) => h.reader.page(r, Anchor::Around(req.cursor), 5).await.ok(),
+                None => None,
+            };
+            if let Some(page) = page
+                && page.lines.iter().any(|n| n.line.cursor == req.cursor)
+            {
+                evidence = page.lines.iter().map(|n| Evidence::of(&n.line)).collect();
+                break;
             }
+            if attempt == 2 {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+            row = h
+                .find(&Visible::Owner(user.username.clone()), &req.container_name)
+                .await
+                .map_err(WireError::internal)?;
         }
     }
     if evidence.is_empty() {
-        evidence.push(Evidence {
-            cursor: req.cursor.to_string(),
-            ts: req.cursor.ts_rfc3339(),
-            stream: String::new(),
-            text: String::new(),
-        });
+        return Err(WireError::invalid(
+            "no such line in this container's record: raise a hand on a line it wrote",
+        ));
     }
     let id = a
         .raise_hand(&subject, &req.message, req.cursor.ts_nanos, &evidence)

@@ -243,7 +243,11 @@ describe('lifecycle', () => {
 describe('slow clients', () => {
   test('a stalled client gets a gap notice; the healthy one gets every line; memory stays bounded', async () => {
     const w = world();
-    await w.start(['--client-buffer-lines', '20000', '--socket-buffer-packets', '16']);
+    // History off: this measures what a stalled socket costs. Recording
+    // 150 000 lines at 20 000 lines/s costs memory of its own (SQLite's page
+    // caches, zstd, the recorder's bounded buffer: about 12 MiB here), which
+    // would hide a socket's unbounded growth as easily as cause a false alarm.
+    await w.start(['--client-buffer-lines', '20000', '--socket-buffer-packets', '16', '--history', 'off']);
     const u = w.addUser('sam', 'student');
     // About 20 000 lines/s: a client on this machine keeps up with that (it
     // would have to stall for a second to fall 20 000 lines behind), and the

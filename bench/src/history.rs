@@ -627,9 +627,10 @@ pub async fn run(work: &Path, extra: &[String], smoke: bool) -> Result<String, B
 
 /// Puts `section` into the report at `out` between its history markers
 /// (replacing what was there), or at its end.
-pub fn splice(out: &PathBuf, section: &str) -> Result<(), BoxError> {
-    let begin = "<!-- history:begin -->";
-    let end = "<!-- history:end -->";
+pub fn splice(out: &PathBuf, name: &str, section: &str) -> Result<(), BoxError> {
+    let begin = format!("<!-- {name}:begin -->");
+    let end = format!("<!-- {name}:end -->");
+    let (begin, end) = (begin.as_str(), end.as_str());
     let doc = std::fs::read_to_string(out).unwrap_or_default();
     let block = format!("{begin}\n{section}{end}\n");
     let new = match (doc.find(begin), doc.find(end)) {

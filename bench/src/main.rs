@@ -11,6 +11,7 @@
 //! compiler with static libc (the producer), Node with the baselines'
 //! modules (`npm ci` in bench/baselines/node-design).
 
+mod attention;
 mod env;
 mod history;
 mod procfs;
@@ -341,6 +342,11 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
         eprintln!("history (storage, reads, searches; in process)");
         history_section = Some(history::run(&work, &args.corpus, args.smoke).await?);
     }
+    let mut attention_section = None;
+    if wanted(&args.only, "attention") {
+        eprintln!("attention (evaluation cost; in process)");
+        attention_section = Some(attention::run(&args.corpus, args.smoke)?);
+    }
     if !args.no_curves && (args.only.is_empty() || wanted(&args.only, "curves")) {
         let (mut viewers, mut containers): (&[usize], &[usize]) = if args.smoke {
             (&[1, 4], &[1, 3])
@@ -427,7 +433,10 @@ async fn run(args: Args) -> Result<(), sio::BoxError> {
         };
         report::write(&out, &ctx, &all, &targets)?;
         if let Some(section) = &history_section {
-            history::splice(&out, section)?;
+            history::splice(&out, "history", section)?;
+        }
+        if let Some(section) = &attention_section {
+            history::splice(&out, "attention", section)?;
         }
         let dir = out.parent().map(PathBuf::from).unwrap_or_default();
         report::plots(&dir, &all).map_err(|e| e.to_string())?;

@@ -46,6 +46,10 @@ struct Watched {
     silent_told: bool,
     burst_quiet_until: i64,
     loop_told_at: i64,
+    /// The crash told last (its time and title): lines of that run that
+    /// reach the evaluator after its end (a follow stream drained late)
+    /// become its evidence.
+    crash: Option<(i64, String)>,
 }
 
 impl Watched {
@@ -64,6 +68,7 @@ impl Watched {
             silent_told: false,
             burst_quiet_until: i64::MIN,
             loop_told_at: i64::MIN,
+            crash: None,
         }
     }
 }
@@ -183,6 +188,22 @@ impl Evaluator {
         for l in lines.iter().rev().take(cfg_evidence).rev() {
             push_bounded(&mut w.recent, Evidence::of(l), cfg_evidence);
         }
+        // Lines of a crashed run told after its end: the crash's evidence
+        // is its last lines, so it is told again with them (counting
+        // nothing more).
+        if !w.running
+            && let Some((at, title)) = w.crash.clone()
+            && lines.iter().any(|l| l.cursor.ts_nanos <= at)
+        {
+            let mut r = raise(w, Signal::Crashed, Severity::Error, title, at);
+            r.count = 0;
+            r.evidence.retain(|e| {
+                e.cursor
+                    .parse::<labtail_logs::Cursor>()
+                    .is_ok_and(|c| c.ts_nanos <= at)
+            });
+            out.push(Finding::Raise(r));
+        }
         if let Some(lab) = &lab {
             for (r, at, evidence, count) in rule_hits {
                 let def = &lab.def.rules[r];
@@ -219,6 +240,7 @@ impl Evaluator {
         match *step {
             Lifecycle::Started { at } => {
                 w.running = true;
+                w.crash = None;
                 w.silent_told = false;
                 w.last_line = w.last_line.max(at);
                 w.starts.push_back(at);
@@ -258,11 +280,13 @@ impl Evaluator {
                     && !oom
                     && now.saturating_sub(at) < window
                 {
+                    let title = format!("exited with code {code}");
+                    w.crash = Some((at, title.clone()));
                     out.push(Finding::Raise(raise(
                         w,
                         Signal::Crashed,
                         Severity::Error,
-                        format!("exited with code {code}"),
+                        title,
                         at,
                     )));
                 }

@@ -131,7 +131,8 @@ impl Store {
     /// entry's ID and whether it is new.
     pub async fn raise(&self, r: &Raise, key: &str) -> Result<(i64, bool), StoreError> {
         let evidence = serde_json::to_string(&r.evidence).unwrap_or_else(|_| "[]".into());
-        let count = i64::try_from(r.count).unwrap_or(i64::MAX).max(1);
+        // 0 on an entry that exists: new evidence, no new occurrence.
+        let count = i64::try_from(r.count).unwrap_or(i64::MAX);
         let now = now_ms();
         let s = &r.subject;
         let out = with_pool!(&self.pool, p => {
@@ -179,7 +180,7 @@ impl Store {
                     .bind(rank(r.severity))
                     .bind(&r.title)
                     .bind(r.at)
-                    .bind(count)
+                    .bind(count.max(1))
                     .bind(&evidence)
                     .bind(now)
                     .fetch_one(&mut *tx)

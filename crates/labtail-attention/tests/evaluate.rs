@@ -371,3 +371,43 @@ fn a_failing_health_check() {
     let unowned = ContainerEvent { owner: None, ..e };
     assert!(ev.docker_event("local", &unowned, T).is_empty());
 }
+
+#[test]
+fn a_crashed_runs_lines_told_after_its_end_become_its_evidence() {
+    // A follow stream can hand over a run's last lines after its end was
+    // told (late under load); the crash is told again with them, counting
+    // no new occurrence. Lines of a later run change nothing.
+    let d = ScriptedDocker::new("o");
+    let mut ev = evaluator(AttentionConfig::default());
+    let c = container(&d, "a", "ann", None);
+    let now = T + 100 * S;
+    ev.lifecycle("local", &c, &Lifecycle::Started { at: T }, now);
+    let exit = Lifecycle::Exited {
+        at: T + 2 * S,
+        exit_code: Some(3),
+    };
+    let f = ev.lifecycle("local", &c, &exit, now);
+    assert_eq!(raises(&f).len(), 1);
+    let f = ev.lines(
+        "local",
+        &c,
+        &[line(T + S, Stream::Stderr, "segfault coming")],
+        now,
+    );
+    match f.as_slice() {
+        [Finding::Raise(r)] => {
+            assert_eq!(r.signal, Signal::Crashed);
+            assert_eq!(r.count, 0);
+            assert_eq!(r.evidence.last().unwrap().text, "segfault coming");
+        }
+        other => panic!("{other:?}"),
+    }
+    ev.lifecycle("local", &c, &Lifecycle::Started { at: T + 3 * S }, now);
+    let f = ev.lines(
+        "local",
+        &c,
+        &[line(T + 4 * S, Stream::Stdout, "again")],
+        now,
+    );
+    assert!(raises(&f).is_empty());
+}

@@ -240,7 +240,7 @@ pub fn run(extra: &[String], smoke: bool) -> Result<String, crate::sio::BoxError
          | | ns per line | cores at 100 × 1 000 lines/s |\n|---|---|---|\n\
          | labtail attention (one `RegexSet` per lab, levels, counters) | {ours:.0} | {:.3} |\n\
          | one `Regex` per rule | {theirs:.0} | {:.3} |\n\n\
-         The issue's bound is 0.2 core. Not measured here: live p99 latency with attention on \
+         The target is at most 0.2 core. Not measured here: live p99 latency with attention on \
          against off, and the dashboard with 500 containers in Chromium.\n\n",
         lines_total as usize,
         cores(ours),

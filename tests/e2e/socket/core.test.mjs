@@ -59,7 +59,7 @@ describe('HTTP login', () => {
       body: JSON.stringify({ username: alice.name, password: alice.password }),
     });
     assert.equal(res.status, 200);
-    assert.deepEqual(await res.json(), { username: 'alice', role: 'student' });
+    assert.deepEqual(await res.json(), { username: 'alice', role: 'student', courses: [] });
     const [cookie] = res.headers.getSetCookie();
     assert.match(cookie, /HttpOnly/);
     assert.match(cookie, /SameSite=Lax/);
@@ -129,7 +129,7 @@ describe('HTTP login', () => {
     }
     const cookie = await w.login(bob.name, bob.password);
     const me = await fetch(`${w.url}/api/me`, { headers: { cookie } });
-    assert.deepEqual(await me.json(), { username: 'bob', role: 'student' });
+    assert.deepEqual(await me.json(), { username: 'bob', role: 'student', courses: [] });
   });
 });
 
@@ -391,7 +391,10 @@ describe('bad input', () => {
       ['serve', '--docker-host', 'ftp://x'],
       ['serve', '--backlog-lines', '0'],
       ['user', 'add', 'Bad Name', '--role', 'student', '--password-stdin'],
-      ['user', 'add', 'x', '--role', 'admin'],
+      ['user', 'add', 'x', '--role', 'janitor'],
+      ['serve', '--labs-file', '/nonexistent/labs.toml'],
+      ['serve', '--attention-webhook', 'ftp://hooks.example'],
+      ['serve', '--attention-burst-factor', '-1'],
     ]) {
       const r = w.cli(args, 'pw\n');
       assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);

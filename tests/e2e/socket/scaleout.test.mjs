@@ -41,7 +41,7 @@ describe('two nodes, one Postgres', () => {
     const cookie = await a.login(alice.name, alice.password);
     const me = await fetch(`${b.url}/api/me`, { headers: { cookie } });
     assert.equal(me.status, 200);
-    assert.deepEqual(await me.json(), { username: 'alice', role: 'student' });
+    assert.deepEqual(await me.json(), { username: 'alice', role: 'student', courses: [] });
     const s = await b.connect(cookie, { url: b.url, transports: ['websocket'] });
     assert.ok(s.connected);
   });

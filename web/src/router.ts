@@ -10,8 +10,11 @@ export type Route =
   /** `at`: a line's cursor, for a permalink: the viewer opens there. */
   | { page: 'container'; name: string; at?: string }
   | { page: 'merged'; names: string[] }
-  /** `course`: the dashboard's course filter (none: every course). */
-  | { page: 'dashboard'; course?: string };
+  /** `course`: the dashboard's course filter (none: every course);
+   * `attention`: an entry to show (a notification's link). */
+  | { page: 'dashboard'; course?: string; attention?: number }
+  /** Instructors: the labs, or one lab's rules and checkpoints. */
+  | { page: 'labs'; name?: string };
 
 export function parseRoute(path: string, search: string): Route {
   const m = path.match(/^\/c\/([^/]+)$/);
@@ -24,9 +27,17 @@ export function parseRoute(path: string, search: string): Route {
     return { page: 'merged', names };
   }
   if (path === '/dashboard') {
-    const course = new URLSearchParams(search).get('course');
-    return course ? { page: 'dashboard', course } : { page: 'dashboard' };
+    const q = new URLSearchParams(search);
+    const course = q.get('course');
+    const attention = Number(q.get('attention'));
+    return {
+      page: 'dashboard',
+      ...(course ? { course } : {}),
+      ...(Number.isSafeInteger(attention) && attention > 0 ? { attention } : {}),
+    };
   }
+  const lab = path.match(/^\/labs(?:\/([^/]+))?$/);
+  if (lab) return lab[1] ? { page: 'labs', name: decodeURIComponent(lab[1]) } : { page: 'labs' };
   return { page: 'home' };
 }
 
@@ -34,7 +45,14 @@ export function href(r: Route): string {
   switch (r.page) {
     case 'container': return `/c/${encodeURIComponent(r.name)}${r.at ? `?at=${encodeURIComponent(r.at)}` : ''}`;
     case 'merged': return `/merged?c=${r.names.map(encodeURIComponent).join(',')}`;
-    case 'dashboard': return `/dashboard${r.course ? `?course=${encodeURIComponent(r.course)}` : ''}`;
+    case 'dashboard': {
+      const q = new URLSearchParams();
+      if (r.course) q.set('course', r.course);
+      if (r.attention) q.set('attention', String(r.attention));
+      const s = q.toString();
+      return `/dashboard${s ? `?${s}` : ''}`;
+    }
+    case 'labs': return `/labs${r.name ? `/${encodeURIComponent(r.name)}` : ''}`;
     default: return '/';
   }
 }

@@ -104,5 +104,31 @@ describe('LabtailClient', () => {
     fire('connect');
     expect(emitted).toEqual([['start-container-logs', { containerName: 'web', after: '1795388680123456789-o000000' }]]);
   });
-});
 
+  it('speaks attention\'s events, and keeps every answer to the user\'s hands', async () => {
+    const { socket, emitted, fire } = fakeSocket((ev, p) => {
+      if (ev === 'raise-hand') return p.message === 'no' ? { ok: false, error: { code: 'invalid_payload', message: 'no such line' } } : { ok: true, id: 42 };
+      if (ev === 'ack-attention' && p.id === 9) return { ok: false, error: { code: 'forbidden_or_missing', message: 'no such entry' } };
+      return { ok: true };
+    });
+    const client = new LabtailClient(undefined, socket);
+    const ack = await client.raiseHand('amy-1', '1795388680123456789-o000004', 'why does it stop?', 'step 4');
+    expect(ack).toEqual({ ok: true, id: 42 });
+    expect(emitted.at(-1)).toEqual(['raise-hand', { containerName: 'amy-1', cursor: '1795388680123456789-o000004', message: 'why does it stop?' }]);
+    expect(client.hands.forView(['amy-1']).map((h) => [h.id, h.lineText, h.answers.length])).toEqual([[42, 'step 4', 0]]);
+    // A refused hand is not kept.
+    expect((await client.raiseHand('amy-1', 'x', 'no')).ok).toBe(false);
+    expect(client.hands.forView(['amy-1']).length).toBe(1);
+    fire('hand-answer', { id: 42, message: 'On my way', from: 'tea' });
+    expect(client.hands.get(42)?.answers).toEqual([{ id: 42, message: 'On my way', from: 'tea' }]);
+
+    expect(await client.ackAttention(3)).toEqual({ ok: true });
+    expect(await client.ackAttention(9)).toEqual({ ok: false, error: { code: 'forbidden_or_missing', message: 'no such entry' } });
+    await client.dismissAttention(4);
+    await client.answerHand(42, 'look at line 3');
+    expect(emitted.slice(-4)).toEqual([
+      ['ack-attention', { id: 3 }], ['ack-attention', { id: 9 }], ['dismiss-attention', { id: 4 }],
+      ['answer-hand', { id: 42, message: 'look at line 3' }],
+    ]);
+  });
+});

@@ -9,6 +9,11 @@ describe('router', () => {
       // The course filter.
       { page: 'dashboard', course: 'NET101' },
       { page: 'dashboard', course: 'Ünï 2 & co' },
+      // A notification's (and a webhook's) link to an attention entry.
+      { page: 'dashboard', attention: 42 },
+      { page: 'dashboard', course: 'NET101', attention: 7 },
+      { page: 'labs' },
+      { page: 'labs', name: 'net' },
       { page: 'container', name: 'alice-lab1' },
       // With several Docker hosts, names are host/name.
       { page: 'container', name: 'lab2/alice-lab1' },
@@ -41,5 +46,18 @@ describe('router', () => {
     expect(href({ page: 'dashboard', course: 'NET101' })).toBe('/dashboard?course=NET101');
     expect(href({ page: 'dashboard' })).toBe('/dashboard');
     expect(parseRoute('/dashboard', '?course=')).toStrictEqual({ page: 'dashboard' });
+  });
+
+  test('an attention entry\'s link is the dashboard with its id, as the server\'s webhooks make it', () => {
+    expect(parseRoute('/dashboard', '?attention=42')).toStrictEqual({ page: 'dashboard', attention: 42 });
+    expect(href({ page: 'dashboard', course: 'NET101', attention: 7 })).toBe('/dashboard?course=NET101&attention=7');
+    expect(parseRoute('/dashboard', '?attention=x')).toStrictEqual({ page: 'dashboard' });
+    expect(parseRoute('/dashboard', '?attention=-1')).toStrictEqual({ page: 'dashboard' });
+  });
+
+  test('labs are pages of their own', () => {
+    expect(href({ page: 'labs', name: 'net' })).toBe('/labs/net');
+    expect(parseRoute('/labs', '')).toStrictEqual({ page: 'labs' });
+    expect(parseRoute('/labs/net/x', '')).toStrictEqual({ page: 'home' });
   });
 });

@@ -8,12 +8,18 @@
 // name, and it is started again by that name. A watch ended because the user
 // may no longer see the container (`revoked`) is over: it is never started
 // again, on a reconnect or otherwise.
+//
+// Attention (docs/attention.md): instructors acknowledge, dismiss and answer
+// entries; a student raises a hand on a line of their own container, and
+// every answer to their hands (`hand-answer`, on each of their sockets) is
+// kept in `hands`, whichever page is open when it arrives.
 
 import { io, type Socket } from 'socket.io-client';
 import type {
   Ack, ClientError, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerRenamed, ContainerStatus,
-  ContainerUpdate, Dashboard, WireLine,
+  ContainerUpdate, Dashboard, HandAnswer, WireLine,
 } from './types';
+import { HandBook } from './hands';
 
 export type ConnState = 'connecting' | 'connected' | 'reconnecting' | 'unauthenticated';
 
@@ -55,6 +61,8 @@ export class LabtailClient {
   private stateListeners = new Set<(s: ConnState) => void>();
   private updateListeners = new Set<(c: ContainerUpdate) => void>();
   private dashboardListeners = new Set<(d: Dashboard) => void>();
+  /** This tab's raised hands and every answer to the user's hands. */
+  readonly hands = new HandBook();
 
   /** `socket`: one made elsewhere (tests). */
   constructor(url?: string, socket?: Socket) {
@@ -111,6 +119,7 @@ export class LabtailClient {
     });
     s.on('container-update', (c: ContainerUpdate) => { for (const f of this.updateListeners) f(c); });
     s.on('dashboard', (d: Dashboard) => { for (const f of this.dashboardListeners) f(d); });
+    s.on('hand-answer', (a: HandAnswer) => this.hands.answered(a));
   }
 
   private async checkSession(): Promise<void> {
@@ -235,6 +244,31 @@ export class LabtailClient {
       this.dashboardListeners.delete(f);
       if (this.dashboardListeners.size === 0 && this.socket.connected) void this.emit('stop-dashboard', {});
     };
+  }
+
+  /** Instructors: an entry is being seen to (it stays, dimmed, for everyone). */
+  ackAttention(id: number): Promise<Ack> {
+    return this.emit('ack-attention', { id });
+  }
+
+  /** Instructors: an entry is done with (it leaves the list; the same signal
+   * again makes a new one). */
+  dismissAttention(id: number): Promise<Ack> {
+    return this.emit('dismiss-attention', { id });
+  }
+
+  /** Instructors: answers a raised hand (its student's viewer shows it). */
+  answerHand(id: number, message: string): Promise<Ack> {
+    return this.emit('answer-hand', { id, message });
+  }
+
+  /** A student asks for help about a line of their own container; the hand
+   * is kept in `hands` once the server has it. `lineText`: the line as the
+   * view shows it, to say which one it was. */
+  async raiseHand(containerName: string, cursor: string, message: string, lineText?: string): Promise<Ack<{ id: number }>> {
+    const ack = await this.emit<{ id: number }>('raise-hand', { containerName, cursor, message });
+    if (ack.ok) this.hands.raised({ id: ack.id, containerName, cursor, message, lineText });
+    return ack;
   }
 
   close(): void {

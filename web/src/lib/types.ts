@@ -4,6 +4,11 @@
 // adds what only a client needs.
 
 export type {
+  AttentionEntry, AttentionSignal, Checkpoint, EntryState, Evidence, HandAck, HandAnswer, Lab, LabCheckpoint, LabRule,
+  LineLevel, OkAck, Severity,
+} from './wire';
+
+export type {
   Code, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerRenamed, ContainerState, ContainerStatus,
   ContainerUpdate, Dashboard, DashboardRow, EndReason, HistoryEvent, HistoryEventKind, HistoryPage, HistorySearch,
   ListAck, LoginOptions, Me, OidcOption, Role, SearchHit, StartAck, StartPayload, StopAck, Stream, WireError, WireLine,

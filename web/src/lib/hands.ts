@@ -1,0 +1,83 @@
+// A student's raised hands in this tab, and the answers they got. The
+// server answers a hand on every socket of its student (`hand-answer {id,
+// message, from}`), whichever tab raised it: an answer to a hand this tab
+// does not know is kept too (raised in another tab), with no container.
+// Nothing here survives a reload: the contract has no way for a student to
+// list their own hands.
+
+import type { HandAnswer } from './types';
+
+export interface Hand {
+  id: number;
+  /** Where it was raised (unknown for a hand of another tab). */
+  containerName?: string;
+  cursor?: string;
+  message?: string;
+  /** The line's text, as the viewer showed it. */
+  lineText?: string;
+  /** When this tab raised it (ms since the epoch). */
+  raisedAt?: number;
+  /** Every answer, oldest first. */
+  answers: HandAnswer[];
+  /** The student closed its notice. */
+  closed: boolean;
+}
+
+export class HandBook {
+  private hands = new Map<number, Hand>();
+  private listeners = new Set<() => void>();
+  /** Bumped on every change (for React). */
+  version = 0;
+
+  subscribe(f: () => void): () => void {
+    this.listeners.add(f);
+    return () => this.listeners.delete(f);
+  }
+
+  private changed(): void {
+    this.version++;
+    for (const f of this.listeners) f();
+  }
+
+  /** A hand this tab raised (the server's answer gave its id). */
+  raised(h: { id: number; containerName: string; cursor: string; message: string; lineText?: string }, now = Date.now()): void {
+    const had = this.hands.get(h.id);
+    this.hands.set(h.id, { answers: had?.answers ?? [], closed: false, ...h, raisedAt: now });
+    this.changed();
+  }
+
+  /** An answer arrived. */
+  answered(a: HandAnswer): void {
+    const had = this.hands.get(a.id);
+    this.hands.set(a.id, { ...(had ?? { id: a.id }), answers: [...(had?.answers ?? []), a], closed: false });
+    this.changed();
+  }
+
+  /** The student closed a hand's notice. */
+  close(id: number): void {
+    const h = this.hands.get(id);
+    if (!h || h.closed) return;
+    this.hands.set(id, { ...h, closed: true });
+    this.changed();
+  }
+
+  get(id: number): Hand | undefined {
+    return this.hands.get(id);
+  }
+
+  /**
+   * The hands a view of `containers` shows, newest first: those raised on
+   * one of them, and answered hands of no known container (another tab's),
+   * so no answer goes unseen. Closed ones are not shown.
+   */
+  forView(containers: readonly string[]): Hand[] {
+    return [...this.hands.values()]
+      .filter((h) => !h.closed && (h.containerName === undefined ? h.answers.length > 0 : containers.includes(h.containerName)))
+      .sort((a, b) => b.id - a.id);
+  }
+
+  /** Answered hands not yet closed, newest first (any page may show them). */
+  unreadAnswers(): Hand[] {
+    return [...this.hands.values()].filter((h) => !h.closed && h.answers.length > 0).sort((a, b) => b.id - a.id);
+  }
+}

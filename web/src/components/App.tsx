@@ -8,6 +8,7 @@ import type { Me } from '../lib/types';
 import { href, onLink, useRoute } from '../router';
 import { ContainerList } from './ContainerList';
 import { Dashboard } from './Dashboard';
+import { HandNotices, useHands } from './HandNotices';
 import { Login } from './Login';
 import { LogViewer } from './LogViewer';
 import { useContainers } from './useContainers';
@@ -59,6 +60,12 @@ export function App() {
   );
 }
 
+/** Answers to the user's raised hands not yet closed. */
+function Answers({ client }: { client: LabtailClient }) {
+  useHands(client.hands);
+  return <HandNotices hands={client.hands.unreadAnswers()} book={client.hands} />;
+}
+
 function Session({ me, theme, setTheme, onSignedOut }: {
   me: Me;
   theme: Theme;
@@ -91,9 +98,9 @@ function Session({ me, theme, setTheme, onSignedOut }: {
   if (route.page === 'container') {
     // Keyed by the container only: a permalink of the same container moves
     // the view's window, it does not make another view.
-    body = <LogViewer key={route.name} client={client} containers={[route.name]} known={known} at={route.at} />;
+    body = <LogViewer key={route.name} client={client} containers={[route.name]} known={known} at={route.at} username={me.username} />;
   } else if (route.page === 'merged' && route.names.length > 0) {
-    body = <LogViewer key={route.names.join(',')} client={client} containers={route.names} known={known} />;
+    body = <LogViewer key={route.names.join(',')} client={client} containers={route.names} known={known} username={me.username} />;
   } else if ((route.page === 'dashboard' || route.page === 'home') && staff) {
     body = <Dashboard client={client} course={route.page === 'dashboard' ? route.course : undefined} myCourses={me.courses} />;
   } else {
@@ -131,7 +138,11 @@ function Session({ me, theme, setTheme, onSignedOut }: {
           <button type="button" onClick={logout}>Log out</button>
         </div>
       </header>
-      <main>{body}</main>
+      <main>
+        {/* Answers to the user's raised hands, on the pages that are not a log (a log shows its own). */}
+        {route.page !== 'container' && route.page !== 'merged' && <Answers client={client} />}
+        {body}
+      </main>
     </div>
   );
 }

@@ -1,11 +1,14 @@
 // A user's lab containers with their live state; pick one or several.
 // Ended and removed ones stay listed (lab history keeps their logs), marked
 // with how and when they ended, and open in the viewer like the others.
+// A container of a lab with checkpoints shows the student's checklist.
 
 import { useEffect, useState } from 'react';
+import { CHECKLIST_REFRESH_MS, checklistsPending } from '../lib/attention';
 import type { LabtailClient } from '../lib/client';
 import type { Container } from '../lib/types';
 import { href, navigate, onLink } from '../router';
+import { Checklist } from './Checklist';
 import { endedText } from './format';
 
 export function StateBadge({ state }: { state: string }) {
@@ -44,6 +47,16 @@ export function ContainerList({ client }: { client: LabtailClient }) {
     return () => { live = false; offState(); offUpdate(); };
   }, [client]);
 
+  // Checkpoints reached meanwhile (nothing pushes them).
+  const pending = containers !== null && checklistsPending(containers);
+  useEffect(() => {
+    if (!pending) return;
+    const t = setInterval(() => {
+      if (client.state === 'connected') client.list().then(setContainers).catch(() => {});
+    }, CHECKLIST_REFRESH_MS);
+    return () => clearInterval(t);
+  }, [client, pending]);
+
   if (error) return <p className="error" role="alert">Could not list containers: {error}</p>;
   if (!containers) return <p className="muted" aria-busy="true">Loading containers…</p>;
   if (containers.length === 0) {
@@ -75,6 +88,11 @@ export function ContainerList({ client }: { client: LabtailClient }) {
               </a>
               <StateBadge state={c.state} />
               <span className="muted small" data-testid="card-status">{ended ?? c.status} · {c.image}</span>
+              {c.checkpoints && c.checkpoints.length > 0 && (
+                <span className="card-checklist">
+                  <Checklist container={named(c)} checkpoints={c.checkpoints} label={c.lab ? `Lab ${c.lab}` : 'Checklist'} />
+                </span>
+              )}
             </li>
           );
         })}

@@ -4,20 +4,30 @@
 // the live end is followed whenever the window reaches it. A container the
 // user may no longer see ends its view with a final notice (a merged view
 // drops it and goes on with the others).
+//
+// Lines carry their level where their text says one: coloured, and
+// filtered (all, warnings and errors, errors only). A student selects lines
+// of their own container (a click; shift-click for a range) and asks for
+// help about them (`raise-hand` on the last one); the instructor's answer
+// shows at the top of the view.
 
-import { useEffect, useLayoutEffect, useMemo, useRef, useState, type MouseEvent } from 'react';
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type FormEvent, type MouseEvent } from 'react';
 import { useVirtualizer } from '@tanstack/react-virtual';
 import { parseAnsi, plainText, type Segment } from '../lib/ansi';
 import { downloadUrl } from '../lib/api';
 import type { LabtailClient } from '../lib/client';
 import { exportUrl } from '../lib/history';
+import { LEVEL_FILTERS, LEVEL_TAG, passesLevel, type LevelFilter } from '../lib/levels';
 import type { Row } from '../lib/logbuffer';
+import { clickLine, handCursor, type Selection } from '../lib/selection';
 import type { Stream } from '../lib/types';
 import { REVOKED_TEXT } from '../lib/logwindow';
 import { useLogStream, type ContainerState } from '../lib/useLogStream';
 import { href, replaceRoute } from '../router';
+import { Checklist } from './Checklist';
 import { ownerColour } from './colours';
 import { endedText, timeOf } from './format';
+import { HandNotices, useHands } from './HandNotices';
 import { HistorySearch } from './HistorySearch';
 import { LineText } from './LogText';
 import { lookup, type Containers } from './useContainers';
@@ -26,6 +36,8 @@ const MAX_LINES = 50_000;
 const TAIL = 1000;
 /** How near an end of what is loaded (px) the next page is asked for. */
 const EDGE_PX = 400;
+/** Longest message a raised hand takes (the server's bound). */
+const MAX_HAND_MESSAGE = 1000;
 
 interface Props {
   client: LabtailClient;
@@ -35,6 +47,8 @@ interface Props {
   known: Containers;
   /** A line's cursor (a permalink): the view opens there. */
   at?: string;
+  /** Who is looking: a container of theirs offers "Ask for help". */
+  username?: string;
 }
 
 /** The container a view shows: after a rename by its new name, else as asked. */
@@ -68,6 +82,9 @@ function ContainerHeader({ asked, known, state, status }: {
       {c && <span className="muted small" data-testid="viewer-image">{c.image} · {c.id}</span>}
       <span className={`state state-${state?.state ?? c?.state ?? 'connecting'}`} data-testid="stream-state">{status}</span>
       {ended && <span className="muted small" data-testid="viewer-ended">{ended}</span>}
+      {c?.checkpoints && c.checkpoints.length > 0 && (
+        <span className="viewer-checklist"><Checklist container={name} checkpoints={c.checkpoints} label={c.lab ? `Lab ${c.lab}` : 'Checklist'} /></span>
+      )}
     </div>
   );
 }
@@ -78,7 +95,53 @@ function localToRfc3339(v: string): string | null {
   return Number.isNaN(d.getTime()) ? null : d.toISOString();
 }
 
-export function LogViewer({ client, containers, known, at }: Props) {
+/** Ask for help about the selected lines: a short message, sent as a raised
+ * hand on the last of them. */
+function HandForm({ lines, onSend, onCancel }: {
+  lines: number;
+  onSend: (message: string) => Promise<string | null>;
+  onCancel: () => void;
+}) {
+  const [text, setText] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const submit = async (e: FormEvent) => {
+    e.preventDefault();
+    if (busy || !text.trim()) return;
+    setBusy(true);
+    setError('');
+    const failed = await onSend(text.trim());
+    setBusy(false);
+    if (failed) setError(failed);
+  };
+  return (
+    <form className="hand-form" onSubmit={submit} aria-label="Ask for help" data-testid="hand-form">
+      <label>
+        What do you need help with? <span className="muted small">(an instructor sees {lines === 1 ? 'this line' : 'the last selected line'} and the lines around it)</span>
+        <textarea
+          autoFocus
+          rows={3}
+          maxLength={MAX_HAND_MESSAGE}
+          value={text}
+          onChange={(e) => setText(e.target.value)}
+          placeholder="e.g. Why does my server stop here?"
+          onKeyDown={(e) => {
+            if (e.key === 'Escape') onCancel();
+            if (e.key === 'Enter' && (e.ctrlKey || e.metaKey)) void submit(e);
+          }}
+        />
+      </label>
+      <div className="hand-form-actions">
+        <button type="submit" className="primary" disabled={busy || !text.trim()}>{busy ? 'Sending…' : 'Send to an instructor'}</button>
+        <button type="button" onClick={onCancel}>Cancel</button>
+        <span className="muted small">{MAX_HAND_MESSAGE - text.length} characters left</span>
+      </div>
+      {error && <p className="error" role="alert" data-testid="hand-error">{error}</p>}
+    </form>
+  );
+}
+
+export function LogViewer({ client, containers, known, at, username }: Props) {
   const merged = containers.length > 1;
   const owners = useMemo(
     () => Object.fromEntries(containers.map((n) => [n, lookup(known, n)?.owner ?? null])),
@@ -100,6 +163,11 @@ export function LogViewer({ client, containers, known, at }: Props) {
   const [historyQuery, setHistoryQuery] = useState('');
   const [jumpAt, setJumpAt] = useState('');
   const [copied, setCopied] = useState('');
+  const [level, setLevel] = useState<LevelFilter>('all');
+  const [sel, setSel] = useState<Selection | null>(null);
+  const [asking, setAsking] = useState(false);
+  useHands(client.hands);
+  const hands = client.hands.forView(containers.flatMap((c) => [c, states[c]?.served ?? c, states[c]?.renamedTo ?? c]));
   const needle = search.trim().toLowerCase();
   const following = follow && win.live;
   const nameOf = (c: string) => states[c]?.served ?? c;
@@ -135,19 +203,22 @@ export function LogViewer({ client, containers, known, at }: Props) {
     }
     return p;
   };
-  const visible = useMemo(() => {
+  const { visible, levelled } = useMemo(() => {
     const idx: number[] = [];
+    let withLevel = false;
     for (let i = 0; i < buffer.length; i++) {
       const r = buffer.at(i)!;
       if (r.kind === 'line') {
         if (!streams[r.line.stream]) continue;
+        if (!passesLevel(r.line.level, level)) continue;
         if (needle && filterOnly && !parse(r).plain.includes(needle)) continue;
+        if (r.line.level) withLevel = true;
       }
       idx.push(i);
     }
-    return idx;
+    return { visible: idx, levelled: withLevel };
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [version, buffer, streams, needle, filterOnly]);
+  }, [version, buffer, streams, needle, filterOnly, level]);
 
   const hidden = buffer.dropped;
   // A row above the lines: "load older" with history, or how many earlier
@@ -241,9 +312,10 @@ export function LogViewer({ client, containers, known, at }: Props) {
     else if (atBottom && !follow && win.live) setFollow(true);
     lastTop.current = el.scrollTop;
     saveAnchor();
-    // Not while only matches show: a filter that hides most lines would
-    // page in the whole history looking for more (Search history does that).
-    if (win.busy || (needle && filterOnly)) return;
+    // Not while only matches (or only some levels) show: a filter that
+    // hides most lines would page in the whole history looking for more
+    // (Search history does that; "Load older lines" still pages on demand).
+    if (win.busy || (needle && filterOnly) || level !== 'all') return;
     if (el.scrollTop < EDGE_PX && win.moreBefore) void win.loadOlder();
     else if (!win.live && el.scrollTop + el.clientHeight > el.scrollHeight - EDGE_PX) void win.loadNewer();
   };
@@ -324,6 +396,51 @@ export function LogViewer({ client, containers, known, at }: Props) {
     }
   };
 
+  // Selecting lines, and asking for help about them: a student, on their
+  // own container, while history can show the line to an instructor.
+  const ownerOf = (c: string) => identify(known, c, states[c])?.owner ?? owners[c] ?? null;
+  const canAsk = (c: string) => username !== undefined && ownerOf(c) === username
+    && win.historyOf[c] === 'yes' && !win.revoked.includes(c);
+  const selected = useMemo(() => new Set(sel?.cursors ?? []), [sel]);
+  const onRowClick = (r: Row & { kind: 'line' }) => (e: MouseEvent) => {
+    // Lines are selected to ask about them: only where one may.
+    if (!canAsk(r.container) || (e.target as Element).closest('a, button')) return;
+    // The end of a drag that selected text to copy is not a click on a line.
+    const text = window.getSelection();
+    if (text && !text.isCollapsed && !e.shiftKey) return;
+    if (e.shiftKey) text?.removeAllRanges();
+    const order = visible.flatMap((i) => {
+      const x = buffer.at(i);
+      return x?.kind === 'line' && x.container === r.container ? [x.line.cursor] : [];
+    });
+    setSel((s) => clickLine(s, r.container, r.line.cursor, e.shiftKey, order));
+  };
+  const selLine = (cursor: string | undefined) => {
+    if (!sel || !cursor) return undefined;
+    for (let i = buffer.length - 1; i >= 0; i--) {
+      const x = buffer.at(i);
+      if (x?.kind === 'line' && x.container === sel.container && x.line.cursor === cursor) return x;
+    }
+    return undefined;
+  };
+  const raise = async (message: string): Promise<string | null> => {
+    if (!sel) return 'Select a line first.';
+    const cursor = handCursor(sel);
+    const row = selLine(cursor);
+    if (!cursor) return 'Select a line first.';
+    const ack = await client.raiseHand(nameOf(sel.container), cursor, message, row ? plainText(row.line.text) : undefined);
+    if (!ack.ok) {
+      return ack.error.code === 'invalid_payload'
+        ? `Could not raise your hand: ${ack.error.message}`
+        : `Could not raise your hand (${ack.error.code}): ${ack.error.message}`;
+    }
+    win.pick(sel.container, cursor);
+    setAsking(false);
+    setSel(null);
+    return null;
+  };
+  const selectionInView = sel !== null && containers.includes(sel.container);
+
   const statusOf = (name: string) => {
     const s = states[name];
     if (!s) return lookup(known, name)?.state ?? 'connecting…';
@@ -362,6 +479,15 @@ export function LogViewer({ client, containers, known, at }: Props) {
               {s}
             </label>
           ))}
+        </div>
+        <div className="toolbar-group">
+          <label className="level-filter">
+            <span className="visually-hidden">Level</span>
+            <select data-testid="level-filter" value={level} onChange={(e) => setLevel(e.target.value as LevelFilter)}
+              title="Show lines by the level their text says (lines that say none show under All levels only)">
+              {LEVEL_FILTERS.map((f) => <option key={f.value} value={f.value}>{f.label}</option>)}
+            </select>
+          </label>
         </div>
         <div className="toolbar-group">
           <form className="search" role="search" onSubmit={(e) => { e.preventDefault(); if (!merged && win.history && search.trim()) setHistoryQuery(search.trim()); }}>
@@ -411,6 +537,21 @@ export function LogViewer({ client, containers, known, at }: Props) {
             : `${REVOKED_TEXT}. Its log is no longer followed; what was shown stays until you leave.`}
         </p>
       )}
+      <HandNotices hands={hands} book={client.hands} showLine={!merged} />
+      {selectionInView && sel && (
+        <div className="selection-bar" data-testid="selection-bar">
+          <span data-testid="selection-count">{sel.cursors.length === 1 ? '1 line selected' : `${sel.cursors.length} lines selected`}{merged ? ` in ${nameOf(sel.container)}` : ''}</span>
+          {canAsk(sel.container) && !asking && (
+            <button type="button" className="primary" onClick={() => setAsking(true)}>
+              Ask for help
+            </button>
+          )}
+          <button type="button" className="link" onClick={() => { setSel(null); setAsking(false); }}>Clear selection</button>
+          {asking && canAsk(sel.container) && (
+            <HandForm lines={sel.cursors.length} onSend={raise} onCancel={() => setAsking(false)} />
+          )}
+        </div>
+      )}
       {historyQuery && !merged && !win.ended && (
         <HistorySearch
           query={{ q: historyQuery, container: ids[single] ?? nameOf(single), ignoreCase: true }}
@@ -427,10 +568,13 @@ export function LogViewer({ client, containers, known, at }: Props) {
         {win.busy && win.busy !== 'live' && <span aria-busy="true">Loading…</span>}
         {win.error && <span className="error" role="alert">{win.error}</span>}
         {copied && <span>{copied}</span>}
+        {!sel && containers.some(canAsk) && (
+          <span className="hint" data-testid="hand-hint">Stuck? Click a line (shift-click for more) to ask an instructor about it.</span>
+        )}
       </div>
       <div
         ref={scrollRef}
-        className={`log ${wrap ? 'wrap' : 'nowrap'}`}
+        className={`log ${wrap ? 'wrap' : 'nowrap'}${containers.some(canAsk) ? ' selectable' : ''}`}
         onScroll={onScroll}
         role="log"
         aria-live="off"
@@ -488,8 +632,15 @@ export function LogViewer({ client, containers, known, at }: Props) {
             const p = parse(r);
             const linked = win.historyOf[r.container] === 'yes' && !win.revoked.includes(r.container);
             const to = { page: 'container' as const, name: nameOf(r.container), at: r.line.cursor };
+            const lvl = r.line.level;
+            const isSel = sel?.container === r.container && selected.has(r.line.cursor);
             return (
-              <div {...common} className={`row line stream-${r.line.stream}${r.key === win.highlight ? ' highlight' : ''}`} data-cursor={r.line.cursor}>
+              <div {...common}
+                className={`row line stream-${r.line.stream}${lvl ? ` level-${lvl}` : ''}${r.key === win.highlight ? ' highlight' : ''}${isSel ? ' selected' : ''}`}
+                data-cursor={r.line.cursor}
+                data-level={lvl}
+                data-selected={isSel || undefined}
+                onClick={onRowClick(r)}>
                 {showTs && (linked
                   ? <a className="ts" href={href(to)} onClick={pickLine(r)} title="Link to this line">{timeOf(r.line.ts)}</a>
                   : <span className="ts">{timeOf(r.line.ts)}</span>)}
@@ -500,6 +651,9 @@ export function LogViewer({ client, containers, known, at }: Props) {
                   <span className="src" style={{ borderColor: ownerColour(r.owner ?? r.container) }}>{nameOf(r.container)}</span>
                 )}
                 <span className="badge" aria-label={r.line.stream}>{r.line.stream === 'stderr' ? 'err' : r.line.stream === 'stdout' ? 'out' : 'tty'}</span>
+                {levelled && (
+                  <span className={`lvl${lvl ? ` lvl-${lvl}` : ''}`} aria-label={lvl ? `level ${lvl}` : undefined}>{lvl ? LEVEL_TAG[lvl] : ''}</span>
+                )}
                 <span className="text"><LineText segments={p.segs} needle={needle} /></span>
                 {r.line.truncated ? <span className="cut" title={`${r.line.truncated} bytes cut`}>…</span> : null}
               </div>

@@ -4,6 +4,7 @@
 // name used again belongs to the newer container, the older one is found
 // by its ID.
 import { useEffect, useState } from 'react';
+import { CHECKLIST_REFRESH_MS, checklistsPending } from '../lib/attention';
 import type { LabtailClient } from '../lib/client';
 import type { Container } from '../lib/types';
 
@@ -48,6 +49,16 @@ export function useContainers(client: LabtailClient): Containers {
     if (client.state === 'connected') void load();
     return () => { live = false; offState(); offUpdate(); };
   }, [client]);
+  // Checklists in progress: read again now and then (no push tells of a
+  // checkpoint reached).
+  const pending = checklistsPending(containers.all);
+  useEffect(() => {
+    if (!pending) return;
+    const t = setInterval(() => {
+      if (client.state === 'connected') client.list().then((list) => setContainers(index(list))).catch(() => {});
+    }, CHECKLIST_REFRESH_MS);
+    return () => clearInterval(t);
+  }, [client, pending]);
   return containers;
 }
 

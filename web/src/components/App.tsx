@@ -9,6 +9,7 @@ import { href, onLink, useRoute } from '../router';
 import { ContainerList } from './ContainerList';
 import { Dashboard } from './Dashboard';
 import { HandNotices, useHands } from './HandNotices';
+import { Labs } from './Labs';
 import { Login } from './Login';
 import { LogViewer } from './LogViewer';
 import { useContainers } from './useContainers';
@@ -102,7 +103,16 @@ function Session({ me, theme, setTheme, onSignedOut }: {
   } else if (route.page === 'merged' && route.names.length > 0) {
     body = <LogViewer key={route.names.join(',')} client={client} containers={route.names} known={known} username={me.username} />;
   } else if ((route.page === 'dashboard' || route.page === 'home') && staff) {
-    body = <Dashboard client={client} course={route.page === 'dashboard' ? route.course : undefined} myCourses={me.courses} />;
+    body = (
+      <Dashboard
+        client={client}
+        course={route.page === 'dashboard' ? route.course : undefined}
+        attention={route.page === 'dashboard' ? route.attention : undefined}
+        myCourses={me.courses}
+      />
+    );
+  } else if (route.page === 'labs' && staff) {
+    body = <Labs key={route.name ?? ''} name={route.name} client={client} />;
   } else {
     body = <ContainerList client={client} />;
   }
@@ -114,6 +124,7 @@ function Session({ me, theme, setTheme, onSignedOut }: {
         <nav aria-label="Main">
           <a href="/" onClick={onLink({ page: 'home' })}>My containers</a>
           {staff && <a href="/dashboard" onClick={onLink({ page: 'dashboard' })}>Dashboard</a>}
+          {staff && <a href="/labs" onClick={onLink({ page: 'labs' })}>Labs</a>}
         </nav>
         <div className="topbar-right">
           <span className={`conn conn-${conn}`} role="status" aria-live="polite" data-testid="connection">

@@ -1,17 +1,22 @@
-// Instructors and admins: every lab container they may see grouped by
-// student, live, narrowed to one course if they like (the filter is in the
-// address: `/dashboard?course=NET101`); and the class's lab history:
-// searched across every student, downloaded whole or per student.
+// Instructors and admins: who needs help now (the attention panel), every
+// lab container they may see grouped by student with its checklist, live,
+// narrowed to one course if they like (the filter is in the address:
+// `/dashboard?course=NET101`); and the class's lab history: searched across
+// every student, downloaded whole or per student.
 
 import { useEffect, useMemo, useState, type FormEvent } from 'react';
 import type { LabtailClient } from '../lib/client';
+import { SEVERITY_RANK } from '../lib/attention';
 import { courseChoices, inCourse, ownersIn } from '../lib/courses';
 import { exportUrl, type SearchQuery } from '../lib/history';
-import type { Dashboard as Snapshot, DashboardRow } from '../lib/types';
+import type { AttentionEntry, Dashboard as Snapshot, DashboardRow } from '../lib/types';
 import { href, navigate, onLink, replaceRoute } from '../router';
 import { ownerColour } from './colours';
+import { AttentionPanel } from './AttentionPanel';
+import { Checklist } from './Checklist';
 import { StateBadge } from './ContainerList';
 import { HistorySearch, type Narrow } from './HistorySearch';
+import { useNotifications } from './useNotifications';
 
 /** The course filter: all courses, or one. */
 function CourseFilter({ choices, course, onChange }: {
@@ -73,10 +78,23 @@ function ClassHistory({ narrow, students }: { narrow?: Narrow; students: string[
   );
 }
 
-export function Dashboard({ client, course: routeCourse, myCourses }: {
+/** The most urgent open entry of each container, for its row's mark. */
+function worstOpen(entries: readonly AttentionEntry[]): Map<string, AttentionEntry> {
+  const by = new Map<string, AttentionEntry>();
+  for (const e of entries) {
+    if (e.state !== 'open') continue;
+    const had = by.get(e.containerName);
+    if (!had || SEVERITY_RANK[e.severity] < SEVERITY_RANK[had.severity]) by.set(e.containerName, e);
+  }
+  return by;
+}
+
+export function Dashboard({ client, course: routeCourse, attention: focus, myCourses }: {
   client: LabtailClient;
   /** The course filter the address names. */
   course?: string;
+  /** An attention entry the address names (a notification's link). */
+  attention?: number;
   /** The user's own courses: offered even before a container counts for them. */
   myCourses: string[];
 }) {
@@ -90,10 +108,15 @@ export function Dashboard({ client, course: routeCourse, myCourses }: {
   useEffect(() => setCourse(routeCourse), [routeCourse]);
   const pickCourse = (c: string | undefined) => {
     setCourse(c);
-    replaceRoute({ page: 'dashboard', course: c });
+    replaceRoute({ page: 'dashboard', course: c, attention: focus });
   };
 
   const all = snap?.containers ?? [];
+  // Absent from a labtail with attention off.
+  const entries = snap?.attention;
+  const notify = useNotifications(entries, all, course);
+  const marks = useMemo(() => worstOpen(entries ?? []), [entries]);
+  const anyChecklist = all.some((c) => c.checkpoints && c.checkpoints.length > 0);
   const choices = courseChoices(all, myCourses, course);
   const rows = useMemo(() => all.filter((c) => inCourse(c, course)), [all, course]);
   const owners = useMemo(() => ownersIn(all, course), [all, course]);
@@ -131,7 +154,11 @@ export function Dashboard({ client, course: routeCourse, myCourses }: {
         <button type="button" disabled={merging.length < 2} onClick={() => navigate({ page: 'merged', names: merging })}>
           Merged view of {merging.length >= 2 ? merging.length : ''} selected
         </button>
+        <a className="button" href={href({ page: 'labs' })} onClick={onLink({ page: 'labs' })}>Labs and gradebooks</a>
       </div>
+      {snap && entries && (
+        <AttentionPanel client={client} entries={entries} rows={all} course={course} now={snap.at} focus={focus} notify={notify} />
+      )}
       <ClassHistory narrow={narrow} students={[...owners].sort()} />
       {!snap ? (
         <p className="muted" aria-busy="true">Waiting for the first update…</p>
@@ -156,6 +183,7 @@ export function Dashboard({ client, course: routeCourse, myCourses }: {
                       <th scope="col"><span className="visually-hidden">Select</span></th>
                       <th scope="col">Container</th>
                       <th scope="col">State</th>
+                      {anyChecklist && <th scope="col">Checklist</th>}
                       <th scope="col" className="num">Lines/s</th>
                       <th scope="col" className="num">stderr</th>
                       <th scope="col">Watching</th>
@@ -169,11 +197,20 @@ export function Dashboard({ client, course: routeCourse, myCourses }: {
                         </td>
                         <td>
                           <a href={href({ page: 'container', name: c.name })} onClick={onLink({ page: 'container', name: c.name })}>{c.name}</a>
+                          {marks.has(c.name) && (
+                            <a className={`row-attention sev-${marks.get(c.name)!.severity}`} data-testid="row-attention"
+                              href={href({ page: 'dashboard', course, attention: marks.get(c.name)!.id })}
+                              onClick={onLink({ page: 'dashboard', course, attention: marks.get(c.name)!.id })}
+                              title={`Needs attention: ${marks.get(c.name)!.title}`}>
+                              <span aria-hidden>●</span><span className="visually-hidden">needs attention: {marks.get(c.name)!.title}</span>
+                            </a>
+                          )}
                         </td>
                         <td>
                           <StateBadge state={c.state} />
                           {c.state !== 'running' && c.exitCode !== undefined && <small className="muted"> code {c.exitCode}</small>}
                         </td>
+                        {anyChecklist && <td><Checklist container={c.name} checkpoints={c.checkpoints} /></td>}
                         <td className="num">{c.linesPerSecond.toFixed(1)}</td>
                         <td className={`num ${c.stderrLines > 0 ? 'has-errors' : ''}`}>{c.stderrLines}</td>
                         <td>{c.watchers.length ? c.watchers.join(', ') : <span className="muted">—</span>}</td>

@@ -31,3 +31,18 @@ export function endedText(c: Pick<Container, 'state' | 'exitCode' | 'endedAt'>):
   if (c.endedAt) parts.push(`ended ${dateTimeOf(c.endedAt)}`);
   return parts.length ? parts.join(' · ') : null;
 }
+
+/** How long before `now` a time was, roughly: "just now", "4 s ago",
+ * "12 min ago", "3 h ago", "2 d ago". `now`: the dashboard snapshot's own
+ * time, so a skewed browser clock does not shift it. */
+export function ago(ts: string, now: string | Date = new Date()): string {
+  const d = dateOf(ts);
+  const n = typeof now === 'string' ? dateOf(now) : now;
+  if (!d || !n) return ts;
+  const s = Math.max(0, Math.round((n.getTime() - d.getTime()) / 1000));
+  if (s < 2) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}

@@ -852,3 +852,231 @@ describe('school sign-in', () => {
     assert.deepEqual(page.errors, []);
   });
 });
+
+// Attention (#28): who needs help now, on the instructors' dashboard; raised
+// hands from the students' viewer, answered there; labs' rules and
+// checkpoints edited in the app, each student's checklist.
+
+/** The viewer's row of a line (by its whole text). */
+const rowOf = (page, text) => page.locator('.row.line', { has: page.locator('.text', { hasText: new RegExp(`^${text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) }) });
+
+/** The dashboard's attention entry of a container and signal. */
+const entryOf = (page, container, signal) => page.locator(`.attention-entry[data-container="${container}"][data-signal="${signal}"]`);
+
+describe('attention', () => {
+  test('raise-a-hand round trip: a student asks about a line, the instructor sees it with that line and answers, the student reads the answer', async () => {
+    const w = world();
+    await serve(w);
+    const ann = w.addUser('ann', 'student');
+    const tea = w.addUser('tea', 'instructor');
+    const box = w.run('ann', 'for i in 1 2 3 4 5 6 7; do echo "step $i"; done; '
+      + 'echo "ERROR: cannot bind port 80"; echo "WARN disk almost full"; echo \'{"level":"debug","msg":"x"}\'; sleep 600');
+
+    // ann opens her container: every line, the levelled ones marked.
+    const student = await newPage(w);
+    await logIn(student, ann);
+    await student.goto(`${w.url}/c/${box}`);
+    await lineCount(student, 10);
+    assert.equal(await rowOf(student, 'ERROR: cannot bind port 80').getAttribute('data-level'), 'error');
+    assert.equal(await rowOf(student, 'ERROR: cannot bind port 80').locator('.lvl').textContent(), 'ERR');
+    assert.equal(await rowOf(student, 'WARN disk almost full').getAttribute('data-level'), 'warn');
+    assert.equal(await rowOf(student, 'step 4').getAttribute('data-level'), null);
+    // The level filter: warnings and errors, errors only, all again.
+    await student.getByTestId('level-filter').selectOption('warn');
+    await student.waitForFunction(() => document.querySelectorAll('.row.line').length === 2);
+    assert.deepEqual(await student.locator('.row.line .text').allTextContents(), ['ERROR: cannot bind port 80', 'WARN disk almost full']);
+    await student.getByTestId('level-filter').selectOption('error');
+    await student.waitForFunction(() => document.querySelectorAll('.row.line').length === 1);
+    assert.deepEqual(await student.locator('.row.line .text').allTextContents(), ['ERROR: cannot bind port 80']);
+    await student.getByTestId('level-filter').selectOption('all');
+    await student.waitForFunction(() => document.querySelectorAll('.row.line').length === 10);
+
+    // She selects "step 4" (a click on the line) and asks for help about it.
+    await student.getByTestId('hand-hint').waitFor({ timeout: 30_000 });
+    const step4 = rowOf(student, 'step 4');
+    const cursor = await step4.getAttribute('data-cursor');
+    await step4.locator('.text').click();
+    await student.getByTestId('selection-count').filter({ hasText: '1 line selected' }).waitFor();
+    assert.equal(await step4.getAttribute('data-selected'), 'true');
+    // A shift-click makes a range; a plain click one line again.
+    await rowOf(student, 'step 6').locator('.text').click({ modifiers: ['Shift'] });
+    await student.getByTestId('selection-count').filter({ hasText: '3 lines selected' }).waitFor();
+    await step4.locator('.text').click();
+    await student.getByTestId('selection-count').filter({ hasText: '1 line selected' }).waitFor();
+    await student.getByRole('button', { name: 'Ask for help' }).click();
+    await student.getByLabel('What do you need help with?').fill('why does it stop here?');
+    await student.screenshot({ path: join(SHOTS, 'attention-ask.png') });
+    await student.getByRole('button', { name: 'Send to an instructor' }).click();
+    const raised = student.getByTestId('hand-raised');
+    await raised.waitFor({ timeout: 30_000 });
+    const handId = Number(await student.locator('.hand-notice').getAttribute('data-hand-id'));
+    assert.ok(handId > 0);
+    assert.match(await student.locator('.hand-notice').textContent(), /You asked: “why does it stop here\?” about step 4/);
+    // The line she asked about stays marked; the selection is done.
+    assert.equal(await student.locator('.row.line.highlight .text').textContent(), 'step 4');
+    assert.equal(await student.getByTestId('selection-bar').count(), 0);
+
+    // The instructor's dashboard: the hand, its message, that line among its neighbours.
+    const teacher = await newPage(w);
+    await logIn(teacher, tea);
+    await teacher.getByRole('heading', { name: 'Needs attention' }).waitFor({ timeout: 15_000 });
+    const hand = entryOf(teacher, box, 'hand');
+    await hand.waitFor({ timeout: 30_000 });
+    assert.equal(await hand.getAttribute('data-testid'), `attention-${handId}`);
+    assert.equal(await hand.getByTestId('entry-severity').textContent(), 'warning');
+    assert.equal(await hand.getByTestId('entry-owner').textContent(), 'ann');
+    assert.equal(await hand.getByTestId('hand-message').textContent(), 'why does it stop here?');
+    const evidence = await hand.locator('.evidence-line .text').allTextContents();
+    assert.ok(['step 3', 'step 4', 'step 5'].every((t) => evidence.includes(t)), JSON.stringify(evidence));
+    const asked = hand.locator('.evidence-line.evidence-hand');
+    assert.equal(await asked.locator('.text').textContent(), 'step 4');
+    assert.equal(await asked.getAttribute('data-cursor'), cursor);
+    assert.equal(await asked.locator('a').getAttribute('href'), `/c/${box}?at=${cursor}`);
+    await teacher.screenshot({ path: join(SHOTS, 'attention-hand.png') });
+
+    // She answers with the quick answer; ann's viewer shows it at once.
+    await hand.getByRole('button', { name: 'On my way' }).click();
+    await hand.getByTestId('hand-answered').filter({ hasText: 'Answered: “On my way”' }).waitFor({ timeout: 30_000 });
+    const answer = student.getByTestId('hand-answer');
+    await answer.waitFor({ timeout: 30_000 });
+    assert.equal(await answer.textContent(), 'tea: On my way');
+    await student.screenshot({ path: join(SHOTS, 'attention-answer.png') });
+
+    // The evidence opens the student's log at that line.
+    await asked.locator('a').click();
+    await teacher.getByTestId('viewer-name').filter({ hasText: box }).waitFor();
+    const lit = teacher.locator('.row.line.highlight');
+    await lit.waitFor({ timeout: 30_000 });
+    assert.equal(await lit.locator('.text').textContent(), 'step 4');
+    // Not her container: no line is selected to ask about, no hint offers it.
+    await lit.locator('.text').click();
+    assert.equal(await teacher.getByTestId('selection-bar').count(), 0);
+    assert.equal(await teacher.getByTestId('hand-hint').count(), 0);
+    assert.deepEqual(student.errors, []);
+    assert.deepEqual(teacher.errors, []);
+  });
+
+  test('a crashed container shows in the attention panel with its line; Acknowledge makes it acknowledged for good', async () => {
+    const w = world();
+    await serve(w);
+    const tea = w.addUser('tea', 'instructor');
+    const box = w.run('bob', `${World.gate}echo "segfault coming" >&2; exit 3`);
+    const calm = w.run('cid', 'echo "all good"; sleep 600');
+    const page = await newPage(w);
+    await logIn(page, tea);
+    await page.getByTestId(`dash-${box}`).waitFor({ timeout: 30_000 });
+    await page.getByTestId('attention-empty').waitFor();
+    w.open(box);
+
+    const crash = entryOf(page, box, 'crashed');
+    await crash.waitFor({ timeout: 90_000 });
+    assert.equal(await crash.getAttribute('data-state'), 'open');
+    assert.equal(await crash.getByTestId('entry-severity').textContent(), 'error');
+    assert.equal(await crash.getByTestId('entry-signal').textContent(), 'Crashed');
+    assert.match(await crash.getByTestId('entry-title').textContent(), /3/);
+    assert.equal(await crash.getByTestId('entry-owner').textContent(), 'bob');
+    assert.ok((await crash.locator('.evidence-line .text').allTextContents()).includes('segfault coming'));
+    await page.getByTestId('attention-open-count').filter({ hasText: /^1$/ }).waitFor();
+    // Its row is marked; the calm one is not.
+    await page.getByTestId(`dash-${box}`).getByTestId('row-attention').waitFor();
+    assert.equal(await page.getByTestId(`dash-${calm}`).getByTestId('row-attention').count(), 0);
+    await page.screenshot({ path: join(SHOTS, 'attention-crashed.png') });
+
+    await crash.getByRole('button', { name: 'Acknowledge' }).click();
+    await page.locator(`.attention-entry[data-container="${box}"][data-signal="crashed"][data-state="acknowledged"]`).waitFor({ timeout: 30_000 });
+    await crash.getByTestId('entry-acked').waitFor();
+    assert.equal(await crash.getByRole('button', { name: 'Acknowledge' }).count(), 0);
+    // Folded: the lines show on demand.
+    assert.equal(await crash.locator('.evidence').count(), 0);
+    await crash.getByRole('button', { name: 'Show' }).click();
+    await crash.locator('.evidence').waitFor();
+    await page.getByTestId('attention-open-count').filter({ hasText: /^0$/ }).waitFor();
+    await page.screenshot({ path: join(SHOTS, 'attention-acknowledged.png') });
+    // The server has it so: after a reload, still acknowledged.
+    await page.reload();
+    await page.locator(`.attention-entry[data-container="${box}"][data-signal="crashed"][data-state="acknowledged"]`).waitFor({ timeout: 30_000 });
+    assert.equal(await page.getByTestId(`dash-${box}`).getByTestId('row-attention').count(), 0);
+    assert.deepEqual(page.errors, []);
+  });
+
+  test('labs: an instructor defines rules and checkpoints (the server\'s refusal shown), and the checklists follow', async () => {
+    const w = world();
+    await serve(w);
+    const tea = w.addUser('tea', 'instructor');
+    const ann = w.addUser('ann', 'student');
+    const box = w.run('ann', 'echo building; echo "tests passed"; sleep 600', ['--label', 'labtail.lab=net']);
+    const cookie = await w.login(tea.name, tea.password);
+    await recorded(w, cookie, box, 2);
+
+    const page = await newPage(w);
+    await logIn(page, tea);
+    await page.getByRole('link', { name: 'Labs', exact: true }).click();
+    await page.getByRole('heading', { name: 'Labs' }).waitFor();
+    // Its containers name a lab nobody defined yet.
+    await page.getByTestId('labs-undefined').getByRole('link', { name: 'net' }).click();
+    await page.getByRole('heading', { name: /Lab net/ }).waitFor();
+    await page.getByRole('button', { name: 'Add rule' }).click();
+    await page.getByLabel('Rule 1 pattern').fill('a(b');
+    await page.getByLabel('Rule 1 title').fill('broken');
+    await page.getByRole('button', { name: 'Add checkpoint' }).click();
+    await page.getByLabel('Checkpoint 1 name').fill('tests');
+    await page.getByLabel('Checkpoint 1 pattern').fill('tests passed');
+    await page.getByRole('button', { name: 'Add checkpoint' }).click();
+    await page.getByLabel('Checkpoint 2 name').fill('deployed');
+    await page.getByLabel('Checkpoint 2 pattern').fill('deployed to \\w+');
+    await page.getByRole('button', { name: 'Save lab' }).click();
+    // The server's word, as it says it: the rule, its title, the position.
+    const refused = page.getByTestId('lab-error');
+    await refused.waitFor({ timeout: 15_000 });
+    assert.match(await refused.textContent(), /rule 1.*broken.*position/i);
+    await page.screenshot({ path: join(SHOTS, 'labs-refused.png') });
+    assert.equal((await api(w, cookie, '/api/labs')).body.length, 0, 'nothing kept');
+    await page.getByLabel('Rule 1 pattern').fill('Segmentation fault');
+    await page.getByRole('button', { name: 'Save lab' }).click();
+    await page.getByTestId('lab-saved').waitFor({ timeout: 15_000 });
+    assert.equal(await page.getByTestId('lab-error').count(), 0);
+    assert.deepEqual((await api(w, cookie, '/api/labs/net')).body, {
+      name: 'net',
+      rule: [{ pattern: 'Segmentation fault', severity: 'warning', title: 'broken' }],
+      checkpoint: [{ name: 'tests', pattern: 'tests passed' }, { name: 'deployed', pattern: 'deployed to \\w+' }],
+    });
+    await page.screenshot({ path: join(SHOTS, 'labs-editor.png') });
+
+    // The list: the lab, its gradebook.
+    await page.getByRole('link', { name: 'All labs' }).click();
+    const row = page.getByTestId('lab-net');
+    await row.waitFor();
+    assert.equal(await row.getByRole('link', { name: 'Gradebook of net (CSV)' }).getAttribute('href'), '/api/labs/net/gradebook.csv');
+    const [book] = await Promise.all([
+      page.waitForEvent('download', { timeout: 30_000 }),
+      row.getByRole('link', { name: 'Gradebook of net (CSV)' }).click(),
+    ]);
+    const csv = readFileSync(await book.path(), 'utf8').trim().split(/\r?\n/);
+    assert.equal(csv[0], 'student,lab,checkpoint,reached_at,cursor');
+    assert.ok(csv.includes('ann,net,deployed,,'), csv.join('\n'));
+
+    // The dashboard's row: "tests" found in what the container already wrote.
+    await page.getByRole('link', { name: 'Dashboard', exact: true }).click();
+    const list = page.getByTestId(`dash-${box}`).getByTestId(`checklist-${box}`);
+    await list.getByTestId('checklist-count').filter({ hasText: '1/2' }).waitFor({ timeout: 60_000 });
+    await list.locator('summary').click();
+    assert.deepEqual(await list.getByTestId('checkpoint').evaluateAll((lis) => lis.map((li) => [li.className, li.querySelector('.checkpoint-name').textContent])),
+      [['reached', 'tests'], ['pending', 'deployed']]);
+    await page.screenshot({ path: join(SHOTS, 'dashboard-checklist.png') });
+    // The reached one links to its line.
+    await list.getByTestId('checkpoint').first().getByRole('link').click();
+    const lit = page.locator('.row.line.highlight');
+    await lit.waitFor({ timeout: 30_000 });
+    assert.equal(await lit.locator('.text').textContent(), 'tests passed');
+
+    // ann sees her own checklist, on her list and in her viewer.
+    const student = await newPage(w);
+    await logIn(student, ann);
+    const card = student.getByTestId(`card-${box}`);
+    await card.getByTestId('checklist-count').filter({ hasText: '1/2' }).waitFor({ timeout: 30_000 });
+    await card.getByRole('link', { name: box }).click();
+    await student.getByTestId('viewer-head').getByTestId('checklist-count').filter({ hasText: '1/2' }).waitFor({ timeout: 30_000 });
+    assert.deepEqual(page.errors, []);
+    assert.deepEqual(student.errors, []);
+  });
+});

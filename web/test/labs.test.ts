@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cleanLab, gradebookUrl, labNameProblem, labProblems } from '../src/lib/labs';
+import { attentionState, cleanLab, gradebookUrl, labNameProblem, labProblems } from '../src/lib/labs';
 
 describe('labs', () => {
   it('takes the names the server takes', () => {
@@ -32,5 +32,24 @@ describe('labs', () => {
 
   it('links each lab\'s gradebook', () => {
     expect(gradebookUrl('net')).toBe('/api/labs/net/gradebook.csv');
+  });
+});
+
+describe('whether attention is on', () => {
+  const answer = (status: number, body: unknown) => async () => new Response(JSON.stringify(body), { status, headers: { 'content-type': 'application/json' } });
+  it('is told by GET /api/attention: a list, 503 unavailable, or anything else', async () => {
+    const real = globalThis.fetch;
+    try {
+      globalThis.fetch = answer(200, []) as typeof fetch;
+      expect(await attentionState()).toBe('on');
+      globalThis.fetch = answer(503, { error: { code: 'unavailable', message: 'attention is off on this server' } }) as typeof fetch;
+      expect(await attentionState()).toBe('off');
+      globalThis.fetch = answer(500, { error: { code: 'internal', message: 'x' } }) as typeof fetch;
+      expect(await attentionState()).toBe('unknown');
+      globalThis.fetch = (async () => { throw new TypeError('network'); }) as typeof fetch;
+      expect(await attentionState()).toBe('unknown');
+    } finally {
+      globalThis.fetch = real;
+    }
   });
 });

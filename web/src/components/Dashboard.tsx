@@ -9,6 +9,7 @@ import type { LabtailClient } from '../lib/client';
 import { SEVERITY_RANK } from '../lib/attention';
 import { courseChoices, inCourse, ownersIn } from '../lib/courses';
 import { exportUrl, type SearchQuery } from '../lib/history';
+import { attentionState } from '../lib/labs';
 import type { AttentionEntry, Dashboard as Snapshot, DashboardRow } from '../lib/types';
 import { href, navigate, onLink, replaceRoute } from '../router';
 import { ownerColour } from './colours';
@@ -104,6 +105,13 @@ export function Dashboard({ client, course: routeCourse, attention: focus, myCou
   const [course, setCourse] = useState(routeCourse);
 
   useEffect(() => client.watchDashboard(setSnap), [client]);
+  // Snapshots carry an empty list when attention is off: ask once.
+  const [attention, setAttention] = useState<'on' | 'off' | 'unknown'>('unknown');
+  useEffect(() => {
+    const ctl = new AbortController();
+    void attentionState(ctl.signal).then((s) => { if (!ctl.signal.aborted) setAttention(s); });
+    return () => ctl.abort();
+  }, []);
   // Back and Forward between filters.
   useEffect(() => setCourse(routeCourse), [routeCourse]);
   const pickCourse = (c: string | undefined) => {
@@ -156,7 +164,9 @@ export function Dashboard({ client, course: routeCourse, attention: focus, myCou
         </button>
         <a className="button" href={href({ page: 'labs' })} onClick={onLink({ page: 'labs' })}>Labs and gradebooks</a>
       </div>
-      {snap && entries && (
+      {attention === 'off' ? (
+        <p className="muted small" data-testid="attention-off">Attention is off on this server: no list of who needs help, no checklists.</p>
+      ) : snap && entries && (
         <AttentionPanel client={client} entries={entries} rows={all} course={course} now={snap.at} focus={focus} notify={notify} />
       )}
       <ClassHistory narrow={narrow} students={[...owners].sort()} />

@@ -1,10 +1,27 @@
-// Labs over HTTP (instructors and admins; docs/protocol.md, "HTTP API"):
-// their rules and checkpoints, defined or replaced whole with a PUT that the
-// server checks (a pattern that does not compile is a 400 naming the rule
-// and the position: shown as it says), and each lab's gradebook.
+// Attention's HTTP half (instructors and admins; docs/protocol.md, "HTTP
+// API"): whether attention is on, and the labs: their rules and
+// checkpoints, defined or replaced whole with a PUT that the server checks
+// (a pattern that does not compile is a 400 naming the rule and the
+// position: shown as it says), and each lab's gradebook.
 
 import { errorOf } from './api';
 import type { Lab, LabCheckpoint, LabRule, Severity } from './types';
+
+/**
+ * Whether attention is on: `GET /api/attention` answers 503 `unavailable`
+ * when it is off. (A dashboard snapshot cannot tell: it has an empty list
+ * either way.) `unknown` when the question failed otherwise.
+ */
+export async function attentionState(signal?: AbortSignal): Promise<'on' | 'off' | 'unknown'> {
+  try {
+    const res = await fetch('/api/attention', { credentials: 'same-origin', signal });
+    if (res.ok) return 'on';
+    const e = await errorOf(res);
+    return e.code === 'unavailable' ? 'off' : 'unknown';
+  } catch {
+    return 'unknown';
+  }
+}
 
 const labUrl = (name: string) => `/api/labs/${encodeURIComponent(name)}`;
 

@@ -963,9 +963,26 @@ describe('attention', () => {
     const box = w.run('bob', `${World.gate}echo "segfault coming" >&2; exit 3`);
     const calm = w.run('cid', 'echo "all good"; sleep 600');
     const page = await newPage(w);
+    // The browser's notifications, recorded (headless Chromium shows none);
+    // the permission the user gives is kept like a browser keeps it.
+    await page.addInitScript(() => {
+      window.__notes = [];
+      window.Notification = class {
+        static get permission() { return localStorage.getItem('test.permission') ?? 'default'; }
+        static async requestPermission() { localStorage.setItem('test.permission', 'granted'); return 'granted'; }
+        constructor(title, opts) { window.__notes.push({ title, ...opts }); }
+        close() {}
+      };
+    });
     await logIn(page, tea);
     await page.getByTestId(`dash-${box}`).waitFor({ timeout: 30_000 });
     await page.getByTestId('attention-empty').waitFor();
+    // Notifications on (off until then); the tab goes to the background.
+    const toggle = page.getByTestId('notify-toggle');
+    assert.equal(await toggle.isChecked(), false);
+    await toggle.check();
+    assert.equal(await page.evaluate(() => localStorage.getItem('labtail.notify')), 'on');
+    await page.evaluate(() => Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }));
     w.open(box);
 
     const crash = entryOf(page, box, 'crashed');
@@ -977,6 +994,14 @@ describe('attention', () => {
     assert.equal(await crash.getByTestId('entry-owner').textContent(), 'bob');
     assert.ok((await crash.locator('.evidence-line .text').allTextContents()).includes('segfault coming'));
     await page.getByTestId('attention-open-count').filter({ hasText: /^1$/ }).waitFor();
+    // Notified once, of who and what, never of a log line.
+    await page.waitForFunction(() => window.__notes.length > 0, null, { timeout: 15_000 });
+    const notes = await page.evaluate(() => window.__notes);
+    assert.equal(notes.length, 1, JSON.stringify(notes));
+    assert.equal(notes[0].title, '[error] bob: Crashed');
+    assert.match(notes[0].body, new RegExp(`^exited with code 3 \\(${box}\\)$`));
+    assert.ok(!JSON.stringify(notes).includes('segfault'));
+    await page.evaluate(() => Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'visible' }));
     // Its row is marked; the calm one is not.
     await page.getByTestId(`dash-${box}`).getByTestId('row-attention').waitFor();
     assert.equal(await page.getByTestId(`dash-${calm}`).getByTestId('row-attention').count(), 0);
@@ -995,6 +1020,9 @@ describe('attention', () => {
     // The server has it so: after a reload, still acknowledged.
     await page.reload();
     await page.locator(`.attention-entry[data-container="${box}"][data-signal="crashed"][data-state="acknowledged"]`).waitFor({ timeout: 30_000 });
+    // The toggle is remembered; the list as the page opened tells nothing new.
+    assert.equal(await page.getByTestId('notify-toggle').isChecked(), true);
+    assert.deepEqual(await page.evaluate(() => window.__notes), []);
     assert.equal(await page.getByTestId(`dash-${box}`).getByTestId('row-attention').count(), 0);
     assert.deepEqual(page.errors, []);
   });

@@ -980,7 +980,9 @@ impl ContainerRecorder {
                 self.note_exit(&mut writes, at, exit_code);
             }
         }
-        // A run not noted yet, and its end if it is already over.
+        // A run not noted yet; its end too if the hub told it (the hub
+        // tells a run's end after its lines: on `running`, the run may be
+        // over in Docker while its lines are still on their way).
         if let Some(at) = new_run {
             writes.push(Write::Started {
                 container: self.row.id,
@@ -990,7 +992,10 @@ impl ContainerRecorder {
             self.row.started_at = Some(at);
             self.life = Life::Running;
             self.observe(Lifecycle::Started { at });
-            if over && let Some(f) = run.finished_at.filter(|f| *f >= at) {
+            if over
+                && matches!(s, RunStatus::Exited { .. })
+                && let Some(f) = run.finished_at.filter(|f| *f >= at)
+            {
                 self.note_exit(&mut writes, f, run.exit_code.or(told));
             }
         }

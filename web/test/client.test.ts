@@ -119,8 +119,8 @@ describe('LabtailClient', () => {
     // A refused hand is not kept.
     expect((await client.raiseHand('amy-1', 'x', 'no')).ok).toBe(false);
     expect(client.hands.forView(['amy-1']).length).toBe(1);
-    fire('hand-answer', { id: 42, message: 'On my way', from: 'tea' });
-    expect(client.hands.get(42)?.answers).toEqual([{ id: 42, message: 'On my way', from: 'tea' }]);
+    fire('hand-answer', { id: 42, containerName: 'amy-1', message: 'On my way', from: 'tea' });
+    expect(client.hands.get(42)?.answers).toEqual([{ id: 42, containerName: 'amy-1', message: 'On my way', from: 'tea' }]);
 
     expect(await client.ackAttention(3)).toEqual({ ok: true });
     expect(await client.ackAttention(9)).toEqual({ ok: false, error: { code: 'forbidden_or_missing', message: 'no such entry' } });

@@ -1005,6 +1005,9 @@ describe('attention', () => {
     // Its row is marked; the calm one is not.
     await page.getByTestId(`dash-${box}`).getByTestId('row-attention').waitFor();
     assert.equal(await page.getByTestId(`dash-${calm}`).getByTestId('row-attention').count(), 0);
+    // The row says how it ended (dockerd tells `die` before it marks the
+    // container stopped: the dashboard lists again a moment later).
+    await page.getByTestId(`dash-${box}`).getByText('code 3').waitFor({ timeout: 15_000 });
     await page.screenshot({ path: join(SHOTS, 'attention-crashed.png') });
 
     await crash.getByRole('button', { name: 'Acknowledge' }).click();

@@ -290,6 +290,9 @@ describe('hands and who may touch what', () => {
       const r = await ask(bobS, 'raise-hand', { containerName: name, cursor: step4.cursor, message: 'hi' });
       assert.equal(r.error?.code, 'forbidden_or_missing', JSON.stringify(r));
     }
+    // A blank message says nothing: refused.
+    const blank = await ask(annS, 'raise-hand', { containerName: box, cursor: step4.cursor, message: '   ' });
+    assert.equal(blank.error?.code, 'invalid_payload', JSON.stringify(blank));
     // A cursor that is not of this container is refused, clearly.
     const wrong = await ask(annS, 'raise-hand', { containerName: box, cursor: '0000000000000000000-0-0', message: 'x' });
     assert.ok(wrong.error, JSON.stringify(wrong));
@@ -322,7 +325,7 @@ describe('hands and who may touch what', () => {
     const teaS = board.socket;
     assert.equal((await ask(teaS, 'answer-hand', { id: hand.id, message: 'on my way' })).ok, true);
     await poll(() => annGot.length > 0 || undefined, 30_000, 'the answer in ann\'s viewer');
-    assert.deepEqual(annGot[0], { id: hand.id, message: 'on my way', from: 'tea' });
+    assert.deepEqual(annGot[0], { id: hand.id, containerName: box, message: 'on my way', from: 'tea' });
     await ask(bobS, 'list-containers', {});
     assert.deepEqual(bobGot, []);
     const answered = await board.until((d) => d.attention.find((x) => x.id === hand.id)?.answer === 'on my way', 'the answer on the dashboard');

@@ -1,7 +1,8 @@
 // A student's raised hands in this tab, and the answers they got. The
 // server answers a hand on every socket of its student (`hand-answer {id,
-// message, from}`), whichever tab raised it: an answer to a hand this tab
-// does not know is kept too (raised in another tab), with no container.
+// containerName, message, from}`), whichever tab raised it: an answer to a
+// hand this tab does not know is kept too (raised in another tab), under
+// its container, so the views of that container show it.
 // Nothing here survives a reload: the contract has no way for a student to
 // list their own hands.
 
@@ -9,7 +10,7 @@ import type { HandAnswer } from './types';
 
 export interface Hand {
   id: number;
-  /** Where it was raised (unknown for a hand of another tab). */
+  /** Where it was raised. */
   containerName?: string;
   cursor?: string;
   message?: string;
@@ -49,7 +50,7 @@ export class HandBook {
   /** An answer arrived. */
   answered(a: HandAnswer): void {
     const had = this.hands.get(a.id);
-    this.hands.set(a.id, { ...(had ?? { id: a.id }), answers: [...(had?.answers ?? []), a], closed: false });
+    this.hands.set(a.id, { ...(had ?? { id: a.id, containerName: a.containerName }), answers: [...(had?.answers ?? []), a], closed: false });
     this.changed();
   }
 

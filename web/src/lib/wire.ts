@@ -531,7 +531,11 @@ export type HandAck = { ok: true, id: number, };
 /**
  * `hand-answer {id, message, from}`: to the student whose hand it was.
  */
-export type HandAnswer = { id: number, message: string, from: string, };
+export type HandAnswer = { id: number, 
+/**
+ * The container the hand was raised on.
+ */
+containerName: string, message: string, from: string, };
 
 /**
  * A line's level, where it says one (`lines[]`' `level`).

@@ -73,6 +73,10 @@ async fn run(app: AppState) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_tick = Instant::now();
     let mut refresh = true;
+    // dockerd tells `die` before it marks the container stopped, so a list
+    // taken at the event can still say "running": each event is followed
+    // by a second list a moment later.
+    let mut again: Option<Instant> = None;
     loop {
         if refresh {
             refresh = false;
@@ -110,6 +114,10 @@ async fn run(app: AppState) {
         }
         tokio::select! {
             _ = tick.tick() => {
+                if again.is_some_and(|t| Instant::now() >= t) {
+                    again = None;
+                    refresh = true;
+                }
                 let dt = last_tick.elapsed().as_secs_f64().max(0.001);
                 last_tick = Instant::now();
                 for t in tracked.values_mut() {
@@ -123,7 +131,10 @@ async fn run(app: AppState) {
                 send(&app, &tracked).await;
             }
             ev = events.recv() => match ev {
-                Ok(WatchEvent::Container(_)) | Ok(WatchEvent::Resync) | Err(RecvError::Lagged(_)) => refresh = true,
+                Ok(WatchEvent::Container(_)) | Ok(WatchEvent::Resync) | Err(RecvError::Lagged(_)) => {
+                    refresh = true;
+                    again = Some(Instant::now() + Duration::from_millis(800));
+                }
                 Err(RecvError::Closed) => return,
             },
         }

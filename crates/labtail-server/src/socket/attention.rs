@@ -197,6 +197,7 @@ pub(super) async fn answer_hand(
     if let Some(io) = app.io() {
         let answer = HandAnswer {
             id,
+            container_name: e.entry.container_name.clone(),
             message,
             from: user.username.clone(),
         };

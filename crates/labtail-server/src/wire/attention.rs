@@ -170,8 +170,11 @@ pub struct HandAck {
 /// `hand-answer {id, message, from}`: to the student whose hand it was.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
 pub struct HandAnswer {
     pub id: i64,
+    /// The container the hand was raised on.
+    pub container_name: String,
     pub message: String,
     pub from: String,
 }

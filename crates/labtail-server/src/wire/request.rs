@@ -198,6 +198,9 @@ fn parse_message(obj: &mut Fields<'_>) -> Result<String, WireError> {
         .and_then(Value::as_str)
         .ok_or_else(|| WireError::invalid("message must be a string"))?;
     let m = m.trim();
+    if m.is_empty() {
+        return Err(WireError::invalid("message must say something"));
+    }
     if m.chars().count() > MAX_MESSAGE {
         return Err(WireError::invalid(format!(
             "message must be at most {MAX_MESSAGE} characters"
@@ -239,9 +242,6 @@ pub fn parse_answer_hand(v: &Value) -> Result<(i64, String), WireError> {
 fn parse_answer_hand_fields(obj: &mut Fields<'_>) -> Result<(i64, String), WireError> {
     let id = parse_id(obj)?;
     let message = parse_message(obj)?;
-    if message.is_empty() {
-        return Err(WireError::invalid("message is empty"));
-    }
     Ok((id, message))
 }
 
@@ -536,6 +536,13 @@ mod tests {
         );
         let long = "x".repeat(MAX_MESSAGE + 1);
         assert!(parse_answer_hand(&json!({"id": 1, "message": long})).is_err());
+        // A blank message says nothing: refused for both.
+        assert!(parse_answer_hand(&json!({"id": 1, "message": "  "})).is_err());
+        let cursor = "1795388680123456789-o000000";
+        assert!(
+            parse_raise_hand(&json!({"containerName": "c", "cursor": cursor, "message": " \n "}))
+                .is_err()
+        );
         assert!(parse_attention_id(&json!({"id": -1})).is_err());
     }
 

@@ -182,18 +182,15 @@ pub struct Reached {
     pub evidence: Evidence,
 }
 
-/// An entry as the dashboard shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "camelCase")]
+/// An entry as stored (the wire's `AttentionEntry` is made from it).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Entry {
     pub id: i64,
     pub signal: Signal,
     pub severity: Severity,
     pub owner: String,
     pub container_name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub lab: Option<String>,
-    #[serde(skip_serializing)]
     pub course: Option<String>,
     pub title: String,
     pub first_at: String,
@@ -202,9 +199,7 @@ pub struct Entry {
     pub evidence: Vec<Evidence>,
     pub state: EntryState,
     /// A raised hand's message, and the answer given, if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub answer: Option<String>,
 }
 

@@ -11,14 +11,7 @@ use crate::entry::{
 };
 use crate::labs::LabDef;
 
-macro_rules! with_pool {
-    ($pool:expr, $p:ident => $body:expr) => {
-        match $pool {
-            Pool::Sqlite($p) => $body,
-            Pool::Postgres($p) => $body,
-        }
-    };
-}
+use labtail_history::with_pool;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -51,11 +51,15 @@ pub enum Pool {
     Postgres(PgPool),
 }
 
+/// Runs one body on whichever pool is open (the body is compiled once per
+/// dialect). Exported for the stores that share history's database
+/// (attention's).
+#[macro_export]
 macro_rules! with_pool {
     ($pool:expr, $p:ident => $body:expr) => {
         match $pool {
-            Pool::Sqlite($p) => $body,
-            Pool::Postgres($p) => $body,
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
         }
     };
 }

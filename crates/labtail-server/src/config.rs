@@ -277,3 +277,16 @@ impl OidcSettings {
         }
     }
 }
+
+/// A secret kept in a file (`--oidc-client-secret-file`,
+/// `--attention-webhook-secret-file`): its contents without surrounding
+/// white space; an unreadable or empty file is an error naming the flag.
+pub fn read_secret_file(flag: &str, path: &std::path::Path) -> Result<String, String> {
+    let s = std::fs::read_to_string(path)
+        .map_err(|e| format!("--{flag} {}: cannot read: {e}", path.display()))?;
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(format!("--{flag} {}: the file is empty", path.display()));
+    }
+    Ok(s.to_owned())
+}

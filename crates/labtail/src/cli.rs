@@ -464,22 +464,10 @@ impl AttentionArgs {
         }
         let secret = match &self.attention_webhook_secret_file {
             None => None,
-            Some(p) => {
-                let s = std::fs::read_to_string(p).map_err(|e| {
-                    format!(
-                        "--attention-webhook-secret-file {}: cannot read: {e}",
-                        p.display()
-                    )
-                })?;
-                let s = s.trim().to_owned();
-                if s.is_empty() {
-                    return Err(format!(
-                        "--attention-webhook-secret-file {}: the file is empty",
-                        p.display()
-                    ));
-                }
-                Some(s)
-            }
+            Some(p) => Some(labtail_server::config::read_secret_file(
+                "attention-webhook-secret-file",
+                p,
+            )?),
         };
         Ok(labtail_server::config::Webhooks {
             urls: self

@@ -137,22 +137,10 @@ impl Oidc {
         let callback_path = redirect.path().to_owned();
         let secret = match &settings.client_secret_file {
             None => None,
-            Some(path) => {
-                let s = std::fs::read_to_string(path).map_err(|e| {
-                    format!(
-                        "--oidc-client-secret-file {}: cannot read: {e}",
-                        path.display()
-                    )
-                })?;
-                let s = s.trim().to_owned();
-                if s.is_empty() {
-                    return Err(format!(
-                        "--oidc-client-secret-file {}: the file is empty",
-                        path.display()
-                    ));
-                }
-                Some(ClientSecret::new(s))
-            }
+            Some(path) => Some(ClientSecret::new(crate::config::read_secret_file(
+                "oidc-client-secret-file",
+                path,
+            )?)),
         };
         let groups =
             GroupMap::load(&settings.groups_file).map_err(|e| format!("--oidc-groups-file {e}"))?;

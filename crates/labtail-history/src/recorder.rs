@@ -299,6 +299,9 @@ async fn note_deaths(
 /// How long a removed container's recorder waits for its `die` event.
 const DEATH_WAIT: Duration = Duration::from_secs(10);
 
+/// Lines read ahead of the subscription at most (a run's last lines).
+const MAX_AHEAD: usize = 100_000;
+
 /// Starts remembered between two syncs, at most.
 const MAX_STARTS: usize = 10_000;
 
@@ -566,6 +569,10 @@ struct ContainerRecorder {
     deaths: Deaths,
     observer: Option<Arc<dyn Observer>>,
     engine_name: String,
+    /// Lines read from Docker ahead of the live subscription (to place a
+    /// run's end after all its lines): the subscription delivers them
+    /// again, and they are skipped once.
+    ahead: std::collections::HashSet<Cursor>,
 }
 
 mod metrics_handles {
@@ -630,6 +637,7 @@ impl ContainerRecorder {
             deaths,
             observer,
             engine_name,
+            ahead: std::collections::HashSet::new(),
         }
     }
 
@@ -721,7 +729,8 @@ impl ContainerRecorder {
         };
         // Catch up: everything after the last line history holds.
         tracing::debug!(container = %self.info.name, lines = self.next_line, "history: catching up");
-        if let Err(stop) = self.catch_up().await {
+        self.ahead.clear();
+        if let Err(stop) = self.catch_up(None).await {
             return stop;
         }
         tracing::debug!(container = %self.info.name, lines = self.next_line, "history: caught up; following");
@@ -747,7 +756,7 @@ impl ContainerRecorder {
                 tracing::debug!(container = %self.info.name, "history: gone before it could be followed");
                 // Removed between the catch-up and now: what it wrote
                 // meanwhile is still in its (held) log file.
-                if let Err(stop) = self.catch_up().await {
+                if let Err(stop) = self.catch_up(None).await {
                     return stop;
                 }
                 return self.removed().await;
@@ -765,7 +774,11 @@ impl ContainerRecorder {
                 d = sub.next() => match d {
                     Some(Delivery::Lines(s)) => {
                         joined = false;
-                        self.append(s.lines().to_vec()).await
+                        let mut lines = s.lines().to_vec();
+                        if !self.ahead.is_empty() {
+                            lines.retain(|l| !self.ahead.remove(&l.cursor));
+                        }
+                        self.append(lines).await
                     }
                     Some(Delivery::Gap { count, .. }) => {
                         if joined {
@@ -790,12 +803,35 @@ impl ContainerRecorder {
         }
     }
 
-    /// Reads from Docker every line after the last one recorded.
-    async fn catch_up(&mut self) -> Result<(), Stop> {
+    /// Reads from Docker every line after the last one recorded; with
+    /// `until`, only those stamped before it (a run's lines, before its end
+    /// is noted), kept in `ahead` for the subscription to skip.
+    async fn catch_up(&mut self, until: Option<i64>) -> Result<(), Stop> {
         let mut rx = self.engine.read_after(&self.info, self.mark);
         while let Some(item) = rx.recv().await {
             match item {
-                Ok(After::Lines(lines)) => self.append(lines).await?,
+                Ok(After::Lines(mut lines)) => {
+                    let Some(until) = until else {
+                        self.append(lines).await?;
+                        continue;
+                    };
+                    let before = lines
+                        .iter()
+                        .take_while(|l| l.cursor.ts_nanos < until)
+                        .count();
+                    let done = before < lines.len();
+                    lines.truncate(before);
+                    if self.ahead.len() + lines.len() > MAX_AHEAD {
+                        // Too far behind to hold them: the round starts again
+                        // from the last line recorded, as after a gap.
+                        return Err(Stop::Again);
+                    }
+                    self.ahead.extend(lines.iter().map(|l| l.cursor));
+                    self.append(lines).await?;
+                    if done {
+                        return Ok(());
+                    }
+                }
                 Ok(After::Missed) => self.gap(None).await?,
                 Err(DockerError::NotFound) => return Err(self.removed().await),
                 Err(e) => {
@@ -931,6 +967,7 @@ impl ContainerRecorder {
     /// just started; none of that reaches the timeline twice or at the
     /// wrong place.
     async fn status(&mut self, s: RunStatus) -> Result<(), Stop> {
+        tracing::debug!(container = %self.info.name, status = ?s, lines = self.next_line, "history: status");
         match s {
             RunStatus::Running | RunStatus::Exited { .. } => {}
             RunStatus::Removed => return Err(self.removed().await),
@@ -952,11 +989,16 @@ impl ContainerRecorder {
             .started_at
             .filter(|at| *at > 0 && self.row.started_at.is_none_or(|st| *at > st));
         let mut writes = Vec::new();
-        // The end of the run noted last, if it is not noted yet: Docker's
-        // `FinishedAt` when it is that run's; else its `die` event; else,
-        // with a newer run begun, no later than that run's start.
+        // The end of the run noted last, if it is not noted yet and the hub
+        // told it (after that run's lines) or a newer run began: Docker's
+        // `FinishedAt` when it is that run's; else its `die` event; else no
+        // later than the newer run's start. `inspect` showing the run over
+        // on a `running` is not its end: its lines may still be on their
+        // way (a quick job's whole run fits between the hub's look and ours).
+        let told_end = matches!(s, RunStatus::Exited { .. });
         if let Some(st) = self.row.started_at
             && self.row.ended_at.is_none_or(|e| e < st)
+            && (told_end || new_run.is_some())
         {
             let next = new_run.unwrap_or(i64::MAX);
             let end = match run.finished_at {
@@ -977,12 +1019,20 @@ impl ContainerRecorder {
                     .or(new_run.map(|n| (n, None))),
             };
             if let Some((at, exit_code)) = end {
+                // After every line of that run: the hub tells an end after
+                // the lines it published, but what this subscription was
+                // handed first (Docker's log read back, then the status as
+                // the hub last saw it) can tell a stale `exited` before the
+                // run's last lines. Docker's log holds them; read them now.
+                self.catch_up(Some(at)).await?;
                 self.note_exit(&mut writes, at, exit_code);
             }
         }
-        // A run not noted yet; its end too if the hub told it (the hub
-        // tells a run's end after its lines: on `running`, the run may be
-        // over in Docker while its lines are still on their way).
+        // A run not noted yet: its start only. Its end is the hub's to tell
+        // (the hub tells every run it places as `running` first, then its
+        // lines, then its exit); an `exited` told now may be of the state
+        // the hub saw before this run (`created`), with this run's lines
+        // still to come.
         if let Some(at) = new_run {
             writes.push(Write::Started {
                 container: self.row.id,
@@ -992,17 +1042,12 @@ impl ContainerRecorder {
             self.row.started_at = Some(at);
             self.life = Life::Running;
             self.observe(Lifecycle::Started { at });
-            if over
-                && matches!(s, RunStatus::Exited { .. })
-                && let Some(f) = run.finished_at.filter(|f| *f >= at)
-            {
-                self.note_exit(&mut writes, f, run.exit_code.or(told));
-            }
         }
         self.send(writes).await
     }
 
     fn note_exit(&mut self, writes: &mut Batch, at: i64, exit_code: Option<i64>) {
+        tracing::debug!(container = %self.info.name, at, ?exit_code, lines = self.next_line, "history: exit noted");
         writes.push(Write::Exited {
             container: self.row.id,
             at,

@@ -766,9 +766,10 @@ async fn lines_written_just_before_an_exit_are_read_even_if_the_follow_never_ope
     let engine = lab.engine.clone();
     let info = lab.info.clone();
     let docker = lab.docker.clone();
-    // The hub's first inspect (at start) goes through, the next one (before
-    // the follow) is held while the container prints and exits.
-    docker.hold_inspects_after(1);
+    // The hub's start-up inspects (before and after the backlog read) go
+    // through, the next one (before the follow) is held while the
+    // container prints and exits.
+    docker.hold_inspects_after(2);
     let mut sub = engine
         .subscribe(&info, StartAt::Tail(10))
         .await
@@ -780,6 +781,69 @@ async fn lines_written_just_before_an_exit_are_read_even_if_the_follow_never_ope
     take_until(&mut sub, &mut got, |g| !g.statuses.is_empty()).await;
     assert_eq!(got.texts(), ["1", "2"]);
     assert_eq!(got.statuses, [RunStatus::Exited { exit_code: Some(0) }]);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_run_begun_during_the_backlog_read_is_not_told_exited_after_its_lines() {
+    // The hub looks at a stopped container; while it reads the backlog the
+    // container starts, writes and exits again (a quick lab job). The
+    // status told after the backlog must be the backlog's: the new run's
+    // exit, never the old "exited 0" after the new run's lines (history
+    // would place an end in the middle of the run).
+    let lab = Lab::new(EngineConfig::default()).await;
+    lab.line(Stream::Stdout, T, "old");
+    let docker = lab.docker.clone();
+    docker.stop(&lab.info.id, 0);
+    // The backlog read is held while the container runs again; every
+    // inspect after the first is held until a subscriber could attach.
+    docker.hold_reads_after(0);
+    docker.hold_inspects_after(1);
+    let (engine, info) = (lab.engine.clone(), lab.info.clone());
+    let sub = tokio::spawn(async move { engine.subscribe(&info, StartAt::Tail(10)).await });
+    docker.wait_held_reads(1).await;
+    docker.start(&lab.info.id);
+    let at = docker.started_at(&lab.info.id);
+    docker.line(&lab.info.id, Stream::Stdout, at + 1, "new");
+    docker.stop(&lab.info.id, 3);
+    docker.release_reads();
+    // Whatever a subscriber attached now is handed, before the hub looks
+    // again, is taken now (statuses queued later would coalesce).
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut seen: Vec<String> = Vec::new();
+    let mut sub = if sub.is_finished() {
+        let mut sub = sub.await.expect("task").expect("subscribe");
+        while let Ok(Some(d)) = tokio::time::timeout(Duration::from_secs(1), sub.next()).await {
+            note(&mut seen, d);
+        }
+        docker.release();
+        sub
+    } else {
+        docker.release();
+        sub.await.expect("task").expect("subscribe")
+    };
+    while !seen.iter().any(|s| s == "exit 3") {
+        let d = tokio::time::timeout(Duration::from_secs(60), sub.next())
+            .await
+            .unwrap_or_else(|_| panic!("stuck with {seen:?}"))
+            .unwrap_or_else(|| panic!("ended with {seen:?}"));
+        note(&mut seen, d);
+    }
+    fn note(seen: &mut Vec<String>, d: Delivery) {
+        match d {
+            Delivery::Lines(b) => seen.extend(b.lines().iter().map(|l| l.text.clone())),
+            Delivery::Status(RunStatus::Running) => seen.push("run".into()),
+            Delivery::Status(RunStatus::Exited { exit_code }) => {
+                seen.push(format!("exit {}", exit_code.unwrap_or(-1)));
+            }
+            other => panic!("unexpected {other:?} after {seen:?}"),
+        }
+    }
+    let new = seen
+        .iter()
+        .position(|s| s == "new")
+        .expect("the new run's line");
+    assert_eq!(seen[new..], ["new", "exit 3"], "{seen:?}");
+    assert_eq!(seen[0], "old", "{seen:?}");
 }
 
 // Batching adapts to the rate (upstream.rs): a line after a quiet moment

@@ -51,7 +51,7 @@ async fn run(
     let mut events = RunEvents::new(id.clone(), ev_rx);
 
     // Start-up: the current state and the backlog, or a clear failure.
-    let first = match docker.inspect_run(&id).await {
+    let mut first = match docker.inspect_run(&id).await {
         Ok(run) => {
             tracing::debug!(container = %hub.container.name, ?run, "following");
             run
@@ -61,13 +61,34 @@ async fn run(
             return;
         }
     };
-    match read_backlog(docker.as_ref(), &id, cfg.backlog_lines, &cfg).await {
-        Ok(lines) => hub.publish(lines, &cfg),
-        Err(e) => {
-            hub.set_phase(Phase::Failed(start_error(e)));
-            return;
+    // The status told after the backlog must be the backlog's: a container
+    // seen `created` (or exited) that starts while its backlog is read has
+    // that new run's lines in it, and "exited" told after them would put
+    // an end where none was. So the backlog is read until `inspect` shows
+    // the same run before and after the read (a few tries; a container
+    // restarting faster than that is placed by `catch_up` below).
+    let mut tries = 0;
+    let lines = loop {
+        let lines = match read_backlog(docker.as_ref(), &id, cfg.backlog_lines, &cfg).await {
+            Ok(lines) => lines,
+            Err(e) => {
+                hub.set_phase(Phase::Failed(start_error(e)));
+                return;
+            }
+        };
+        tries += 1;
+        if tries >= BACKLOG_TRIES {
+            break lines;
         }
-    }
+        match docker.inspect_run(&id).await {
+            Ok(now) if !same_run(&first, &now) => {
+                tracing::debug!(container = %hub.container.name, ?now, "the run changed during the backlog read");
+                first = now;
+            }
+            _ => break lines,
+        }
+    };
+    hub.publish(lines, &cfg);
     // The status last told (what the hub says again after an outage). A
     // container waiting for its restart policy has exited: the next run's
     // start is told when it comes.
@@ -181,6 +202,14 @@ async fn run(
             }
         }
     }
+}
+
+/// Backlog reads at start-up at most, while the run changes under them.
+const BACKLOG_TRIES: u32 = 3;
+
+/// Whether two `inspect`s show the same run in the same state.
+fn same_run(a: &RunInfo, b: &RunInfo) -> bool {
+    a.started_at == b.started_at && a.running == b.running && a.restarting == b.restarting
 }
 
 /// How long to wait for the `die` event of a run that ended, when `inspect`

@@ -397,6 +397,12 @@ impl ScriptedDocker {
         self.changed();
     }
 
+    /// Lets held reads (and follows) go on; held inspects stay held.
+    pub fn release_reads(&self) {
+        self.lock().hold_logs_after = [None, None];
+        self.changed();
+    }
+
     /// What labtail asked so far, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.lock().requests.clone()

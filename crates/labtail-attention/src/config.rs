@@ -35,6 +35,20 @@ pub struct AttentionConfig {
     pub queue: usize,
     /// How often time-based signals (silence, bursts) are evaluated.
     pub tick: Duration,
+    /// Runaway: how often each running lab container's use is sampled
+    /// (`docker stats`, one sample); zero turns sampling off.
+    pub runaway_interval: Duration,
+    /// …CPU at or above this share of its limit (its `--cpus`, else the
+    /// machine's CPUs)…
+    pub runaway_cpu: f64,
+    /// …or memory at or above this share of its `--memory` limit…
+    pub runaway_memory: f64,
+    /// …in this many samples in a row.
+    pub runaway_samples: usize,
+    /// `stats` calls in flight to one engine at most.
+    pub runaway_concurrency: usize,
+    /// Containers sampled per round at most (the rest wait for the next).
+    pub runaway_max_containers: usize,
 }
 
 impl Default for AttentionConfig {
@@ -56,6 +70,12 @@ impl Default for AttentionConfig {
             regex_size_limit: 4 * 1024 * 1024,
             queue: 10_000,
             tick: Duration::from_secs(5),
+            runaway_interval: Duration::from_secs(15),
+            runaway_cpu: 0.9,
+            runaway_memory: 0.9,
+            runaway_samples: 4,
+            runaway_concurrency: 4,
+            runaway_max_containers: 1000,
         }
     }
 }

@@ -11,7 +11,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 use labtail_history::Lifecycle;
-use labtail_logs::{Action, ContainerEvent, ContainerInfo, Line, Stream};
+use labtail_logs::{Action, ContainerEvent, ContainerInfo, DockerId, Line, Stream};
 
 use crate::config::AttentionConfig;
 use crate::entry::{Evidence, Finding, Raise, Reached, Severity, Signal, Subject};
@@ -30,6 +30,8 @@ const MAX_ERRORS: usize = 10_000;
 #[derive(Debug)]
 struct Watched {
     subject: Subject,
+    /// Its Docker ID, as Docker gave it (the sampler asks Docker with it).
+    id: DockerId,
     /// The engine it runs on (`forget_engine`).
     engine: String,
     running: bool,
@@ -50,12 +52,17 @@ struct Watched {
     /// reach the evaluator after its end (a follow stream drained late)
     /// become its evidence.
     crash: Option<(i64, String)>,
+    /// Samples in a row at or above the runaway share: CPU, memory.
+    hot: [usize; 2],
+    /// Runaway told in this run: CPU, memory.
+    hot_told: [bool; 2],
 }
 
 impl Watched {
-    fn new(subject: Subject, engine: &str) -> Self {
+    fn new(subject: Subject, id: DockerId, engine: &str) -> Self {
         Watched {
             subject,
+            id,
             engine: engine.to_owned(),
             running: false,
             last_line: 0,
@@ -69,6 +76,8 @@ impl Watched {
             burst_quiet_until: i64::MIN,
             loop_told_at: i64::MIN,
             crash: None,
+            hot: [0; 2],
+            hot_told: [false; 2],
         }
     }
 }
@@ -119,10 +128,10 @@ impl Evaluator {
         }
     }
 
-    fn watch(&mut self, engine: &str, subject: Subject) -> &mut Watched {
+    fn watch(&mut self, engine: &str, id: &DockerId, subject: Subject) -> &mut Watched {
         self.watched
             .entry(subject.container_id.clone())
-            .or_insert_with(|| Watched::new(subject, engine))
+            .or_insert_with(|| Watched::new(subject, id.clone(), engine))
     }
 
     /// Another node evaluates `engine` now.
@@ -147,7 +156,7 @@ impl Evaluator {
             .cloned();
         let cfg_evidence = self.cfg.evidence_lines;
         let burst_window = ns(self.cfg.burst_window);
-        let w = self.watch(engine, subject);
+        let w = self.watch(engine, &c.id, subject);
         let mut out = Vec::new();
         // Per rule: (how many lines matched, the first as evidence).
         let mut rule_hits: Vec<(usize, i64, Evidence, usize)> = Vec::new();
@@ -235,12 +244,14 @@ impl Evaluator {
         let window = ns(self.cfg.window);
         let loop_window = ns(self.cfg.restart_loop_window);
         let loop_starts = self.cfg.restart_loop_starts;
-        let w = self.watch(engine, subject);
+        let w = self.watch(engine, &c.id, subject);
         let mut out = Vec::new();
         match *step {
             Lifecycle::Started { at } => {
                 w.running = true;
                 w.crash = None;
+                w.hot = [0; 2];
+                w.hot_told = [false; 2];
                 w.silent_told = false;
                 w.last_line = w.last_line.max(at);
                 w.starts.push_back(at);
@@ -325,7 +336,7 @@ impl Evaluator {
             course: e.course.clone(),
             lab: e.lab.clone(),
         };
-        let w = self.watch(engine, subject);
+        let w = self.watch(engine, &e.id, subject);
         if signal == Signal::Oom {
             w.oom_at = Some(e.time_nanos);
         }
@@ -336,6 +347,67 @@ impl Evaluator {
             title.to_owned(),
             e.time_nanos,
         ))]
+    }
+
+    /// The running containers (engine, Docker ID): those whose use is
+    /// sampled.
+    pub fn running(&self) -> Vec<(String, DockerId)> {
+        self.watched
+            .values()
+            .filter(|w| w.running)
+            .map(|w| (w.engine.clone(), w.id.clone()))
+            .collect()
+    }
+
+    /// One sample of a running container's use: a runaway once CPU or
+    /// memory stayed at or above its share of the limit for
+    /// `runaway_samples` samples in a row; told once per run and kind.
+    pub fn usage(&mut self, container_id: &str, s: &Sample, now: i64) -> Vec<Finding> {
+        let need = self.cfg.runaway_samples.max(1);
+        let span_ns = ns(self.cfg.runaway_interval).saturating_mul(need as i64);
+        let (cpu_share, mem_share) = (self.cfg.runaway_cpu, self.cfg.runaway_memory);
+        let Some(w) = self.watched.get_mut(container_id) else {
+            return Vec::new();
+        };
+        if !w.running {
+            return Vec::new();
+        }
+        let shares = [
+            s.cpu.map(|(used, limit)| (used / limit, limit)),
+            s.memory
+                .map(|(used, limit)| (used as f64 / limit as f64, limit as f64)),
+        ];
+        let mut out = Vec::new();
+        for (k, share) in shares.into_iter().enumerate() {
+            let threshold = if k == 0 { cpu_share } else { mem_share };
+            match share {
+                Some((share, limit)) if share.is_finite() && share >= threshold => {
+                    w.hot[k] += 1;
+                    if w.hot[k] >= need && !w.hot_told[k] {
+                        w.hot_told[k] = true;
+                        let pct = (share * 100.0).round();
+                        let title = if k == 0 {
+                            format!(
+                                "CPU at {pct} % of its limit ({} CPUs) for {}",
+                                round2(limit),
+                                span(span_ns)
+                            )
+                        } else {
+                            format!(
+                                "memory at {pct} % of its limit ({} MiB) for {}",
+                                (limit / (1024.0 * 1024.0)).round(),
+                                span(span_ns)
+                            )
+                        };
+                        let mut r = raise(w, Signal::Runaway, Severity::Warning, title, now);
+                        r.rule = if k == 0 { "cpu" } else { "memory" }.to_owned();
+                        out.push(Finding::Raise(r));
+                    }
+                }
+                _ => w.hot[k] = 0,
+            }
+        }
+        out
     }
 
     /// Signals of time and of the class: error bursts and silences.
@@ -417,6 +489,19 @@ impl Evaluator {
         }
         out
     }
+}
+
+/// One sample of a container's use against its limits, as the sampler
+/// measured it: CPU `(cores used, cores allowed)`, memory `(bytes used,
+/// bytes allowed)`; `None` where there is no limit or no measure yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Sample {
+    pub cpu: Option<(f64, f64)>,
+    pub memory: Option<(u64, u64)>,
+}
+
+fn round2(x: f64) -> f64 {
+    (x * 100.0).round() / 100.0
 }
 
 /// A knob's span for a title: "5 min", "90 s".

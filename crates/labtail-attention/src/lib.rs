@@ -10,7 +10,9 @@
 //! - `labs` (rules and checkpoints, one `RegexSet` per lab and kind);
 //! - `evaluate` (lines, steps, events and time in; findings out: pure);
 //! - `store` (entries, checkpoints, labs in the database);
-//! - `service` (the observer, the queue, the tasks).
+//! - `service` (the observer, the queue, the tasks);
+//! - `sampler` (containers' CPU and memory against their limits, for
+//!   the runaway signal).
 
 pub mod config;
 pub mod entry;
@@ -18,6 +20,7 @@ pub mod evaluate;
 pub mod labs;
 pub mod level;
 pub mod metrics;
+pub mod sampler;
 pub mod service;
 pub mod store;
 

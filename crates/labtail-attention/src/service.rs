@@ -251,6 +251,15 @@ impl Attention {
         }
     }
 
+    /// Samples what the running lab containers use (the runaway signal),
+    /// on the engines given by name (as the recorders name them).
+    pub fn sample_usage(self: &Arc<Self>, engines: Vec<(String, labtail_logs::Docker)>) {
+        tokio::spawn(crate::sampler::run(
+            Arc::downgrade(self),
+            engines.into_iter().collect(),
+        ));
+    }
+
     fn records(&self, engine: &str) -> bool {
         lock(&self.engines).recording.contains(engine)
     }
@@ -262,6 +271,24 @@ pub enum PutLabError {
     Invalid(String),
     #[error("{0}")]
     Store(crate::store::StoreError),
+}
+
+impl crate::sampler::UsageSink for Attention {
+    fn config(&self) -> &AttentionConfig {
+        &self.cfg
+    }
+
+    fn running_containers(&self) -> Vec<(String, labtail_logs::DockerId)> {
+        let recording = lock(&self.engines).recording.clone();
+        let mut r = lock(&self.evaluator).running();
+        r.retain(|(engine, _)| recording.contains(engine));
+        r
+    }
+
+    fn usage(&self, container_id: &str, sample: &crate::evaluate::Sample) {
+        let f = lock(&self.evaluator).usage(container_id, sample, now_ns());
+        self.send(f);
+    }
 }
 
 impl Observer for Attention {

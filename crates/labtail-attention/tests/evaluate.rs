@@ -411,3 +411,81 @@ fn a_crashed_runs_lines_told_after_its_end_become_its_evidence() {
     );
     assert!(raises(&f).is_empty());
 }
+
+#[test]
+fn runaway_is_told_after_enough_hot_samples_in_a_row_once_per_run_and_kind() {
+    use labtail_attention::evaluate::Sample;
+    let d = ScriptedDocker::new("o");
+    let cfg = AttentionConfig {
+        runaway_samples: 3,
+        runaway_interval: Duration::from_secs(20),
+        ..AttentionConfig::default()
+    };
+    let mut ev = evaluator(cfg);
+    let c = container(&d, "spin", "ann", None);
+    let id = c.id.as_str().to_owned();
+    // Not known (never started): nothing to sample, nothing told.
+    assert!(ev.running().is_empty());
+    let hot = Sample {
+        cpu: Some((0.198, 0.2)),
+        memory: None,
+    };
+    assert!(ev.usage(&id, &hot, T).is_empty());
+    ev.lifecycle("local", &c, &Lifecycle::Started { at: T }, T);
+    assert_eq!(ev.running().len(), 1);
+    // Two hot, one cool (the count starts again), then three hot.
+    let cool = Sample {
+        cpu: Some((0.05, 0.2)),
+        memory: Some((1 << 20, 32 << 20)),
+    };
+    let mut told = Vec::new();
+    for (k, s) in [hot, hot, cool, hot, hot, hot, hot, hot].iter().enumerate() {
+        let f = ev.usage(&id, s, T + k as i64 * 20 * S);
+        told.extend(raises(&f).into_iter().map(|r| (k, r)));
+    }
+    assert_eq!(
+        told,
+        [(
+            5,
+            (
+                Signal::Runaway,
+                "CPU at 99 % of its limit (0.2 CPUs) for 1 min".to_owned()
+            )
+        )]
+    );
+    // Memory is its own kind; a new run may be told again.
+    let full = Sample {
+        cpu: None,
+        memory: Some((31 << 20, 32 << 20)),
+    };
+    let f: Vec<_> = (0..3)
+        .flat_map(|k| ev.usage(&id, &full, T + k * S))
+        .collect();
+    assert_eq!(
+        raises(&f),
+        [(
+            Signal::Runaway,
+            "memory at 97 % of its limit (32 MiB) for 1 min".to_owned()
+        )]
+    );
+    ev.lifecycle(
+        "local",
+        &c,
+        &Lifecycle::Exited {
+            at: T + 200 * S,
+            exit_code: Some(0),
+        },
+        T + 200 * S,
+    );
+    assert!(ev.usage(&id, &hot, T + 201 * S).is_empty(), "not running");
+    ev.lifecycle(
+        "local",
+        &c,
+        &Lifecycle::Started { at: T + 300 * S },
+        T + 300 * S,
+    );
+    let f: Vec<_> = (0..3)
+        .flat_map(|k| ev.usage(&id, &hot, T + (301 + k) * S))
+        .collect();
+    assert_eq!(raises(&f).len(), 1, "told again in the new run");
+}

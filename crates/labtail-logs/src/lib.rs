@@ -46,7 +46,7 @@ pub const DEFAULT_LAB_LABEL: &str = "labtail.lab";
 pub use config::EngineConfig;
 pub use docker::{
     Action, BollardDocker, ContainerEvent, ContainerInfo, Courses, DEFAULT_DOCKER_HOST, Docker,
-    DockerApi, DockerError, DockerId, LogFiles, ReadFrom, RunInfo, Scope, find,
+    DockerApi, DockerError, DockerId, Limits, LogFiles, ReadFrom, RunInfo, Scope, Usage, find,
 };
 #[cfg(any(test, feature = "scripted"))]
 pub use docker::{Request, ScriptedDocker};

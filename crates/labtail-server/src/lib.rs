@@ -147,6 +147,12 @@ pub async fn build_with(
     });
     if let Some(a) = &attention {
         notify::spawn(a, &cfg);
+        a.sample_usage(
+            labtail_history::recorder::engines_of(&engine, None)
+                .into_iter()
+                .map(|e| (e.name, e.engine.docker().clone()))
+                .collect(),
+        );
     }
     let state = AppState::new(
         cfg.clone(),

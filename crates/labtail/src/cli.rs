@@ -388,6 +388,34 @@ pub struct AttentionArgs {
     /// Most rules (and checkpoints) one lab may have.
     #[arg(long, env = "LABTAIL_ATTENTION_MAX_RULES", default_value_t = 200)]
     pub attention_max_rules: usize,
+    /// Runaway: sample each running lab container's CPU and memory this
+    /// often (one `docker stats` call each); 0 turns it off.
+    #[arg(long, env = "LABTAIL_ATTENTION_RUNAWAY_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub attention_runaway_interval: Duration,
+    /// …a runaway when CPU is at or above this share of its limit (its
+    /// `--cpus`, else the machine's CPUs)…
+    #[arg(long, env = "LABTAIL_ATTENTION_RUNAWAY_CPU", default_value_t = 0.9)]
+    pub attention_runaway_cpu: f64,
+    /// …or memory at or above this share of its `--memory` limit…
+    #[arg(long, env = "LABTAIL_ATTENTION_RUNAWAY_MEMORY", default_value_t = 0.9)]
+    pub attention_runaway_memory: f64,
+    /// …in this many samples in a row.
+    #[arg(long, env = "LABTAIL_ATTENTION_RUNAWAY_SAMPLES", default_value_t = 4)]
+    pub attention_runaway_samples: usize,
+    /// `docker stats` calls in flight at most.
+    #[arg(
+        long,
+        env = "LABTAIL_ATTENTION_RUNAWAY_CONCURRENCY",
+        default_value_t = 4
+    )]
+    pub attention_runaway_concurrency: usize,
+    /// Containers sampled per round at most (the others in later rounds).
+    #[arg(
+        long,
+        env = "LABTAIL_ATTENTION_RUNAWAY_MAX_CONTAINERS",
+        default_value_t = 1000
+    )]
+    pub attention_runaway_max_containers: usize,
     /// A webhook to notify of new entries (repeatable).
     #[arg(
         long = "attention-webhook",
@@ -432,6 +460,21 @@ impl AttentionArgs {
             window: self.attention_window,
             max_entries: at_least_one("attention-max-entries", self.attention_max_entries)?,
             max_rules: at_least_one("attention-max-rules", self.attention_max_rules)?,
+            runaway_interval: self.attention_runaway_interval,
+            runaway_cpu: share("attention-runaway-cpu", self.attention_runaway_cpu)?,
+            runaway_memory: share("attention-runaway-memory", self.attention_runaway_memory)?,
+            runaway_samples: at_least_one(
+                "attention-runaway-samples",
+                self.attention_runaway_samples,
+            )?,
+            runaway_concurrency: at_least_one(
+                "attention-runaway-concurrency",
+                self.attention_runaway_concurrency,
+            )?,
+            runaway_max_containers: at_least_one(
+                "attention-runaway-max-containers",
+                self.attention_runaway_max_containers,
+            )?,
             ..labtail_attention::AttentionConfig::default()
         })
     }
@@ -689,6 +732,17 @@ fn label_key(flag: &str, key: &str) -> Result<String, String> {
         return Err(format!("--{flag} {key:?} is not a usable Docker label key"));
     }
     Ok(key.to_owned())
+}
+
+/// A share of a limit: above 0, at most 1.
+fn share(name: &str, v: f64) -> Result<f64, String> {
+    if v.is_finite() && v > 0.0 && v <= 1.0 {
+        Ok(v)
+    } else {
+        Err(format!(
+            "--{name} must be a share of the limit, above 0 and at most 1 (0.9 is 90 %)"
+        ))
+    }
 }
 
 fn at_least_one(name: &str, v: usize) -> Result<usize, String> {

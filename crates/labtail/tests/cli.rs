@@ -33,6 +33,8 @@ fn bad_configuration_exits_2_with_one_clear_line() {
         &["serve", "--database-url", "mysql://x"],
         &["serve", "--backlog-lines", "0"],
         &["user", "add", "x", "--role", "teacher"],
+        &["serve", "--attention-runaway-cpu", "1.5"],
+        &["serve", "--attention-runaway-samples", "0"],
     ] {
         let out = labtail(args);
         assert_eq!(out.status.code(), Some(2), "{args:?}");

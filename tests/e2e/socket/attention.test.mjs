@@ -249,6 +249,44 @@ describe('signals', () => {
   });
 });
 
+describe('runaway', () => {
+  test('a container at its CPU limit and one near its memory limit are runaways, a calm one with limits is not', async () => {
+    const w = world();
+    // Sampled every second; three hot samples in a row (knobs, documented).
+    await w.start(['--attention-runaway-interval', '1s', '--attention-runaway-samples', '3',
+      '--attention-runaway-cpu', '0.7', '--attention-runaway-memory', '0.5']);
+    const ann = w.addUser('ann', 'student');
+    const tea = w.addUser('tea', 'instructor');
+    const n = (s) => `${s}-${w.id}`;
+    // A busy loop under --cpus 0.2 uses all of its 0.2 CPUs, however busy
+    // the machine (its share of two cores is larger than that).
+    w.run('ann', 'echo spinning; while :; do :; done', ['--cpus', '0.2'], n('spin'));
+    // tail holds the last 40 MB it read (the pipe stays open): 40 of 64 MB.
+    w.run('ann', 'echo holding; (head -c 40000000 /dev/zero; sleep 600) | tail -c 40000000 >/dev/null',
+      ['-m', '64m', '--memory-swap', '64m'], n('hog'));
+    w.run('ann', 'echo calm; sleep 600', ['--cpus', '0.5', '-m', '64m'], n('calm'));
+    const cookie = await w.login(tea.name, tea.password);
+    const board = await dashboard(w, cookie);
+    const snap = await board.until(
+      (d) => entryOf(d, n('spin'), 'runaway').length > 0 && entryOf(d, n('hog'), 'runaway').length > 0,
+      'both runaways on the dashboard', 120_000);
+    assertOnePerSignal(snap.attention);
+    const [spin] = entryOf(snap, n('spin'), 'runaway');
+    const [hog] = entryOf(snap, n('hog'), 'runaway');
+    assert.match(spin.title, /^CPU at \d+ % of its limit \(0\.2 CPUs\) for 3 s$/, spin.title);
+    assert.match(hog.title, /^memory at \d+ % of its limit \(64 MiB\) for 3 s$/, hog.title);
+    assert.equal(spin.severity, 'warning');
+    assert.equal(spin.owner, 'ann');
+    assert.ok(spin.evidence.some((l) => l.text === 'spinning'), JSON.stringify(spin.evidence));
+    assert.ok(hog.evidence.some((l) => l.text === 'holding'), JSON.stringify(hog.evidence));
+    // The calm one was sampled as often (its entries would be there by now).
+    assert.deepEqual(snap.attention.filter((e) => e.containerName === n('calm')), []);
+    // Told once: more hot samples do not make a second entry.
+    const later = await board.until((d) => d !== snap && d.attention.length > 0, 'a later snapshot');
+    assertOnePerSignal(later.attention);
+  });
+});
+
 describe('hands and who may touch what', () => {
   test('a student raises a hand on a line; the instructor sees it with its context and answers; nobody else sees or touches it', async () => {
     const w = world();

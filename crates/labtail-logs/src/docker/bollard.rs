@@ -5,14 +5,15 @@ use std::collections::HashMap;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    EventsOptionsBuilder, InspectContainerOptions, ListContainersOptionsBuilder,
+    LogsOptionsBuilder, StatsOptionsBuilder,
 };
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
 use super::{
-    Action, ContainerEvent, ContainerInfo, DockerApi, DockerError, DockerId, ReadFrom, RunInfo,
-    Scope,
+    Action, ContainerEvent, ContainerInfo, DockerApi, DockerError, DockerId, Limits, ReadFrom,
+    RunInfo, Scope, Usage,
 };
 use crate::frame::Frame;
 
@@ -456,6 +457,66 @@ impl DockerApi for BollardDocker {
         })
         .flatten()
         .boxed()
+    }
+
+    async fn usage(&self, id: &DockerId) -> Result<Usage, DockerError> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "stats").increment(1);
+        // One sample, at once: without `one-shot` dockerd waits for a
+        // second sample (about a second) to fill `precpu_stats`; labtail
+        // keeps the previous sample itself.
+        let opts = StatsOptionsBuilder::new()
+            .stream(false)
+            .one_shot(true)
+            .build();
+        let mut stream = self.docker.stats(id.as_str(), Some(opts));
+        let s = match stream.next().await {
+            Some(Ok(s)) => s,
+            Some(Err(e)) => return Err(from_bollard(e)),
+            None => return Err(DockerError::Other("stats: no sample".into())),
+        };
+        let cpu = s.cpu_stats.unwrap_or_default();
+        let mem = s.memory_stats.unwrap_or_default();
+        // `docker stats` leaves out the page cache the kernel can drop:
+        // `inactive_file` (cgroup v2) or `total_inactive_file` (v1).
+        let cache = mem
+            .stats
+            .as_ref()
+            .and_then(|m| {
+                m.get("inactive_file")
+                    .or_else(|| m.get("total_inactive_file"))
+            })
+            .copied()
+            .unwrap_or(0);
+        Ok(Usage {
+            cpu_ns: cpu.cpu_usage.and_then(|u| u.total_usage).unwrap_or(0),
+            online_cpus: cpu.online_cpus.unwrap_or(0),
+            memory_bytes: mem.usage.unwrap_or(0).saturating_sub(cache),
+        })
+    }
+
+    async fn limits(&self, id: &DockerId) -> Result<Limits, DockerError> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "inspect").increment(1);
+        let c = self
+            .docker
+            .inspect_container(id.as_str(), None::<InspectContainerOptions>)
+            .await
+            .map_err(from_bollard)?;
+        let h = c.host_config.unwrap_or_default();
+        let cpus = match (h.nano_cpus, h.cpu_quota, h.cpu_period) {
+            (Some(n), _, _) if n > 0 => Some(n as f64 / 1e9),
+            // A quota without a period is over the default 100 ms period.
+            (_, Some(q), p) if q > 0 => {
+                Some(q as f64 / p.filter(|p| *p > 0).unwrap_or(100_000) as f64)
+            }
+            _ => None,
+        };
+        Ok(Limits {
+            cpus,
+            memory_bytes: h
+                .memory
+                .filter(|m| *m > 0)
+                .and_then(|m| u64::try_from(m).ok()),
+        })
     }
 
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {

@@ -70,6 +70,33 @@ pub trait DockerApi: Send + Sync + fmt::Debug + 'static {
 
     /// Lifecycle events of labelled containers, from now on.
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>>;
+
+    /// What a running container uses now (`docker stats`, one sample, no
+    /// stream): cheap for dockerd, read from the container's cgroup.
+    async fn usage(&self, id: &DockerId) -> Result<Usage, DockerError>;
+
+    /// The limits a container was given (`--cpus`, `--memory`).
+    async fn limits(&self, id: &DockerId) -> Result<Limits, DockerError>;
+}
+
+/// One sample of what a container uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Usage {
+    /// CPU time used since it started, nanoseconds (all cores).
+    pub cpu_ns: u64,
+    /// CPUs the engine's machine has.
+    pub online_cpus: u32,
+    /// Memory in use, without the page cache the kernel can drop (as
+    /// `docker stats` shows it).
+    pub memory_bytes: u64,
+}
+
+/// The limits of a container; `None` where it has none.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Limits {
+    /// CPUs it may use (`--cpus`, or quota / period).
+    pub cpus: Option<f64>,
+    pub memory_bytes: Option<u64>,
 }
 
 /// How the engine holds a Docker engine.

@@ -19,8 +19,8 @@ use futures_util::stream::BoxStream;
 use tokio::sync::{broadcast, watch};
 
 use super::{
-    Action, ContainerEvent, ContainerInfo, DockerApi, DockerError, DockerId, ReadFrom, RunInfo,
-    Scope,
+    Action, ContainerEvent, ContainerInfo, DockerApi, DockerError, DockerId, Limits, ReadFrom,
+    RunInfo, Scope, Usage,
 };
 use crate::frame::{Bytes, Frame};
 use crate::line::Stream;
@@ -38,6 +38,7 @@ pub enum Request {
         follow: bool,
     },
     Events,
+    Stats(DockerId),
 }
 
 /// A scripted Docker engine. Clones share the engine.
@@ -95,6 +96,8 @@ struct Scripted {
     finished_at: Option<i64>,
     /// Which run this is (0 for the first): a follow stream ends with its run.
     run: u32,
+    usage: Usage,
+    limits: Limits,
 }
 
 struct Message {
@@ -208,6 +211,8 @@ impl ScriptedDocker {
                 started_at: i64::MIN,
                 finished_at: None,
                 run: 0,
+                usage: Usage::default(),
+                limits: Limits::default(),
             });
             let i = st.containers.len() - 1;
             self.event(&mut st, i, Action::Create);
@@ -395,6 +400,16 @@ impl ScriptedDocker {
             st.hold_logs_after = [None, None];
         }
         self.changed();
+    }
+
+    /// What the container uses now (what `stats` answers while it runs).
+    pub fn set_usage(&self, id: &DockerId, usage: Usage) {
+        self.change(id, |st, i| st.containers[i].usage = usage);
+    }
+
+    /// The container's limits.
+    pub fn set_limits(&self, id: &DockerId, limits: Limits) {
+        self.change(id, |st, i| st.containers[i].limits = limits);
     }
 
     /// Lets held reads (and follows) go on; held inspects stay held.
@@ -734,6 +749,24 @@ impl DockerApi for ScriptedDocker {
         })
         .flatten()
         .boxed()
+    }
+
+    async fn usage(&self, id: &DockerId) -> Result<Usage, DockerError> {
+        self.record(Request::Stats(id.clone()))?;
+        let st = self.lock();
+        match Self::index(&st, id) {
+            Some(i) if st.containers[i].running => Ok(st.containers[i].usage),
+            Some(_) => Err(DockerError::Other("409: container is not running".into())),
+            None => Err(DockerError::NotFound),
+        }
+    }
+
+    async fn limits(&self, id: &DockerId) -> Result<Limits, DockerError> {
+        self.record(Request::Inspect(id.clone()))?;
+        let st = self.lock();
+        Self::index(&st, id)
+            .map(|i| st.containers[i].limits)
+            .ok_or(DockerError::NotFound)
     }
 
     fn events(&self) -> BoxStream<'static, Result<ContainerEvent, DockerError>> {

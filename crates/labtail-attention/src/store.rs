@@ -285,6 +285,37 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// The hands `owner` raised whose last change is after `since` (ns),
+    /// not dismissed, newest first, each with who answered it (or last
+    /// acknowledged it).
+    pub async fn hands_of(
+        &self,
+        owner: &str,
+        since: i64,
+        limit: usize,
+    ) -> Result<Vec<(StoredEntry, Option<String>)>, StoreError> {
+        #[derive(sqlx::FromRow)]
+        struct RawHand {
+            #[sqlx(flatten)]
+            entry: RawEntry,
+            state_by: Option<String>,
+        }
+        let sql = format!(
+            "SELECT {ENTRY_COLUMNS}, state_by FROM attention_entries \
+             WHERE signal = 'hand' AND owner = $1 AND state <> 'dismissed' AND last_at >= $2 \
+             ORDER BY id DESC LIMIT $3"
+        );
+        let rows: Vec<RawHand> = with_pool!(&self.pool, p => sqlx::query_as(&sql)
+            .bind(owner)
+            .bind(since)
+            .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+            .fetch_all(p)
+            .await)?;
+        rows.into_iter()
+            .map(|r| Ok((to_entry(r.entry)?, r.state_by)))
+            .collect()
+    }
+
     /// An instructor's answer to a raised hand.
     pub async fn answer(&self, id: i64, answer: &str, by: &str) -> Result<bool, StoreError> {
         let n = with_pool!(&self.pool, p => sqlx::query(

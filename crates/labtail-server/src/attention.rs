@@ -10,7 +10,7 @@ use labtail_attention::{Attention, AttentionConfig, LabDef, Store, StoreError};
 use labtail_logs::Scope;
 
 use crate::db::{Db, Pool};
-use crate::wire::{AttentionEntry, Checkpoint};
+use crate::wire::{AttentionEntry, Checkpoint, OwnHand};
 
 /// Attention's store over the server's database.
 pub fn store_of(db: &Db) -> Store {
@@ -46,6 +46,21 @@ pub async fn entries(a: &Attention, scope: &Scope) -> Result<Vec<AttentionEntry>
         .iter()
         .filter(|e| scope.covers(Some(&e.entry.owner), e.entry.course.as_deref()))
         .map(|e| AttentionEntry::of(&e.entry))
+        .collect())
+}
+
+/// The hands `username` raised (by the session's name, never a client's),
+/// with their answers.
+pub async fn own_hands(a: &Attention, username: &str) -> Result<Vec<OwnHand>, StoreError> {
+    let since =
+        now_ns().saturating_sub(i64::try_from(a.config().window.as_nanos()).unwrap_or(i64::MAX));
+    let rows = a
+        .store()
+        .hands_of(username, since, a.config().max_entries)
+        .await?;
+    Ok(rows
+        .iter()
+        .map(|(e, by)| OwnHand::of(&e.entry, by.as_deref()))
         .collect())
 }
 

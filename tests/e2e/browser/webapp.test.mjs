@@ -941,6 +941,9 @@ describe('attention', () => {
     await answer.waitFor({ timeout: 30_000 });
     assert.equal(await answer.textContent(), 'tea: On my way');
     await student.screenshot({ path: join(SHOTS, 'attention-answer.png') });
+    // A reload keeps it: the server lists her hands with their answers.
+    await student.reload();
+    await student.getByTestId('hand-answer').filter({ hasText: 'tea: On my way' }).waitFor({ timeout: 30_000 });
 
     // The evidence opens the student's log at that line.
     await asked.locator('a').click();

@@ -368,6 +368,14 @@ describe('hands and who may touch what', () => {
     assert.deepEqual(bobGot, []);
     const answered = await board.until((d) => d.attention.find((x) => x.id === hand.id)?.answer === 'on my way', 'the answer on the dashboard');
     assert.ok(answered);
+    // A reload (or a student offline when it came) loses nothing: her own
+    // hands, with the answer and who gave it; nobody else's.
+    const own = await api(w, annCookie, '/api/hands');
+    assert.equal(own.status, 200, own.text);
+    assert.deepEqual(own.body.map((h) => [h.id, h.containerName, h.cursor, h.lineText, h.message, h.answer]),
+      [[hand.id, box, step4.cursor, 'step 4', 'why does it stop here?', { id: hand.id, containerName: box, message: 'on my way', from: 'tea' }]]);
+    assert.deepEqual((await api(w, bobCookie, '/api/hands')).body, []);
+    assert.equal((await api(w, '', '/api/hands')).status, 401);
 
     // Acknowledge (shared), dismiss, and a new occurrence comes back.
     assert.equal((await ask(teaS, 'ack-attention', { id: hand.id })).ok, true);

@@ -17,7 +17,7 @@
 import { io, type Socket } from 'socket.io-client';
 import type {
   Ack, ClientError, Container, ContainerEnd, ContainerGap, ContainerLog, ContainerRenamed, ContainerStatus,
-  ContainerUpdate, Dashboard, HandAnswer, WireLine,
+  ContainerUpdate, Dashboard, HandAnswer, OwnHand, WireLine,
 } from './types';
 import { HandBook } from './hands';
 
@@ -76,6 +76,8 @@ export class LabtailClient {
       this.setState('connected');
       for (const [name, w] of this.watches) this.start(name, w);
       if (this.dashboardListeners.size) void this.emit('watch-dashboard', {});
+      // Answers given while this tab was away (or before a reload).
+      void this.loadHands();
     });
     s.on('disconnect', (reason) => {
       if (reason === 'io client disconnect') return;
@@ -120,6 +122,16 @@ export class LabtailClient {
     s.on('container-update', (c: ContainerUpdate) => { for (const f of this.updateListeners) f(c); });
     s.on('dashboard', (d: Dashboard) => { for (const f of this.dashboardListeners) f(d); });
     s.on('hand-answer', (a: HandAnswer) => this.hands.answered(a));
+  }
+
+  /** The user's own raised hands and their answers, from the server. */
+  private async loadHands(): Promise<void> {
+    try {
+      const res = await fetch('/api/hands', { credentials: 'same-origin' });
+      if (res.ok) this.hands.restore((await res.json()) as OwnHand[]);
+    } catch {
+      // Unreachable: the next connection reads them.
+    }
   }
 
   private async checkSession(): Promise<void> {

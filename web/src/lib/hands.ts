@@ -3,10 +3,35 @@
 // containerName, message, from}`), whichever tab raised it: an answer to a
 // hand this tab does not know is kept too (raised in another tab), under
 // its container, so the views of that container show it.
-// Nothing here survives a reload: the contract has no way for a student to
-// list their own hands.
+// A reload, or answers given while the student was offline, lose nothing:
+// every (re)connection reads the student's own hands from the server
+// (`GET /api/hands`) into the book; which notices the student closed is
+// kept in this browser.
 
-import type { HandAnswer } from './types';
+import type { HandAnswer, OwnHand } from './types';
+
+const CLOSED_KEY = 'labtail.closedHands';
+/** Closed notices remembered at most (the oldest go first). */
+const MAX_CLOSED = 500;
+
+function closedIds(): number[] {
+  try {
+    const v = JSON.parse(localStorage.getItem(CLOSED_KEY) ?? '[]');
+    return Array.isArray(v) ? v.filter((x) => typeof x === 'number') : [];
+  } catch {
+    return [];
+  }
+}
+
+function rememberClosed(id: number): void {
+  try {
+    const ids = closedIds().filter((x) => x !== id);
+    ids.push(id);
+    localStorage.setItem(CLOSED_KEY, JSON.stringify(ids.slice(-MAX_CLOSED)));
+  } catch {
+    // No storage (private mode): the notice is closed in this tab only.
+  }
+}
 
 export interface Hand {
   id: number;
@@ -54,11 +79,36 @@ export class HandBook {
     this.changed();
   }
 
-  /** The student closed a hand's notice. */
+  /** The student closed a hand's notice (remembered in this browser). */
   close(id: number): void {
     const h = this.hands.get(id);
     if (!h || h.closed) return;
     this.hands.set(id, { ...h, closed: true });
+    rememberClosed(id);
+    this.changed();
+  }
+
+  /**
+   * The student's hands as the server has them: each joins what this tab
+   * knows (an answer heard live is not doubled), with where it was raised
+   * and its answer, if any.
+   */
+  restore(list: readonly OwnHand[]): void {
+    const closed = new Set(closedIds());
+    for (const h of list) {
+      const had = this.hands.get(h.id);
+      const answers = had?.answers.length ? had.answers : h.answer ? [h.answer] : [];
+      this.hands.set(h.id, {
+        id: h.id,
+        containerName: had?.containerName ?? h.containerName,
+        cursor: had?.cursor ?? h.cursor,
+        message: had?.message ?? h.message,
+        lineText: had?.lineText ?? h.lineText,
+        raisedAt: had?.raisedAt ?? Date.parse(h.raisedAt),
+        answers,
+        closed: (had?.closed ?? false) || closed.has(h.id),
+      });
+    }
     this.changed();
   }
 

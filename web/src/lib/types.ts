@@ -5,7 +5,7 @@
 
 export type {
   AttentionEntry, AttentionSignal, Checkpoint, EntryState, Evidence, HandAck, HandAnswer, Lab, LabCheckpoint, LabRule,
-  LineLevel, OkAck, Severity,
+  LineLevel, OkAck, OwnHand, Severity,
 } from './wire';
 
 export type {

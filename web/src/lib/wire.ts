@@ -538,6 +538,24 @@ export type HandAnswer = { id: number,
 containerName: string, message: string, from: string, };
 
 /**
+ * A hand the user raised, as `GET /api/hands` lists it (so a reload, or a
+ * student offline when it was answered, loses no answer).
+ */
+export type OwnHand = { id: number, containerName: string, 
+/**
+ * The line it was raised on.
+ */
+cursor?: string, lineText?: string, message: string, 
+/**
+ * When it was raised (RFC 3339).
+ */
+raisedAt: string, state: EntryState, 
+/**
+ * The instructor's answer, and who gave it.
+ */
+answer?: HandAnswer, };
+
+/**
  * A line's level, where it says one (`lines[]`' `level`).
  */
 export type LineLevel = "error" | "warn" | "info" | "debug";

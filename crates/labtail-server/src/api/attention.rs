@@ -1,4 +1,5 @@
-//! Attention over HTTP (staff only): `GET /api/attention` (the list the
+//! Attention over HTTP: a user's own raised hands (`GET /api/hands`), and
+//! for staff only: `GET /api/attention` (the list the
 //! dashboard shows), the labs (`GET /api/labs`, `PUT /api/labs/{name}`:
 //! rules and checkpoints, checked before they are kept) and a lab's
 //! gradebook (`GET /api/labs/{lab}/gradebook.csv`). Every answer is
@@ -16,7 +17,7 @@ use labtail_attention::{Attention, LabDef};
 use crate::access::access_of;
 use crate::auth::{AuthSession, User};
 use crate::state::AppState;
-use crate::wire::{Code, HttpError, Lab, WireError};
+use crate::wire::{Code, HttpError, Lab, OwnHand, WireError};
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
@@ -24,6 +25,22 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/api/labs", get(labs))
         .route("/api/labs/{name}", get(lab).put(put_lab))
         .route("/api/labs/{name}/gradebook.csv", get(gradebook))
+        .route("/api/hands", get(hands))
+}
+
+/// `GET /api/hands`: the hands the user raised, with their answers (any
+/// signed-in user; only their own, by the session's name).
+async fn hands(State(app): State<AppState>, auth: AuthSession) -> Response {
+    let Some(user) = auth.user else {
+        return WireError::unauthenticated().http().into_response();
+    };
+    let Some(a) = app.attention.as_deref() else {
+        return axum::Json(Vec::<OwnHand>::new()).into_response();
+    };
+    match crate::attention::own_hands(a, &user.username).await {
+        Ok(list) => axum::Json(list).into_response(),
+        Err(e) => WireError::internal(e).http().into_response(),
+    }
 }
 
 /// The staff user and attention, or the answer that refuses.

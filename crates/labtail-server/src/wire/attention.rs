@@ -116,12 +116,19 @@ impl AttentionEntry {
                     text: v.text.clone(),
                 })
                 .collect(),
-            state: match e.state {
-                labtail_attention::EntryState::Acknowledged => EntryState::Acknowledged,
-                _ => EntryState::Open,
-            },
+            state: e.state.into(),
             message: e.message.clone(),
             answer: e.answer.clone(),
+        }
+    }
+}
+
+impl From<labtail_attention::EntryState> for EntryState {
+    /// Dismissed entries are never sent; what is not acknowledged is open.
+    fn from(s: labtail_attention::EntryState) -> Self {
+        match s {
+            labtail_attention::EntryState::Acknowledged => EntryState::Acknowledged,
+            _ => EntryState::Open,
         }
     }
 }
@@ -177,6 +184,57 @@ pub struct HandAnswer {
     pub container_name: String,
     pub message: String,
     pub from: String,
+}
+
+/// A hand the user raised, as `GET /api/hands` lists it (so a reload, or a
+/// student offline when it was answered, loses no answer).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(test, derive(ts_rs::TS))]
+#[serde(rename_all = "camelCase")]
+pub struct OwnHand {
+    pub id: i64,
+    pub container_name: String,
+    /// The line it was raised on.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub cursor: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub line_text: Option<String>,
+    pub message: String,
+    /// When it was raised (RFC 3339).
+    pub raised_at: String,
+    pub state: EntryState,
+    /// The instructor's answer, and who gave it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(test, ts(optional))]
+    pub answer: Option<HandAnswer>,
+}
+
+impl OwnHand {
+    pub fn of(e: &labtail_attention::Entry, answered_by: Option<&str>) -> Self {
+        // The line it was raised on is the evidence stamped at its time.
+        let line = e.evidence.iter().find(|ev| {
+            ev.cursor
+                .parse::<labtail_logs::Cursor>()
+                .is_ok_and(|c| labtail_logs::format_rfc3339_nanos(c.ts_nanos) == e.first_at)
+        });
+        OwnHand {
+            id: e.id,
+            container_name: e.container_name.clone(),
+            cursor: line.map(|l| l.cursor.clone()),
+            line_text: line.map(|l| l.text.clone()),
+            message: e.message.clone().unwrap_or_default(),
+            raised_at: e.first_at.clone(),
+            state: e.state.into(),
+            answer: e.answer.as_ref().map(|m| HandAnswer {
+                id: e.id,
+                container_name: e.container_name.clone(),
+                message: m.clone(),
+                from: answered_by.unwrap_or_default().to_owned(),
+            }),
+        }
+    }
 }
 
 /// A line's level, where it says one (`lines[]`' `level`).

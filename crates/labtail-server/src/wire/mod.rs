@@ -25,7 +25,7 @@ mod typescript;
 
 pub use attention::{
     AttentionEntry, AttentionSignal, Checkpoint, EntryState, Evidence, HandAck, HandAnswer, Lab,
-    LabCheckpoint, LabRule, LineLevel, OkAck, Severity,
+    LabCheckpoint, LabRule, LineLevel, OkAck, OwnHand, Severity,
 };
 pub use container::{ContainerState, WireContainer};
 pub use error::{Code, ErrorAck, HttpError, WireError};

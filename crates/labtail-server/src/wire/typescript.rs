@@ -89,6 +89,7 @@ fn generate() -> String {
         OkAck,
         HandAck,
         HandAnswer,
+        OwnHand,
         LineLevel,
         AttentionPayload,
         RaiseHandPayload,

@@ -155,11 +155,14 @@ impl Containers {
 impl Drop for Containers {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.gate);
-        if !self.names.is_empty() {
+        // Ten at a time: `docker rm -f` of many names kills up to 50 at once,
+        // and dockerd 20.10 then deadlocks in its network cleanup (seen with
+        // 100 containers: every later call hung until dockerd was killed).
+        for names in self.names.chunks(10) {
             let _ = std::process::Command::new("docker")
                 .arg("rm")
                 .arg("-f")
-                .args(&self.names)
+                .args(names)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status();
@@ -177,6 +180,9 @@ pub enum Kind {
     LabtailBefore,
     /// labtail with lab history off (`--history off`): what recording costs.
     LabtailLive,
+    /// labtail with attention off (`--attention off`, history on): what
+    /// evaluating the signals costs the live path.
+    LabtailQuiet,
     /// The design labtail replaces: one `docker logs -f` per request.
     NodeTutorial,
     /// The best Node design: one `docker logs -f` per container, fanned out.
@@ -190,6 +196,7 @@ impl Kind {
             Kind::LabtailRedis => "labtail+redis",
             Kind::LabtailBefore => "labtail before",
             Kind::LabtailLive => "labtail, history off",
+            Kind::LabtailQuiet => "labtail, attention off",
             Kind::NodeTutorial => "node tutorial",
             Kind::NodeShared => "node shared",
         }
@@ -432,6 +439,10 @@ impl Server {
             }
             Kind::LabtailLive => {
                 Self::labtail_with(paths, &paths.labtail, users, false, &["--history", "off"]).await
+            }
+            Kind::LabtailQuiet => {
+                Self::labtail_with(paths, &paths.labtail, users, false, &["--attention", "off"])
+                    .await
             }
             Kind::NodeTutorial => Self::node(paths, "tutorial", users).await,
             Kind::NodeShared => Self::node(paths, "shared", users).await,

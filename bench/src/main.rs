@@ -123,6 +123,10 @@ fn order(name: &str, r: usize, before: bool) -> Vec<Kind> {
     if matches!(name, "record_100" | "rate_1k" | "flat_out") {
         order.insert(1, Kind::LabtailLive);
     }
+    // What attention costs the live path: history on, attention off.
+    if matches!(name, "record_100" | "rate_1k") {
+        order.insert(1, Kind::LabtailQuiet);
+    }
     if before {
         order.insert(1, Kind::LabtailBefore);
     }

@@ -24,6 +24,8 @@ const SEC: i64 = 1_000_000_000;
 /// (`docker stop`: SIGTERM, 143; Ctrl-C: 130): not a crash.
 const ON_REQUEST: [i64; 2] = [130, 143];
 
+const OOM_TITLE: &str = "ran out of memory (killed by the kernel)";
+
 /// Error lines remembered per container at most (their times).
 const MAX_ERRORS: usize = 10_000;
 
@@ -197,6 +199,22 @@ impl Evaluator {
         for l in lines.iter().rev().take(cfg_evidence).rev() {
             push_bounded(&mut w.recent, Evidence::of(l), cfg_evidence);
         }
+        // Lines written before an OOM kill that reach the evaluator after
+        // Docker's `oom` event (the event stream outran the recorder): the
+        // entry's evidence is the lines before the kill, so it is told
+        // again with them (counting nothing more).
+        if let Some(at) = w.oom_at
+            && lines.iter().any(|l| l.cursor.ts_nanos <= at)
+        {
+            let mut r = raise(w, Signal::Oom, Severity::Error, OOM_TITLE.to_owned(), at);
+            r.count = 0;
+            r.evidence.retain(|e| {
+                e.cursor
+                    .parse::<labtail_logs::Cursor>()
+                    .is_ok_and(|c| c.ts_nanos <= at)
+            });
+            out.push(Finding::Raise(r));
+        }
         // Lines of a crashed run told after its end: the crash's evidence
         // is its last lines, so it is told again with them (counting
         // nothing more).
@@ -311,11 +329,7 @@ impl Evaluator {
 
     pub fn docker_event(&mut self, engine: &str, e: &ContainerEvent, now: i64) -> Vec<Finding> {
         let (signal, severity, title) = match e.action {
-            Action::Oom => (
-                Signal::Oom,
-                Severity::Error,
-                "ran out of memory (killed by the kernel)",
-            ),
+            Action::Oom => (Signal::Oom, Severity::Error, OOM_TITLE),
             Action::Unhealthy => (
                 Signal::Unhealthy,
                 Severity::Warning,

@@ -489,3 +489,53 @@ fn runaway_is_told_after_enough_hot_samples_in_a_row_once_per_run_and_kind() {
         .collect();
     assert_eq!(raises(&f).len(), 1, "told again in the new run");
 }
+
+#[test]
+fn lines_before_an_oom_kill_that_arrive_after_its_event_become_its_evidence() {
+    // The event stream can outrun the recorder: Docker's `oom` event is
+    // evaluated before the lines written before the kill.
+    let d = ScriptedDocker::new("o");
+    let mut ev = evaluator(AttentionConfig::default());
+    let c = container(&d, "hog", "ann", None);
+    ev.lifecycle("local", &c, &Lifecycle::Started { at: T }, T);
+    let oom = ContainerEvent {
+        id: c.id.clone(),
+        name: Some("hog".into()),
+        owner: Some("ann".into()),
+        course: None,
+        lab: None,
+        image: None,
+        action: Action::Oom,
+        exit_code: None,
+        time_nanos: T + 10 * S,
+    };
+    let first = ev.docker_event("local", &oom, T + 10 * S);
+    let Finding::Raise(r) = &first[0] else {
+        panic!("{first:?}")
+    };
+    assert!(r.evidence.is_empty(), "no line yet");
+    let late = [
+        line(T + S, Stream::Stdout, "start"),
+        line(T + 11 * S, Stream::Stdout, "after 137"),
+    ];
+    let f = ev.lines("local", &c, &late, T + 12 * S);
+    let mended: Vec<_> = f
+        .iter()
+        .filter_map(|f| match f {
+            Finding::Raise(r) if r.signal == Signal::Oom => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(mended.len(), 1, "{f:?}");
+    assert_eq!(mended[0].count, 0, "counts nothing more");
+    let texts: Vec<_> = mended[0].evidence.iter().map(|e| e.text.as_str()).collect();
+    assert_eq!(texts, ["start"], "only lines before the kill");
+    // Later lines do not touch it again.
+    let f = ev.lines(
+        "local",
+        &c,
+        &[line(T + 20 * S, Stream::Stdout, "fine")],
+        T + 20 * S,
+    );
+    assert!(raises(&f).is_empty(), "{f:?}");
+}

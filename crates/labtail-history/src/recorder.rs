@@ -730,7 +730,7 @@ impl ContainerRecorder {
         // Catch up: everything after the last line history holds.
         tracing::debug!(container = %self.info.name, lines = self.next_line, "history: catching up");
         self.ahead.clear();
-        if let Err(stop) = self.catch_up(None).await {
+        if let Err(stop) = self.catch_up().await {
             return stop;
         }
         tracing::debug!(container = %self.info.name, lines = self.next_line, "history: caught up; following");
@@ -756,7 +756,7 @@ impl ContainerRecorder {
                 tracing::debug!(container = %self.info.name, "history: gone before it could be followed");
                 // Removed between the catch-up and now: what it wrote
                 // meanwhile is still in its (held) log file.
-                if let Err(stop) = self.catch_up(None).await {
+                if let Err(stop) = self.catch_up().await {
                     return stop;
                 }
                 return self.removed().await;
@@ -803,35 +803,12 @@ impl ContainerRecorder {
         }
     }
 
-    /// Reads from Docker every line after the last one recorded; with
-    /// `until`, only those stamped before it (a run's lines, before its end
-    /// is noted), kept in `ahead` for the subscription to skip.
-    async fn catch_up(&mut self, until: Option<i64>) -> Result<(), Stop> {
+    /// Reads from Docker every line after the last one recorded.
+    async fn catch_up(&mut self) -> Result<(), Stop> {
         let mut rx = self.engine.read_after(&self.info, self.mark);
         while let Some(item) = rx.recv().await {
             match item {
-                Ok(After::Lines(mut lines)) => {
-                    let Some(until) = until else {
-                        self.append(lines).await?;
-                        continue;
-                    };
-                    let before = lines
-                        .iter()
-                        .take_while(|l| l.cursor.ts_nanos < until)
-                        .count();
-                    let done = before < lines.len();
-                    lines.truncate(before);
-                    if self.ahead.len() + lines.len() > MAX_AHEAD {
-                        // Too far behind to hold them: the round starts again
-                        // from the last line recorded, as after a gap.
-                        return Err(Stop::Again);
-                    }
-                    self.ahead.extend(lines.iter().map(|l| l.cursor));
-                    self.append(lines).await?;
-                    if done {
-                        return Ok(());
-                    }
-                }
+                Ok(After::Lines(lines)) => self.append(lines).await?,
                 Ok(After::Missed) => self.gap(None).await?,
                 Err(DockerError::NotFound) => return Err(self.removed().await),
                 Err(e) => {
@@ -841,6 +818,39 @@ impl ContainerRecorder {
             }
         }
         Ok(())
+    }
+
+    /// Reads from Docker the lines after the last one recorded that are
+    /// stamped before `until` (a run's last lines, before its end is
+    /// noted), ahead of the subscription, which delivers them again (they
+    /// are skipped once, `ahead`). True when it read to `until`; false
+    /// when it could not (the container is gone, its log rotated past the
+    /// mark, Docker failed): then the end is not noted here, and the
+    /// subscription's lines and `removed` (its `die` event) tell it in
+    /// order.
+    async fn read_ahead(&mut self, until: i64) -> Result<bool, Stop> {
+        let mut rx = self.engine.read_after(&self.info, self.mark);
+        while let Some(item) = rx.recv().await {
+            let mut lines = match item {
+                Ok(After::Lines(lines)) => lines,
+                Ok(After::Missed) | Err(_) => return Ok(false),
+            };
+            let before = lines
+                .iter()
+                .take_while(|l| l.cursor.ts_nanos < until)
+                .count();
+            let done = before < lines.len();
+            lines.truncate(before);
+            if self.ahead.len() + lines.len() > MAX_AHEAD {
+                return Ok(false);
+            }
+            self.ahead.extend(lines.iter().map(|l| l.cursor));
+            self.append(lines).await?;
+            if done {
+                return Ok(true);
+            }
+        }
+        Ok(true)
     }
 
     /// Notes a run begun while no one recorded the container (labtail was
@@ -1024,8 +1034,11 @@ impl ContainerRecorder {
                 // handed first (Docker's log read back, then the status as
                 // the hub last saw it) can tell a stale `exited` before the
                 // run's last lines. Docker's log holds them; read them now.
-                self.catch_up(Some(at)).await?;
-                self.note_exit(&mut writes, at, exit_code);
+                // (A newer run begun: the hub told this one's lines before
+                // it; its end is noted even if Docker could not be read.)
+                if self.read_ahead(at).await? || new_run.is_some() {
+                    self.note_exit(&mut writes, at, exit_code);
+                }
             }
         }
         // A run not noted yet: its start only. Its end is the hub's to tell

@@ -206,14 +206,12 @@ impl Evaluator {
         if let Some(at) = w.oom_at
             && lines.iter().any(|l| l.cursor.ts_nanos <= at)
         {
-            let mut r = raise(w, Signal::Oom, Severity::Error, OOM_TITLE.to_owned(), at);
-            r.count = 0;
-            r.evidence.retain(|e| {
-                e.cursor
-                    .parse::<labtail_logs::Cursor>()
-                    .is_ok_and(|c| c.ts_nanos <= at)
-            });
-            out.push(Finding::Raise(r));
+            out.push(Finding::Raise(mended(
+                w,
+                Signal::Oom,
+                OOM_TITLE.to_owned(),
+                at,
+            )));
         }
         // Lines of a crashed run told after its end: the crash's evidence
         // is its last lines, so it is told again with them (counting
@@ -222,14 +220,7 @@ impl Evaluator {
             && let Some((at, title)) = w.crash.clone()
             && lines.iter().any(|l| l.cursor.ts_nanos <= at)
         {
-            let mut r = raise(w, Signal::Crashed, Severity::Error, title, at);
-            r.count = 0;
-            r.evidence.retain(|e| {
-                e.cursor
-                    .parse::<labtail_logs::Cursor>()
-                    .is_ok_and(|c| c.ts_nanos <= at)
-            });
-            out.push(Finding::Raise(r));
+            out.push(Finding::Raise(mended(w, Signal::Crashed, title, at)));
         }
         if let Some(lab) = &lab {
             for (r, at, evidence, count) in rule_hits {
@@ -526,6 +517,19 @@ fn span(nanos: i64) -> String {
     } else {
         format!("{secs} s")
     }
+}
+
+/// An entry told again with the lines written up to `at` that arrived
+/// after it (its evidence), counting nothing more.
+fn mended(w: &Watched, signal: Signal, title: String, at: i64) -> Raise {
+    let mut r = raise(w, signal, Severity::Error, title, at);
+    r.count = 0;
+    r.evidence.retain(|e| {
+        e.cursor
+            .parse::<labtail_logs::Cursor>()
+            .is_ok_and(|c| c.ts_nanos <= at)
+    });
+    r
 }
 
 fn raise(w: &Watched, signal: Signal, severity: Severity, title: String, at: i64) -> Raise {

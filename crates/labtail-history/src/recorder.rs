@@ -540,6 +540,14 @@ enum Life {
     Exited,
 }
 
+/// What reading a run's last lines ahead of the subscription came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ahead {
+    Read,
+    Gone,
+    Failed,
+}
+
 /// Why a container's recording stopped.
 enum Stop {
     /// The container is gone; its history is complete.
@@ -823,17 +831,16 @@ impl ContainerRecorder {
     /// Reads from Docker the lines after the last one recorded that are
     /// stamped before `until` (a run's last lines, before its end is
     /// noted), ahead of the subscription, which delivers them again (they
-    /// are skipped once, `ahead`). True when it read to `until`; false
-    /// when it could not (the container is gone, its log rotated past the
-    /// mark, Docker failed): then the end is not noted here, and the
-    /// subscription's lines and `removed` (its `die` event) tell it in
-    /// order.
-    async fn read_ahead(&mut self, until: i64) -> Result<bool, Stop> {
+    /// are skipped once, `ahead`). `Gone` when the container is removed:
+    /// then its end is not noted here but by `removed` (its `die` event),
+    /// after the lines the subscription still holds.
+    async fn read_ahead(&mut self, until: i64) -> Result<Ahead, Stop> {
         let mut rx = self.engine.read_after(&self.info, self.mark);
         while let Some(item) = rx.recv().await {
             let mut lines = match item {
                 Ok(After::Lines(lines)) => lines,
-                Ok(After::Missed) | Err(_) => return Ok(false),
+                Err(DockerError::NotFound) => return Ok(Ahead::Gone),
+                Ok(After::Missed) | Err(_) => return Ok(Ahead::Failed),
             };
             let before = lines
                 .iter()
@@ -842,15 +849,15 @@ impl ContainerRecorder {
             let done = before < lines.len();
             lines.truncate(before);
             if self.ahead.len() + lines.len() > MAX_AHEAD {
-                return Ok(false);
+                return Ok(Ahead::Failed);
             }
             self.ahead.extend(lines.iter().map(|l| l.cursor));
             self.append(lines).await?;
             if done {
-                return Ok(true);
+                return Ok(Ahead::Read);
             }
         }
-        Ok(true)
+        Ok(Ahead::Read)
     }
 
     /// Notes a run begun while no one recorded the container (labtail was
@@ -1034,9 +1041,11 @@ impl ContainerRecorder {
                 // handed first (Docker's log read back, then the status as
                 // the hub last saw it) can tell a stale `exited` before the
                 // run's last lines. Docker's log holds them; read them now.
-                // (A newer run begun: the hub told this one's lines before
-                // it; its end is noted even if Docker could not be read.)
-                if self.read_ahead(at).await? || new_run.is_some() {
+                // Gone: `removed` notes the end after the lines still on
+                // their way (unless a newer run began: the hub told this
+                // one's lines before it). Docker not read (an error, a
+                // rotation past the mark): noted here, as the hub told it.
+                if self.read_ahead(at).await? != Ahead::Gone || new_run.is_some() {
                     self.note_exit(&mut writes, at, exit_code);
                 }
             }

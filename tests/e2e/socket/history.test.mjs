@@ -33,18 +33,19 @@ async function wholeHistory(w, cookie, name) {
 }
 
 /** Waits until history holds `n` lines of the container (and `removed` if asked). */
-async function recorded(w, cookie, name, n, { removed = false, ms = 60_000 } = {}) {
+async function recorded(w, cookie, name, n, { removed = false, exited = false, ms = 60_000 } = {}) {
   return deadline((async () => {
     for (;;) {
       const r = await api(w, cookie, `/api/history/${encodeURIComponent(name)}/lines?limit=1`);
-      if (r.status === 200 && r.body.total >= n) {
+      // `exited`: its end noted too (after its last line: on the newest page).
+      if (r.status === 200 && r.body.total >= n && (!exited || r.body.events.some((e) => e.kind === 'exited'))) {
         if (!removed) return r.body;
         const list = (await api(w, cookie, '/api/containers')).body;
         if (list.some((c) => c.name === name && c.state === 'removed')) return r.body;
       }
       await new Promise((res) => setTimeout(res, 100));
     }
-  })(), ms, `${n} lines of ${name} in history${removed ? ', removed' : ''}`);
+  })(), ms, `${n} lines of ${name} in history${exited ? ', exited' : ''}${removed ? ', removed' : ''}`);
 }
 
 const numbered = (n) => `i=1; while [ $i -le ${n} ]; do echo "line $i"; i=$((i+1)); done`;
@@ -197,7 +198,7 @@ describe('reading', () => {
     const boxes = students.map((u, k) => w.run(u.name,
       `i=1; while [ $i -le 3000 ]; do if [ $i -eq ${500 * (k + 1)} ]; then echo "bind: address already in use"; else echo "GET /x/$i 200"; fi; i=$((i+1)); done; exit ${k}`));
     const cookie = await w.login(tea.name, tea.password);
-    for (const box of boxes) await recorded(w, cookie, box, 3000);
+    for (const box of boxes) await recorded(w, cookie, box, 3000, { exited: true });
     const found = (await api(w, cookie, '/api/history/search?q=address%20already%20in%20use&limit=10')).body;
     assert.deepEqual(found.hits.map((h) => [h.owner, h.containerName]).sort(),
       students.map((u, k) => [u.name, boxes[k]]).sort());

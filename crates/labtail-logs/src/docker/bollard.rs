@@ -311,6 +311,20 @@ impl BollardDocker {
     }
 }
 
+impl BollardDocker {
+    /// `inspect`, counted: the current run's state and the limits.
+    async fn inspect(
+        &self,
+        id: &DockerId,
+    ) -> Result<bollard::models::ContainerInspectResponse, DockerError> {
+        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "inspect").increment(1);
+        self.docker
+            .inspect_container(id.as_str(), None::<InspectContainerOptions>)
+            .await
+            .map_err(from_bollard)
+    }
+}
+
 #[async_trait::async_trait]
 impl DockerApi for BollardDocker {
     fn host(&self) -> &str {
@@ -396,12 +410,7 @@ impl DockerApi for BollardDocker {
     }
 
     async fn inspect_run(&self, id: &DockerId) -> Result<RunInfo, DockerError> {
-        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "inspect").increment(1);
-        let c = self
-            .docker
-            .inspect_container(id.as_str(), None::<InspectContainerOptions>)
-            .await
-            .map_err(from_bollard)?;
+        let c = self.inspect(id).await?;
         let st = c.state.unwrap_or_default();
         Ok(RunInfo {
             running: st.running.unwrap_or(false),
@@ -495,12 +504,7 @@ impl DockerApi for BollardDocker {
     }
 
     async fn limits(&self, id: &DockerId) -> Result<Limits, DockerError> {
-        metrics::counter!(crate::metrics::DOCKER_REQUESTS, "call" => "inspect").increment(1);
-        let c = self
-            .docker
-            .inspect_container(id.as_str(), None::<InspectContainerOptions>)
-            .await
-            .map_err(from_bollard)?;
+        let c = self.inspect(id).await?;
         let h = c.host_config.unwrap_or_default();
         let cpus = match (h.nano_cpus, h.cpu_quota, h.cpu_period) {
             (Some(n), _, _) if n > 0 => Some(n as f64 / 1e9),

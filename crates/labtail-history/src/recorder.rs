@@ -897,20 +897,7 @@ impl ContainerRecorder {
             && let Some(f) = run.finished_at.filter(|f| Some(*f) > self.row.ended_at)
             && self.life != Life::Exited
         {
-            writes.push(Write::Exited {
-                container: self.row.id,
-                at: f,
-                exit_code: run.exit_code,
-            });
-            let mut e = self.event("exited", f);
-            e.exit_code = run.exit_code;
-            writes.push(Write::Event(e));
-            self.row.ended_at = Some(f);
-            self.life = Life::Exited;
-            self.observe(Lifecycle::Exited {
-                at: f,
-                exit_code: run.exit_code,
-            });
+            self.note_exit(&mut writes, f, run.exit_code);
         }
         self.send(writes).await
     }
@@ -1140,19 +1127,7 @@ impl ContainerRecorder {
         if let Some((died, exit_code)) = death {
             // Gone before anyone asked Docker how it ended: the `die`
             // event said.
-            writes.push(Write::Exited {
-                container: self.row.id,
-                at: died,
-                exit_code,
-            });
-            let mut e = self.event("exited", died);
-            e.exit_code = exit_code;
-            writes.push(Write::Event(e));
-            self.life = Life::Exited;
-            self.observe(Lifecycle::Exited {
-                at: died,
-                exit_code,
-            });
+            self.note_exit(&mut writes, died, exit_code);
         }
         writes.push(Write::Removed {
             container: self.row.id,
